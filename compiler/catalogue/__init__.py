@@ -1,0 +1,53 @@
+"""The catalogue: every op, distribution and net the language knows, one entry each."""
+
+from __future__ import annotations
+
+from .base import KIND_STYLES, Arg, CallValue, Construct, DistEntry, Kind, NetEntry, OpEntry, Params, ShapeError, Style
+from .distributions import DISTRIBUTIONS, NETS
+from .ops import OPS
+
+OP_TABLE: dict[str, OpEntry] = {e.name: e for e in OPS}
+DIST_TABLE: dict[str, DistEntry] = {e.name: e for e in DISTRIBUTIONS}
+NET_TABLE: dict[str, NetEntry] = {e.name: e for e in NETS}
+
+
+def role_of(name: str) -> str | None:
+    """"op", "distribution", "net", or None for a name the catalogue does not know."""
+    if name in OP_TABLE:
+        return "op"
+    if name in DIST_TABLE:
+        return "distribution"
+    if name in NET_TABLE:
+        return "net"
+    return None
+
+
+def all_names() -> list[str]:
+    return sorted([*OP_TABLE, *DIST_TABLE, *NET_TABLE])
+
+
+def runtime_names() -> frozenset[str]:
+    """Every runtime class a generated module may construct."""
+    entries = [*OPS, *DISTRIBUTIONS, *NETS]
+    return frozenset(e.runtime for e in entries)
+
+
+__all__ = [
+    "DIST_TABLE",
+    "KIND_STYLES",
+    "NET_TABLE",
+    "OP_TABLE",
+    "Arg",
+    "CallValue",
+    "Construct",
+    "DistEntry",
+    "Kind",
+    "NetEntry",
+    "OpEntry",
+    "Params",
+    "ShapeError",
+    "Style",
+    "all_names",
+    "role_of",
+    "runtime_names",
+]

@@ -1,0 +1,216 @@
+"""What a catalogue entry is: one op, distribution or net, described once.
+
+An entry carries everything the rest of the compiler needs — kind, parameter schema (a
+pydantic model), shape rule, domain rule, runtime class, diagram style and emitter — so no
+other module branches on op names (DESIGN.md, "the catalogue is the single source of truth").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from ..domains import REAL, Domain, TensorType, image
+
+
+class Kind(str, Enum):
+    """The four transformation kinds of SurVAE Flows (LANGUAGE.md, background table)."""
+
+    BIJECTIVE = "bijective"
+    INFERENCE_SURJECTIVE = "inference_surjective"
+    GENERATIVE_SURJECTIVE = "generative_surjective"
+    STOCHASTIC = "stochastic"
+
+    @property
+    def exact(self) -> bool:
+        return self in (Kind.BIJECTIVE, Kind.INFERENCE_SURJECTIVE)
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class CallValue:
+    """A nested call used as a keyword value (`net=mlp(hidden=[64])`), consts resolved.
+
+    `kwargs` values are plain Python values (int, float, bool, str, tuples, CallValue).
+    """
+
+    name: str
+    kwargs: tuple[tuple[str, Any], ...]
+    span: Any  # source.Span; Any keeps pydantic's schema generation away from it
+
+
+class Params(BaseModel):
+    """Base of every parameter schema: strict types, no unknown keywords, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
+
+    # keyword → role of the nested call it takes ("net" or "distribution")
+    nested: ClassVar[dict[str, str]] = {}
+    # keyword → an example value, shown when the keyword is missing
+    examples: ClassVar[dict[str, str]] = {}
+
+
+class NoParams(Params):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# What back ends build: a runtime constructor call with literal arguments
+
+
+Arg = Union[int, float, bool, str, None, tuple["Arg", ...], "Construct"]
+
+
+@dataclass(frozen=True)
+class Construct:
+    """`snn.<runtime>(**kwargs)`: a runtime object the generated module builds."""
+
+    runtime: str
+    kwargs: tuple[tuple[str, Arg], ...]
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule; becomes an E3xx diagnostic pointing at `param` if given."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint, self.param = code, message, hint, param
+
+
+def check_axis(shape: tuple[int, ...], dim: int, op: str) -> int:
+    """The axis `dim` of an event shape, or a ShapeError naming the op."""
+    if not 0 <= dim < len(shape):
+        raise ShapeError(
+            "E301",
+            f"`{op}` has no axis dim={dim} on a tensor of shape [{', '.join(map(str, shape))}]",
+            f"`dim` counts the non-batch axes from 0; use 0..{len(shape) - 1}",
+            param="dim",
+        )
+    return shape[dim]
+
+
+# --------------------------------------------------------------------------------------------
+# Domain rules (LANGUAGE.md §6.3)
+
+
+@dataclass(frozen=True)
+class DomainRule:
+    """How an op treats data domains and folds.
+
+    - `accepts(params)`: the values its inference direction takes; anything else is E405.
+    - `role`: "elementwise" (a fixed monotone map: maps domains and carries folds through its
+      image), "structural" (moves entries: keeps domain, fill and fold), "net" (learned, real →
+      real), or "surjection" (its own output domain; may set a fold).
+    - `point_map`: the elementwise map on numbers, for interval images.
+    - `output`: for non-elementwise roles, the produced domain given the input domain.
+    - `sets_fold`: the fold region an inference surjection puts on its output.
+    """
+
+    accepts: Callable[[Params], Domain]
+    role: str
+    point_map: Callable[[Params], Callable[[float], float]] | None = None
+    output: Callable[[Domain, Params], Domain] | None = None
+    sets_fold: Domain | None = None
+    rearranges: bool = False  # moves entries along an axis (ends an ordered fold)
+    requires: Callable[[Domain, Any], str | None] | None = None  # extra condition → E405 text
+
+    def produce(self, t: TensorType, params: Params) -> tuple[Domain, bool]:
+        """(domain, fills) of the output for an input of type `t` that passed `accepts`."""
+        if self.role == "elementwise":
+            assert self.point_map is not None
+            return image(t.domain, self.point_map(params)), t.fills
+        if self.role == "structural":
+            return t.domain, t.fills
+        if self.role == "net":
+            return REAL, t.fills and t.domain == REAL
+        assert self.output is not None
+        return self.output(t.domain, params), t.fills
+
+
+def always(domain: Domain) -> Callable[[Params], Domain]:
+    return lambda _params: domain
+
+
+STRUCTURAL = DomainRule(accepts=always(REAL), role="structural", rearranges=True)
+NET_BASED = DomainRule(accepts=always(REAL), role="net")
+
+
+# --------------------------------------------------------------------------------------------
+# Entries
+
+
+@dataclass(frozen=True)
+class Style:
+    """Graphviz node attributes for a kind of node."""
+
+    shape: str
+    fillcolor: str
+    fontcolor: str = "black"
+
+
+KIND_STYLES: dict[str, Style] = {
+    Kind.BIJECTIVE.value: Style("box", "#cfe2f3"),
+    Kind.INFERENCE_SURJECTIVE.value: Style("invhouse", "#d9ead3"),
+    Kind.GENERATIVE_SURJECTIVE.value: Style("house", "#fce5cd"),
+    Kind.STOCHASTIC.value: Style("octagon", "#f4cccc"),
+    "distribution": Style("ellipse", "#eeeeee"),
+    "input": Style("parallelogram", "#ffffff"),
+}
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    """One transform of LANGUAGE.md §7."""
+
+    name: str
+    kind: Kind
+    params: type[Params]
+    runtime: str
+    summary: str
+    maths: str
+    infer_shape: Callable[[tuple[int, ...], Any], tuple[int, ...]]
+    domain: DomainRule
+    emit: Callable[[Any, TensorType, EmitNested], tuple[tuple[str, Arg], ...]]
+    num_inputs: int = 1
+    num_outputs: int = 1
+
+    @property
+    def style(self) -> Style:
+        return KIND_STYLES[self.kind.value]
+
+
+@dataclass(frozen=True)
+class DistEntry:
+    """A distribution: after `~`, or as an op's encoder or decoder."""
+
+    name: str
+    params: type[Params]
+    runtime: str
+    support: Domain
+    discrete: bool
+    summary: str
+    maths: str
+    emit: Callable[[Any, TensorType], tuple[tuple[str, Arg], ...]] = field(default=lambda p, t: ())
+    check: Callable[[Any, TensorType], None] = field(default=lambda p, t: None)  # ShapeError
+
+
+@dataclass(frozen=True)
+class NetEntry:
+    """A conditioner network; its input and output sizes are inferred by the op using it."""
+
+    name: str
+    params: type[Params]
+    runtime: str
+    summary: str
+    emit: Callable[[Any, int, int], tuple[tuple[str, Arg], ...]]
+
+
+# How an op's emitter builds a nested net: (keyword, in_features, out_features) → Construct.
+EmitNested = Callable[[str, int, int], Construct]

@@ -1,0 +1,235 @@
+"""Pass 1: bind every op and `~` to its catalogue entry and validate its keywords.
+
+The entry's pydantic parameter model is the schema; its validation errors become E2xx
+diagnostics pointing at the keyword at fault. Nested calls (`net=mlp(...)`) are checked
+against the nets (or distributions) of the catalogue the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, CallValue, DistEntry, NetEntry, OpEntry, Params, all_names, role_of
+from .diagnostics import Diagnostic, error
+from .ir import DistNode, KwArg, ModelIR, OpNode
+from .source import Span
+from .suggest import did_you_mean
+
+_ROLE_WORDS = {"op": "a transform", "distribution": "a distribution", "net": "a net"}
+
+
+@dataclass(frozen=True)
+class BoundNet:
+    entry: NetEntry
+    params: Any
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A call bound to its catalogue entry with validated parameters."""
+
+    entry: OpEntry | DistEntry
+    params: Any
+    nets: dict[str, BoundNet] = field(default_factory=dict)
+
+
+def check_args(model: ModelIR) -> tuple[dict[str, Bound], list[Diagnostic]]:
+    """Bound calls by node id (nodes with errors are left out), and the diagnostics."""
+    bound: dict[str, Bound] = {}
+    diagnostics: list[Diagnostic] = []
+    for node in model.graph.nodes:
+        payload = model.payload(node)
+        if isinstance(payload, OpNode):
+            result = _bind_op(payload, diagnostics)
+        elif isinstance(payload, DistNode):
+            result = _bind_dist(payload, diagnostics)
+        else:
+            continue
+        if result is not None:
+            bound[node] = result
+    return bound, diagnostics
+
+
+def _bind_op(node: OpNode, out: list[Diagnostic]) -> Bound | None:
+    entry = OP_TABLE.get(node.op)
+    if entry is None:
+        out.append(_wrong_callee(node.op, node.callee_span, expected="op"))
+        return None
+    if len(node.outputs) != entry.num_outputs:
+        out.append(
+            error(
+                "E206",
+                node.span,
+                f"`{node.op}` gives {entry.num_outputs} tensor{'s' * (entry.num_outputs != 1)}, "
+                f"but {len(node.outputs)} name{'s are' if len(node.outputs) != 1 else ' is'} bound to it",
+                f"write `h = {node.op}(...)`" if entry.num_outputs == 1 else None,
+            )
+        )
+        return None
+    if len(node.inputs) != entry.num_inputs:
+        out.append(
+            error(
+                "E206",
+                node.span,
+                f"`{node.op}` takes {entry.num_inputs} tensor{'s' * (entry.num_inputs != 1)}, found {len(node.inputs)}",
+                f"write `{node.op}(h, key=value)`; hyper-parameters go by keyword",
+            )
+        )
+        return None
+    return _bind(entry, node.kwargs, node.callee_span, out)
+
+
+def _bind_dist(node: DistNode, out: list[Diagnostic]) -> Bound | None:
+    entry = DIST_TABLE.get(node.dist)
+    if entry is None:
+        out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution"))
+        return None
+    return _bind(entry, node.kwargs, node.callee_span, out)
+
+
+def _bind(entry: OpEntry | DistEntry, kwargs: tuple[KwArg, ...], span: Span, out: list[Diagnostic]) -> Bound | None:
+    values = {k.name: k.value for k in kwargs}
+    params = validate(entry.params, entry.name, values, span, {k.name: k for k in kwargs}, out)
+    if params is None:
+        return None
+    nets: dict[str, BoundNet] = {}
+    for name, role in entry.params.nested.items():
+        value = getattr(params, name, None)
+        if isinstance(value, CallValue) and role == "net":
+            net = _bind_net(value, out)
+            if net is None:
+                return None
+            nets[name] = net
+    return Bound(entry, params, nets)
+
+
+def _bind_net(call: CallValue, out: list[Diagnostic]) -> BoundNet | None:
+    entry = NET_TABLE.get(call.name)
+    if entry is None:
+        out.append(_wrong_callee(call.name, call.span, expected="net"))
+        return None
+    params = validate(entry.params, entry.name, dict(call.kwargs), call.span, {}, out)
+    return BoundNet(entry, params) if params is not None else None
+
+
+def _wrong_callee(name: str, span: Span, expected: str) -> Diagnostic:
+    role = role_of(name)
+    callee_span = Span(span.filename, span.line, span.column, span.line, span.column + len(name))
+    if role is None:
+        pool = {"op": OP_TABLE, "distribution": DIST_TABLE, "net": NET_TABLE}[expected]
+        hint = did_you_mean(name, pool) or did_you_mean(name, all_names())
+        return error("E201", callee_span, f"unknown {expected} `{name}`", hint)
+    usage = {
+        "op": f"transforms are applied as `h = {name}(h, ...)`",
+        "distribution": f"distributions are used as `h ~ {name}(...)` or as an `encoder=`/`decoder=`",
+        "net": f"nets are passed to ops as `net={name}(...)`",
+    }[role]
+    return error(
+        "E209",
+        callee_span,
+        f"`{name}` is {_ROLE_WORDS[role]}, but {_ROLE_WORDS[expected]} is expected here",
+        usage,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pydantic → diagnostics
+
+
+def validate(
+    schema: type[Params],
+    owner: str,
+    values: dict[str, Any],
+    call_span: Span,
+    kwargs: dict[str, KwArg],
+    out: list[Diagnostic],
+) -> Params | None:
+    """`schema(**values)`, or None with one diagnostic per problem."""
+    try:
+        return schema(**values)
+    except ValidationError as exc:
+        for err in exc.errors():
+            out.append(_translate(err, schema, owner, values, call_span, kwargs))
+        return None
+
+
+def _translate(
+    err: Any, schema: type[Params], owner: str, values: dict[str, Any], call_span: Span, kwargs: dict[str, KwArg]
+) -> Diagnostic:
+    key = str(err["loc"][0]) if err["loc"] else ""
+    kw = kwargs.get(key)
+    span = kw.span if kw else call_span
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        span = kw.name_span if kw else call_span
+        known = list(schema.model_fields)
+        hint = did_you_mean(key, known) or (
+            f"`{owner}` takes " + ", ".join(f"`{k}`" for k in known) if known else f"`{owner}` takes no keywords"
+        )
+        return error("E203", span, f"`{owner}` has no keyword `{key}`", hint)
+    if kind == "missing":
+        example = schema.examples.get(key, "...")
+        return error("E204", call_span, f"`{owner}` needs the keyword `{key}`", f"add `{key}={example}`")
+    found = _show(values.get(key))
+    expected = _expected(err, schema, key)
+    return error("E205", span, f"`{key}` of `{owner}` {expected}, found {found}", _value_hint(err, schema, key, values))
+
+
+def _expected(err: Any, schema: type[Params], key: str) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "literal_error":
+        return "must be one of " + _choices(schema, key)
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "?")
+        return f"{'in every entry ' * (len(err['loc']) > 1)}must be {sign} {bound}"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind == "value_error":
+        return f"is invalid ({ctx.get('error', err['msg'])})"
+    if kind in ("int_type", "int_from_float"):
+        return f"must be a whole number{_in(err)}"
+    if kind in ("float_type", "float_parsing"):
+        return f"must be a number{_in(err)}"
+    if kind == "bool_type":
+        return "must be `true` or `false`"
+    if kind in ("tuple_type", "list_type"):
+        return "must be a list like `[64, 64]`"
+    if kind == "is_instance_of":
+        return "must be a call like `mlp(hidden=[64])`"
+    return f"is invalid: {err['msg'].lower()}"
+
+
+def _in(err: Any) -> str:
+    return " in every entry" if len(err["loc"]) > 1 else ""
+
+
+def _choices(schema: type[Params], key: str) -> str:
+    field_info = schema.model_fields.get(key)
+    args = getattr(field_info.annotation, "__args__", ()) if field_info else ()
+    names = [a for a in args if isinstance(a, str)]
+    return ", ".join(f"`{n}`" for n in names) if names else "the listed choices"
+
+
+def _value_hint(err: Any, schema: type[Params], key: str, values: dict[str, Any]) -> str | None:
+    value = values.get(key)
+    if err["type"] == "literal_error" and isinstance(value, str):
+        field_info = schema.model_fields.get(key)
+        args = [a for a in getattr(field_info.annotation, "__args__", ()) if isinstance(a, str)] if field_info else []
+        return did_you_mean(value, args)
+    if isinstance(value, str) and err["type"] in ("int_type", "float_type", "tuple_type"):
+        return f"`{value}` is not a constant of this file; declare it with `const {value} = ...`"
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, CallValue):
+        return f"`{value.name}(...)`"
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(_show(v).strip("`") for v in value) + "]`"
+    return f"`{value}`"

@@ -1,0 +1,57 @@
+"""Source text → checked models: the front half of the pipeline, shared by every back end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .check import CheckedModel, check_model
+from .diagnostics import CompileError, Diagnostic, error
+from .lower import lower_module
+from .parse import parse
+from .source import Source
+
+MAX_SOURCE_BYTES = 1_000_000
+
+
+@dataclass
+class Compilation:
+    """Every model of a file, checked, with the warnings found on the way."""
+
+    source: Source
+    models: list[CheckedModel]
+    warnings: list[Diagnostic]
+
+    def model(self, name: str | None) -> list[CheckedModel]:
+        """All models, or the one called `name` (CompileError naming the choices if absent)."""
+        if name is None:
+            return self.models
+        chosen = [m for m in self.models if m.name == name]
+        if not chosen:
+            names = ", ".join(f"`{m.name}`" for m in self.models) or "none"
+            span = self.source.end_span()
+            raise CompileError([error("E212", span, f"no model called `{name}` in this file", f"its models: {names}")], self.source)
+        return chosen
+
+
+def check_source(text: str, filename: str = "<string>") -> Compilation:
+    """Parse, lower and check; raises `CompileError` with all diagnostics if any is an error."""
+    source = Source(filename, text)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        span = source.end_span()
+        raise CompileError(
+            [error("E501", span, f"the file is larger than the limit of {MAX_SOURCE_BYTES:,} bytes", "split it")],
+            source,
+        )
+    module = parse(source)
+    lowered, diagnostics = lower_module(module)
+    checked: list[CheckedModel] = []
+    for model in lowered:
+        result, found = check_model(model)
+        diagnostics += found
+        if result is not None:
+            checked.append(result)
+    if any(d.is_error for d in diagnostics):
+        raise CompileError(diagnostics, source)
+    if not checked:
+        raise CompileError([error("E210", source.end_span(), "the file declares no model", "add `model Name { ... }`")], source)
+    return Compilation(source, checked, [d for d in diagnostics if not d.is_error])

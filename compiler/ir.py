@@ -1,0 +1,109 @@
+"""The IR: one `networkx.MultiDiGraph` per model.
+
+Nodes are inputs, ops and distribution statements (`~`); node attribute `ir` holds a frozen
+payload below. Edges are tensors flowing from their producer to a consumer: attributes
+`tensor` (a tensor id), `position` (which positional argument) and `kind` ("flow").
+Every tensor, consumed or not, is listed in `ModelIR.tensors`, so a tensor nobody consumes
+is still known to the checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .source import Span
+
+
+@dataclass(frozen=True)
+class KwArg:
+    """A keyword argument with constants resolved to plain values.
+
+    `value` is an int, float, bool, str (an enum name), a tuple of these, or a
+    `catalogue.CallValue` for a nested call.
+    """
+
+    name: str
+    value: Any
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class TensorDef:
+    """A tensor: a value with a unique identity, even when its name is shadowed."""
+
+    id: str  # unique within the model: "h", "h_1", "h_2", ...
+    name: str  # as the user wrote it
+    span: Span  # where it is bound
+    producer: str  # node id
+    index: int  # which output of the producer
+
+
+@dataclass(frozen=True)
+class InputNode:
+    name: str
+    tensor: str
+    domain: Any  # domains.Domain
+    shape: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class OpNode:
+    op: str
+    callee_span: Span
+    kwargs: tuple[KwArg, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    span: Span
+    repeat: tuple[tuple[int, int], ...] = ()  # (line of the `repeat`, iteration) outermost first
+    input_spans: tuple[Span, ...] = ()  # where each tensor argument is written
+
+    def kwarg(self, name: str) -> KwArg | None:
+        return next((k for k in self.kwargs if k.name == name), None)
+
+
+@dataclass(frozen=True)
+class DistNode:
+    dist: str
+    callee_span: Span
+    kwargs: tuple[KwArg, ...]
+    input: str
+    span: Span
+    repeat: tuple[tuple[int, int], ...] = ()
+    input_span: Span | None = None  # the tensor's name before `~`
+
+    def kwarg(self, name: str) -> KwArg | None:
+        return next((k for k in self.kwargs if k.name == name), None)
+
+
+Payload = InputNode | OpNode | DistNode
+
+
+@dataclass
+class ModelIR:
+    """A lowered model: its graph and its tensors, in source order."""
+
+    name: str
+    span: Span
+    doc: str | None
+    graph: nx.MultiDiGraph
+    tensors: dict[str, TensorDef] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)  # input node ids, declaration order
+
+    def payload(self, node: str) -> Payload:
+        return self.graph.nodes[node]["ir"]
+
+    def nodes_in_order(self) -> list[str]:
+        """Node ids in the order the statements were written (after unrolling)."""
+        return list(self.graph.nodes)
+
+    def consumers(self, tensor: str) -> list[tuple[str, int]]:
+        """(consumer node, position) for every use of `tensor`, in source order."""
+        producer = self.tensors[tensor].producer
+        uses = [(v, d["position"]) for _, v, d in self.graph.out_edges(producer, data=True) if d["tensor"] == tensor]
+        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        return sorted(uses, key=lambda use: (order[use[0]], use[1]))

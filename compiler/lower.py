@@ -1,0 +1,393 @@
+"""AST → IR: resolve constants, unroll `repeat`, give shadowed names unique ids, build graphs.
+
+Each model becomes a `ModelIR` whose graph has one node per input, op and `~` statement, and
+one edge per tensor use. Name errors found here (undefined tensors, misplaced statements,
+bad types) are returned as diagnostics; lowering goes on past them where it safely can so that
+one run reports as much as possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from . import syntax as ast
+from .catalogue import CallValue
+from .diagnostics import Diagnostic, error
+from .domains import POSITIVE, REAL, UNIT, Domain, integers, interval
+from .ir import DistNode, InputNode, KwArg, ModelIR, OpNode, TensorDef
+from .source import Span
+from .suggest import did_you_mean
+
+MAX_UNROLLED_OPS = 100_000
+MAX_TENSOR_ENTRIES = 2**40
+_NAMED_DOMAINS = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
+_ALL_DOMAIN_NAMES = ["real", "positive", "unit", "interval", "int"]
+
+
+class _Abort(Exception):
+    """Stop lowering this model: an error made what follows meaningless (limits)."""
+
+
+@dataclass
+class Constants:
+    """The file's `const` declarations, resolved on use (a constant may name another)."""
+
+    decls: dict[str, ast.ConstDecl]
+    diagnostics: list[Diagnostic]
+    _resolving: set[str] = field(default_factory=set)
+
+    def resolve(self, value: ast.Value) -> Any:
+        """A plain Python value: numbers, bools, strings (enum names), tuples, CallValue."""
+        if isinstance(value, (ast.Number, ast.Bool, ast.String)):
+            return value.value
+        if isinstance(value, ast.ListValue):
+            return tuple(self.resolve(v) for v in value.items)
+        if isinstance(value, ast.Call):
+            kwargs = tuple((k.name.text, self.resolve(k.value)) for k in value.kwargs)
+            return CallValue(value.callee.text, kwargs, value.span)
+        return self._ident(value)
+
+    def _ident(self, ident: ast.Ident) -> Any:
+        decl = self.decls.get(ident.name)
+        if decl is None:
+            return ident.name  # an enum name such as `tanh_exp`; the schema decides
+        if ident.name in self._resolving:
+            self.diagnostics.append(
+                error("E208", ident.span, f"constant `{ident.name}` is defined in terms of itself", "give it a value")
+            )
+            return None
+        self._resolving.add(ident.name)
+        try:
+            return self.resolve(decl.value)
+        finally:
+            self._resolving.discard(ident.name)
+
+
+def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
+    """Lower every model of a file; diagnostics cover the whole file."""
+    diagnostics: list[Diagnostic] = []
+    consts: dict[str, ast.ConstDecl] = {}
+    models: list[ast.ModelDecl] = []
+    seen: dict[str, Span] = {}
+    for decl in module.declarations:
+        if decl.name.text in seen:
+            diagnostics.append(_duplicate(decl.name, seen[decl.name.text], "declaration"))
+            continue
+        seen[decl.name.text] = decl.name.span
+        if isinstance(decl, ast.ConstDecl):
+            consts[decl.name.text] = decl
+        else:
+            models.append(decl)
+    constants = Constants(consts, diagnostics)
+    lowered = [_ModelLowering(m, constants, diagnostics).run() for m in models]
+    return [m for m in lowered if m is not None], diagnostics
+
+
+def _duplicate(name: ast.Name, first: Span, what: str) -> Diagnostic:
+    return error(
+        "E208",
+        name.span,
+        f"`{name.text}` is declared twice",
+        f"rename one of them; names of a {what} are unique",
+        notes=((first, "first declared here"),),
+    )
+
+
+def count_ops(statements: tuple[ast.Statement, ...], constants: Constants) -> int:
+    """How many graph nodes these statements unroll to (for the E502 limit)."""
+    total = 0
+    for stmt in statements:
+        if isinstance(stmt, ast.Repeat):
+            count = constants.resolve(stmt.count)
+            times = count if isinstance(count, int) and not isinstance(count, bool) else 1
+            total += max(times, 0) * count_ops(stmt.body, constants)
+        elif isinstance(stmt, ast.Assign):
+            total += 1 + len(stmt.value.stages)
+        elif isinstance(stmt, ast.Tilde):
+            total += 1
+    return total
+
+
+class _ModelLowering:
+    """Lowers one model declaration."""
+
+    def __init__(self, decl: ast.ModelDecl, constants: Constants, diagnostics: list[Diagnostic]) -> None:
+        self.decl = decl
+        self.constants = constants
+        self.diagnostics = diagnostics
+        self.graph = nx.MultiDiGraph(name=decl.name.text)
+        self.ir = ModelIR(decl.name.text, decl.name.span, None, self.graph)
+        self.env: dict[str, str] = {}  # user name → current tensor id
+        self.repeat: tuple[tuple[int, int], ...] = ()
+        self.counter = 0
+
+    def run(self) -> ModelIR | None:
+        total = count_ops(self.decl.body, self.constants)
+        if total > MAX_UNROLLED_OPS:
+            self.diagnostics.append(
+                error(
+                    "E502",
+                    self.decl.name.span,
+                    f"model `{self.decl.name.text}` unrolls to {total:,} ops, more than the limit of {MAX_UNROLLED_OPS:,}",
+                    "lower the `repeat` counts",
+                )
+            )
+            return None
+        try:
+            for stmt in self.decl.body:
+                self._statement(stmt, top=True)
+        except _Abort:
+            return None
+        if not self.ir.inputs:
+            self.diagnostics.append(
+                error(
+                    "E210",
+                    self.decl.name.span,
+                    f"model `{self.decl.name.text}` declares no input",
+                    "declare the data it models, e.g. `input x: real[2]`",
+                )
+            )
+        return self.ir
+
+    # statements ------------------------------------------------------------------------------
+    def _statement(self, stmt: ast.Statement, top: bool) -> None:
+        if isinstance(stmt, (ast.Doc, ast.InputDecl)) and not top:
+            keyword = "doc" if isinstance(stmt, ast.Doc) else "input"
+            self.diagnostics.append(
+                error("E209", stmt.span, f"`{keyword}` cannot appear inside `repeat`", "move it to the top of the model")
+            )
+            return
+        if isinstance(stmt, ast.Doc):
+            self._doc(stmt)
+        elif isinstance(stmt, ast.InputDecl):
+            self._input(stmt)
+        elif isinstance(stmt, ast.Assign):
+            self._assign(stmt)
+        elif isinstance(stmt, ast.Tilde):
+            self._tilde(stmt)
+        else:
+            self._repeat(stmt)
+
+    def _doc(self, stmt: ast.Doc) -> None:
+        if self.ir.doc is not None:
+            self.diagnostics.append(error("E208", stmt.span, "a model has at most one `doc`", "merge the two texts"))
+            return
+        self.ir.doc = stmt.text
+
+    def _input(self, stmt: ast.InputDecl) -> None:
+        if stmt.name.text in self.env:
+            first = self.ir.tensors[self.env[stmt.name.text]].span
+            self.diagnostics.append(_duplicate(stmt.name, first, "model's inputs and tensors"))
+            return
+        resolved = self._type(stmt.type)
+        if resolved is None:
+            return
+        domain, shape = resolved
+        node = f"input:{stmt.name.text}"
+        tensor = self._define(stmt.name, node, 0)
+        self.graph.add_node(node, ir=InputNode(stmt.name.text, tensor, domain, shape, stmt.span))
+        self.ir.inputs.append(node)
+
+    def _assign(self, stmt: ast.Assign) -> None:
+        pipeline = stmt.value
+        calls = list(pipeline.stages)
+        if isinstance(pipeline.head, ast.Ident):
+            current = self._tensor(pipeline.head)
+            if not calls:  # `a = b`: a second name for the same tensor
+                if current is not None:
+                    self._alias(stmt.targets, current, pipeline.head.span)
+                return
+        else:
+            current, calls = None, [pipeline.head, *calls]
+        for i, call in enumerate(calls):
+            last = i == len(calls) - 1
+            piped = (current,) if (i > 0 or isinstance(pipeline.head, ast.Ident)) else ()
+            targets = stmt.targets if last else (stmt.targets[0],)
+            piped_span = (pipeline.head if i == 0 else calls[i - 1]).span
+            current = self._op(call, piped, piped_span, targets)
+
+    def _alias(self, targets: tuple[ast.Name, ...], tensor: str, span: Span) -> None:
+        if len(targets) != 1:
+            self.diagnostics.append(
+                error("E206", span, f"one tensor cannot be bound to {len(targets)} names", "bind it to one name")
+            )
+            return
+        self.env[targets[0].text] = tensor
+
+    def _op(
+        self, call: ast.Call, piped: tuple[str | None, ...], piped_span: Span, targets: tuple[ast.Name, ...]
+    ) -> str | None:
+        args = [(t, piped_span) for t in piped] + [(self._positional(a, call), a.span) for a in call.args]
+        node = self._node_id("op")
+        known = tuple((t, span) for t, span in args if t is not None)
+        outputs = tuple(self._define(t, node, i) for i, t in enumerate(targets))
+        tensors, spans = tuple(t for t, _ in known), tuple(span for _, span in known)
+        kwargs = self._kwargs(call)
+        payload = OpNode(call.callee.text, call.callee.span, kwargs, tensors, outputs, call.span, self.repeat, spans)
+        self.graph.add_node(node, ir=payload)
+        for position, tensor in enumerate(tensors):
+            self._edge(tensor, node, position)
+        return outputs[0] if outputs else None
+
+    def _tilde(self, stmt: ast.Tilde) -> None:
+        tensor = self._tensor(ast.Ident(stmt.target.text, stmt.target.span))
+        for arg in stmt.dist.args:
+            self.diagnostics.append(
+                error(
+                    "E206",
+                    _span_of(arg),
+                    f"the distribution `{stmt.dist.callee.text}` takes no tensor argument: "
+                    f"`{stmt.target.text} ~ ...` already names the tensor it models",
+                    "write hyper-parameters as `key=value`",
+                )
+            )
+        if tensor is None:
+            return
+        node = self._node_id("dist")
+        dist = stmt.dist
+        kwargs = self._kwargs(dist)
+        payload = DistNode(dist.callee.text, dist.callee.span, kwargs, tensor, stmt.span, self.repeat, stmt.target.span)
+        self.graph.add_node(node, ir=payload)
+        self._edge(tensor, node, 0)
+
+    def _repeat(self, stmt: ast.Repeat) -> None:
+        count = self.constants.resolve(stmt.count)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            self.diagnostics.append(
+                error(
+                    "E211",
+                    _span_of(stmt.count),
+                    f"`repeat` needs a whole number of times of at least 1, found {_show(count)}",
+                    "write e.g. `repeat 4 { ... }`",
+                )
+            )
+            return
+        outer = self.repeat
+        for iteration in range(count):
+            self.repeat = (*outer, (stmt.span.line, iteration))
+            for inner in stmt.body:
+                self._statement(inner, top=False)
+        self.repeat = outer
+
+    # helpers ---------------------------------------------------------------------------------
+    def _node_id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def _define(self, name: ast.Name, producer: str, index: int) -> str:
+        """A new tensor bound to `name`, with a unique id even when the name is shadowed."""
+        tensor_id, k = name.text, 0
+        while tensor_id in self.ir.tensors:
+            k += 1
+            tensor_id = f"{name.text}_{k}"
+        self.ir.tensors[tensor_id] = TensorDef(tensor_id, name.text, name.span, producer, index)
+        self.env[name.text] = tensor_id
+        return tensor_id
+
+    def _edge(self, tensor: str, consumer: str, position: int) -> None:
+        producer = self.ir.tensors[tensor].producer
+        self.graph.add_edge(producer, consumer, tensor=tensor, position=position, kind="flow")
+
+    def _tensor(self, ident: ast.Ident) -> str | None:
+        tensor = self.env.get(ident.name)
+        if tensor is None:
+            hint = did_you_mean(ident.name, self.env) or "define it before this line, or declare it with `input`"
+            what = "a constant, not a tensor" if ident.name in self.constants.decls else "not defined"
+            self.diagnostics.append(error("E202", ident.span, f"tensor `{ident.name}` is {what}", hint))
+        return tensor
+
+    def _positional(self, arg: ast.Value, call: ast.Call) -> str | None:
+        if isinstance(arg, ast.Ident):
+            return self._tensor(arg)
+        self.diagnostics.append(
+            error(
+                "E209",
+                _span_of(arg),
+                f"positional arguments of `{call.callee.text}` are tensors, found {_describe(arg)}",
+                "pass hyper-parameters by keyword, e.g. `net=mlp(hidden=[64])`",
+            )
+        )
+        return None
+
+    def _kwargs(self, call: ast.Call) -> tuple[KwArg, ...]:
+        seen: dict[str, Span] = {}
+        out = []
+        for kw in call.kwargs:
+            if kw.name.text in seen:
+                self.diagnostics.append(
+                    error("E203", kw.name.span, f"keyword `{kw.name.text}` is given twice to `{call.callee.text}`", "keep one")
+                )
+                continue
+            seen[kw.name.text] = kw.name.span
+            out.append(KwArg(kw.name.text, self.constants.resolve(kw.value), kw.span, kw.name.span))
+        return tuple(out)
+
+    def _type(self, type_expr: ast.TypeExpr) -> tuple[Domain, tuple[int, ...]] | None:
+        domain = self._domain(type_expr)
+        dims = [self.constants.resolve(d) for d in type_expr.dims]
+        for dim, node in zip(dims, type_expr.dims):
+            if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+                self.diagnostics.append(
+                    error("E303", _span_of(node), f"a dimension must be a whole number ≥ 1, found {_show(dim)}", None)
+                )
+                return None
+        size = 1
+        for dim in dims:
+            size *= dim
+        if size > MAX_TENSOR_ENTRIES:
+            self.diagnostics.append(
+                error("E503", type_expr.span, f"a tensor of {size:,} entries per example is over the limit of 2**40", None)
+            )
+            return None
+        return (domain, tuple(dims)) if domain is not None else None
+
+    def _domain(self, type_expr: ast.TypeExpr) -> Domain | None:
+        name, args = type_expr.domain.text, [self.constants.resolve(a) for a in type_expr.domain_args]
+        if name in _NAMED_DOMAINS and not args:
+            return _NAMED_DOMAINS[name]
+        if name == "int" and len(args) == 1 and isinstance(args[0], int) and args[0] >= 2:
+            return integers(args[0])
+        if name == "interval" and len(args) == 2 and all(isinstance(a, (int, float)) for a in args) and args[0] < args[1]:
+            return interval(args[0], args[1])
+        self.diagnostics.append(_bad_domain(type_expr.domain, args))
+        return None
+
+
+def _bad_domain(name: ast.Name, args: list[Any]) -> Diagnostic:
+    forms = {
+        "int": ("`int` needs its number of classes K ≥ 2", "write e.g. `int<256>[3, 32, 32]`"),
+        "interval": ("`interval` needs two numbers a < b", "write e.g. `interval(-4, 4)[2]`"),
+        "ordered": ("`ordered` values are produced by `sort`; they cannot be declared", "declare `real` data"),
+    }
+    if name.text in forms:
+        message, hint = forms[name.text]
+        return error("E207", name.span, message, hint)
+    if name.text in _NAMED_DOMAINS:
+        return error("E207", name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
+    hint = did_you_mean(name.text, _ALL_DOMAIN_NAMES) or "the domains are real, positive, unit, interval(a, b) and int<K>"
+    return error("E207", name.span, f"unknown data domain `{name.text}`", hint)
+
+
+def _span_of(value: ast.Value) -> Span:
+    return value.span
+
+
+def _describe(value: ast.Value) -> str:
+    if isinstance(value, ast.Call):
+        return f"a call to `{value.callee.text}`"
+    if isinstance(value, ast.ListValue):
+        return "a list"
+    return f"`{_show(getattr(value, 'value', None))}`"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, CallValue):
+        return f"{value.name}(...)"
+    return str(value)

@@ -1,0 +1,302 @@
+"""Text → AST. Lark (LALR, positions on) with a post-lexer for bracket newlines.
+
+Raw Lark errors never leave this module: they become `E1xx` diagnostics that spell what was
+expected the way the user writes it (`` `)` ``, "a name"), never Lark's terminal names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.lexer import PatternStr
+
+from . import syntax as ast
+from .diagnostics import CompileError, Diagnostic, error
+from .source import Source, Span
+
+KEYWORDS = frozenset(
+    "model input context doc repeat block return const transform impl shape domain fold true false".split()
+)
+_OPENERS = {"LPAR", "LSQB"}
+_CLOSERS = {"RPAR", "RSQB"}
+_NAMED_TERMINALS = {
+    "NAME": "a name",
+    "SIGNED_NUMBER": "a number",
+    "STRING": "a string",
+    "_NL": "a new line",
+    "$END": "the end of the file",
+}
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+
+
+class _BracketNewlines:
+    """Post-lexer: inside ( ) and [ ] newlines are not statement ends, so drop them."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        for token in stream:
+            if token.type in _OPENERS:
+                depth += 1
+            elif token.type in _CLOSERS:
+                depth = max(depth - 1, 0)
+            elif token.type == "_NL" and depth > 0:
+                continue
+            yield token
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = resources.files("survae_dsl.grammar").joinpath("survae.lark").read_text("utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, postlex=_BracketNewlines(), maybe_placeholders=True)
+
+
+@lru_cache(maxsize=1)
+def _spellings() -> dict[str, str]:
+    """Terminal name → how a user would write it."""
+    spelled = dict(_NAMED_TERMINALS)
+    for terminal in _parser().terminals:
+        if isinstance(terminal.pattern, PatternStr):
+            spelled[terminal.name] = f"`{terminal.pattern.value}`"
+    return spelled
+
+
+def parse(source: Source) -> ast.Module:
+    """Parse a whole file; raises `CompileError` with E1xx diagnostics on a syntax error."""
+    try:
+        tree = _parser().parse(source.text)
+    except UnexpectedInput as exc:
+        raise CompileError([_syntax_error(exc, source)], source) from None
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, _AstError):
+            raise CompileError([exc.orig_exc.diagnostic], source) from None
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Syntax errors
+
+
+def _spell(terminals: set[str] | frozenset[str]) -> str:
+    spelled = sorted({_spellings().get(t, t.lower()) for t in terminals if not t.startswith("__")})
+    if len(spelled) == 1:
+        return spelled[0]
+    return "one of " + ", ".join(spelled[:-1]) + " or " + spelled[-1]
+
+
+def _accepted(exc: UnexpectedInput) -> set[str]:
+    """Terminals the parser would really take here (after reductions), not just the state's."""
+    accepts = getattr(exc, "accepts", None)
+    return set(accepts or getattr(exc, "expected", None) or ())
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "a new line"
+    return f"`{token.value}`"
+
+
+def _point(source: Source, line: int, column: int, width: int = 1) -> Span:
+    return Span(source.filename, line, column, line, column + width)
+
+
+def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        return _bad_character(exc, source)
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        return error(
+            "E103",
+            source.end_span(),
+            f"unexpected end of the file: expected {_spell(_accepted(exc))}",
+            "a `{` may be missing its `}`, or a `(` or `[` its closing bracket",
+        )
+    assert isinstance(exc, UnexpectedToken)
+    token = exc.token
+    width = max(len(str(token.value)), 1) if token.type != "_NL" else 1
+    return error(
+        "E102",
+        _point(source, token.line, token.column, width),
+        f"expected {_spell(_accepted(exc))}, found {_found(token)}",
+        _token_hint(token, exc.expected),
+    )
+
+
+def _token_hint(token: Token, expected: set[str]) -> str | None:
+    if token.type == "NAME" and token.value in KEYWORDS:
+        return f"`{token.value}` is a keyword and cannot be used here"
+    if token.type == "_NL" and ("RPAR" in expected or "RSQB" in expected):
+        return "a bracket is not closed"
+    if token.type == "NAME" and "_NL" in expected:
+        return "statements end at a new line or `;`"
+    return None
+
+
+def _bad_character(exc: UnexpectedCharacters, source: Source) -> Diagnostic:
+    char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else exc.char
+    span = _point(source, exc.line, exc.column)
+    if not char.isascii():
+        return error(
+            "E101",
+            span,
+            f"non-ASCII character `{char}` (U+{ord(char):04X}): names and syntax are ASCII only",
+            "rename it with ASCII letters, digits and `_`; text may use any character inside a `doc` string",
+        )
+    if char == '"':
+        return error("E101", span, "this string is not closed before the end of the line", 'close it with `"`')
+    return error("E101", span, f"unexpected character `{char}`", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parse tree → AST
+
+
+class _AstError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer):  # type: ignore[type-arg]
+    """Builds frozen AST nodes; rejects keywords used as names and malformed literals."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+
+    def _span(self, meta: object) -> Span:
+        m = meta  # lark.tree.Meta
+        return Span(self.source.filename, m.line, m.column, m.end_line, m.end_column)  # type: ignore[attr-defined]
+
+    def _tok_span(self, token: Token) -> Span:
+        return Span(self.source.filename, token.line, token.column, token.end_line, token.end_column)  # type: ignore[arg-type]
+
+    def _binding(self, token: Token) -> ast.Name:
+        """A name that is being declared: keywords are refused here."""
+        name = ast.Name(str(token), self._tok_span(token))
+        if name.text in KEYWORDS:
+            raise _AstError(
+                error(
+                    "E104",
+                    name.span,
+                    f"`{name.text}` is a keyword and cannot be used as a name",
+                    f"choose another name, e.g. `{name.text}_`",
+                )
+            )
+        return name
+
+    # declarations ---------------------------------------------------------------------------
+    def start(self, meta: object, *decls: ast.Declaration) -> ast.Module:
+        return ast.Module(tuple(decls), self.source.filename)
+
+    def const_decl(self, meta: object, name: Token, value: ast.Value) -> ast.ConstDecl:
+        return ast.ConstDecl(self._binding(name), value, self._span(meta))
+
+    def model_decl(self, meta: object, name: Token, body: tuple[ast.Statement, ...]) -> ast.ModelDecl:
+        return ast.ModelDecl(self._binding(name), body, self._span(meta))
+
+    def body(self, meta: object, *stmts: ast.Statement | None) -> tuple[ast.Statement, ...]:
+        return tuple(s for s in stmts if s is not None)
+
+    # statements -----------------------------------------------------------------------------
+    def doc(self, meta: object, text: Token) -> ast.Doc:
+        return ast.Doc(self._decode(text), self._span(meta))
+
+    def input_decl(self, meta: object, name: Token, type_: ast.TypeExpr) -> ast.InputDecl:
+        return ast.InputDecl(self._binding(name), type_, self._span(meta))
+
+    def type(self, meta: object, domain: Token, *rest: object) -> ast.TypeExpr:
+        args, dims = (rest[0] or (), rest[1]) if len(rest) == 2 else ((), rest[0])
+        return ast.TypeExpr(ast.Name(str(domain), self._tok_span(domain)), tuple(args), tuple(dims), self._span(meta))  # type: ignore[arg-type]
+
+    def domain_args(self, meta: object, *values: ast.Value) -> tuple[ast.Value, ...]:
+        return values
+
+    def dims(self, meta: object, *values: ast.Value) -> tuple[ast.Value, ...]:
+        return values
+
+    def assign(self, meta: object, targets: tuple[ast.Name, ...], value: ast.Pipeline) -> ast.Assign:
+        return ast.Assign(targets, value, self._span(meta))
+
+    def targets(self, meta: object, *names: Token) -> tuple[ast.Name, ...]:
+        return tuple(self._binding(n) for n in names)
+
+    def pipeline(self, meta: object, head: ast.Ident | ast.Call, *stages: ast.Call) -> ast.Pipeline:
+        return ast.Pipeline(head, stages, self._span(meta))
+
+    def tilde(self, meta: object, target: Token, dist: ast.Call) -> ast.Tilde:
+        return ast.Tilde(ast.Name(str(target), self._tok_span(target)), dist, self._span(meta))
+
+    def repeat(self, meta: object, count: ast.Value, body: tuple[ast.Statement, ...]) -> ast.Repeat:
+        return ast.Repeat(count, body, self._span(meta))
+
+    # calls and values -----------------------------------------------------------------------
+    def call(self, meta: object, callee: Token, args: list[object] | None) -> ast.Call:
+        items = args or []
+        positional = tuple(a for a in items if not isinstance(a, ast.Keyword))
+        kwargs = tuple(a for a in items if isinstance(a, ast.Keyword))
+        return ast.Call(ast.Name(str(callee), self._tok_span(callee)), positional, kwargs, self._span(meta))  # type: ignore[arg-type]
+
+    def args(self, meta: object, *items: object) -> list[object]:
+        return list(items)
+
+    def kwarg(self, meta: object, name: Token, value: ast.Value) -> ast.Keyword:
+        return ast.Keyword(ast.Name(str(name), self._tok_span(name)), value, self._span(meta))
+
+    def number(self, meta: object, token: Token) -> ast.Number:
+        text = str(token)
+        is_int = not any(c in text for c in ".eE")
+        value: int | float = int(text) if is_int else float(text)
+        if not is_int and not math.isfinite(value):
+            raise _AstError(
+                error("E105", self._tok_span(token), f"number `{text}` is too large to represent", "use a finite number")
+            )
+        if is_int and abs(value) > 2**63 - 1:
+            raise _AstError(
+                error("E105", self._tok_span(token), f"integer `{text}` is too large", "use a number below 2**63")
+            )
+        return ast.Number(value, self._tok_span(token))
+
+    def string(self, meta: object, token: Token) -> ast.String:
+        return ast.String(self._decode(token), self._tok_span(token))
+
+    def true(self, meta: object) -> ast.Bool:
+        return ast.Bool(True, self._span(meta))
+
+    def false(self, meta: object) -> ast.Bool:
+        return ast.Bool(False, self._span(meta))
+
+    def list(self, meta: object, *items: ast.Value | None) -> ast.ListValue:
+        return ast.ListValue(tuple(i for i in items if i is not None), self._span(meta))
+
+    def ident(self, meta: object, token: Token) -> ast.Ident:
+        return ast.Ident(str(token), self._tok_span(token))
+
+    def _decode(self, token: Token) -> str:
+        """The text of a string literal; only `\\"`, `\\\\` and `\\n` are escapes."""
+        raw, out, i = str(token)[1:-1], [], 0
+        while i < len(raw):
+            if raw[i] != "\\":
+                out.append(raw[i])
+                i += 1
+                continue
+            escaped = raw[i + 1]
+            if escaped not in _ESCAPES:
+                column = token.column + 1 + i  # type: ignore[operator]
+                span = Span(self.source.filename, token.line, column, token.line, column + 2)  # type: ignore[arg-type]
+                raise _AstError(
+                    error("E105", span, f"unknown escape `\\{escaped}` in a string", 'the escapes are `\\"`, `\\\\` and `\\n`')
+                )
+            out.append(_ESCAPES[escaped])
+            i += 2
+        return "".join(out)

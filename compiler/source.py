@@ -1,0 +1,41 @@
+"""Source text and positions: every AST node, IR node and diagnostic points into a `Source`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns count from 1, `end_column` is exclusive."""
+
+    filename: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The text of one `.survae` file and its name as shown in diagnostics."""
+
+    filename: str
+    text: str
+    lines: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.text.splitlines()))
+
+    def line_text(self, line: int) -> str:
+        """The text of line `line` (1-based), or '' past the end."""
+        return self.lines[line - 1] if 1 <= line <= len(self.lines) else ""
+
+    def end_span(self) -> Span:
+        """A zero-width span at the end of the file (for 'unexpected end of input')."""
+        line = max(len(self.lines), 1)
+        column = len(self.line_text(line)) + 1
+        return Span(self.filename, line, column, line, column)

@@ -1,0 +1,158 @@
+"""The abstract syntax tree: frozen dataclasses, each with the `Span` it was parsed from.
+
+Shapes of the tree follow LANGUAGE.md §3–§5. Values are literals, identifiers (a constant, an
+enum name like `tanh_exp`, or a tensor), lists and calls (`mlp(hidden=[64])`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .source import Span
+
+
+@dataclass(frozen=True)
+class Name:
+    """An identifier as written, with its span."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Number:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class String:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ident:
+    """A bare name in value position: a constant, an enum name or a tensor."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListValue:
+    items: tuple[Value, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Keyword:
+    name: Name
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """`callee(positional..., key=value...)`: an op, a distribution or a net."""
+
+    callee: Name
+    args: tuple[Value, ...]
+    kwargs: tuple[Keyword, ...]
+    span: Span
+
+    def keyword(self, name: str) -> Keyword | None:
+        return next((k for k in self.kwargs if k.name.text == name), None)
+
+
+Value = Union[Number, Bool, String, Ident, ListValue, Call]
+
+
+@dataclass(frozen=True)
+class TypeExpr:
+    """`domain[dims]`, `int<K>[dims]` or `interval(a, b)[dims]`."""
+
+    domain: Name
+    domain_args: tuple[Value, ...]
+    dims: tuple[Value, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Doc:
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    name: Name
+    type: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """`head |> f(...) |> g(...)`: `t |> f(k=v)` means `f(t, k=v)`; no stages is a plain value."""
+
+    head: Ident | Call
+    stages: tuple[Call, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Assign:
+    targets: tuple[Name, ...]
+    value: Pipeline
+    span: Span
+
+
+@dataclass(frozen=True)
+class Tilde:
+    """`t ~ dist(...)`: tensor `t` is given a density."""
+
+    target: Name
+    dist: Call
+    span: Span
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: Value
+    body: tuple[Statement, ...]
+    span: Span
+
+
+Statement = Union[Doc, InputDecl, Assign, Tilde, Repeat]
+
+
+@dataclass(frozen=True)
+class ConstDecl:
+    name: Name
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class ModelDecl:
+    name: Name
+    body: tuple[Statement, ...]
+    span: Span
+
+
+Declaration = Union[ConstDecl, ModelDecl]
+
+
+@dataclass(frozen=True)
+class Module:
+    """A whole `.survae` file."""
+
+    declarations: tuple[Declaration, ...]
+    filename: str
