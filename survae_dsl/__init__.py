@@ -1,0 +1,39 @@
+"""survae-dsl: a declarative model-graph compiler for SurVAE Flows.
+
+Public API (re-exported lazily, PEP 562, so that importing the compiler never pulls in torch):
+
+- `load(path, model=None)` → the compiled model class of a `.survae` file;
+- `compile_source(text, filename=..., model=None)` → compiled classes by model name;
+- `CompileError` — raised for a bad model, carrying its diagnostics;
+- `Model`, `iw_log_prob`, `bits_per_dim` — from the runtime, `survae_dsl.nn`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load": "survae_dsl.compiler.api",
+    "compile_source": "survae_dsl.compiler.api",
+    "CompileError": "survae_dsl.compiler.diagnostics",
+    "Model": "survae_dsl.nn",
+    "iw_log_prob": "survae_dsl.nn",
+    "bits_per_dim": "survae_dsl.nn",
+}
+
+__all__ = ["CompileError", "Model", "__version__", "bits_per_dim", "compile_source", "iw_log_prob", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'survae_dsl' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

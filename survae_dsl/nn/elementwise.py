@@ -1,0 +1,172 @@
+"""Fixed elementwise bijections: shift, scale, sigmoid, logit, softplus and its inverse.
+
+Each ``forward`` returns the exact ldj = Σ log|f'(x)| in a stable form; each ``inverse`` is
+the exact inverse. In ``forward`` (part of ``log_prob``) maps with a singular edge clamp to
+``eps_for(dtype)`` there, so the log-density stays finite on the closed domain; inverses
+clamp only the edge points themselves, so they stay exact wherever a value is representable.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from .base import Kind, Transform, eps_for, event_numel, sum_except_batch
+from .functional import (
+    log_sigmoid_derivative,
+    softplus,
+    softplus_inv,
+    softplus_inv_log_derivative,
+)
+
+__all__ = ["Logit", "Scale", "Shift", "Sigmoid", "Softplus", "SoftplusInv"]
+
+
+def _clamp_unit(x: Tensor) -> Tensor:
+    """Clamp into the closed interval [eps, 1 − eps] so logit stays finite."""
+    eps = eps_for(x.dtype)
+    return torch.clamp(x, eps, 1.0 - eps)
+
+
+def _clamp_positive(x: Tensor) -> Tensor:
+    """Clamp to ≥ eps so log-like maps stay finite at 0."""
+    return torch.clamp(x, min=eps_for(x.dtype))
+
+
+def _finite_unit(z: Tensor) -> Tensor:
+    """Clamp into [tiny, 1 − ulp]: only what keeps an inverse finite.
+
+    Inverses are not part of ``log_prob``, so they keep every representable value exactly
+    and clamp only the two points where the result would be infinite.
+    """
+    finfo = torch.finfo(z.dtype)
+    return torch.clamp(z, finfo.tiny, 1.0 - finfo.eps / 2)
+
+
+def _finite_positive(z: Tensor) -> Tensor:
+    """Clamp to ≥ the smallest normal number; see :func:`_finite_unit`."""
+    return torch.clamp(z, min=torch.finfo(z.dtype).tiny)
+
+
+def _logit(x: Tensor) -> Tensor:
+    """log x − log(1 − x), accurate near both ends (``log1p``)."""
+    return torch.log(x) - torch.log1p(-x)
+
+
+class _Elementwise(Transform):
+    """Base of the fixed elementwise maps: bijective, no parameters."""
+
+    kind: ClassVar[Kind] = "bijective"
+
+
+class Shift(_Elementwise):
+    """z = x + by; ldj = 0."""
+
+    def __init__(self, shape: tuple[int, ...], by: float) -> None:
+        super().__init__(shape)
+        self.by = float(by)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), zeros (B,))``."""
+        return x + self.by, self._constant(x.shape[0], 0.0)
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` → ``(B, *shape)``."""
+        return z - self.by
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, by={self.by}"
+
+
+class Scale(_Elementwise):
+    """z = x·by (by ≠ 0); ldj = D·log|by| with D entries per example."""
+
+    def __init__(self, shape: tuple[int, ...], by: float) -> None:
+        super().__init__(shape)
+        if by == 0:
+            raise ValueError("scale(by=0) is not invertible")
+        self.by = float(by)
+        self._ldj = event_numel(self.shape) * math.log(abs(self.by))
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        return x * self.by, self._constant(x.shape[0], self._ldj)
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` → ``(B, *shape)``."""
+        return z / self.by
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, by={self.by}"
+
+
+class Sigmoid(_Elementwise):
+    """z = σ(x), real → unit; ldj = Σ log σ(x) + log σ(−x)."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        return torch.sigmoid(x), sum_except_batch(log_sigmoid_derivative(x))
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` in [0, 1] → logit, with the ends clamped to stay finite."""
+        return _logit(_finite_unit(z))
+
+
+class Logit(_Elementwise):
+    """z = log x − log(1 − x), unit → real; ldj = −Σ log x + log(1 − x).
+
+    The input is clamped to [eps, 1 − eps] first, so 0 and 1 give finite values.
+    """
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        x = _clamp_unit(x)
+        ldj = -sum_except_batch(torch.log(x) + torch.log1p(-x))
+        return _logit(x), ldj
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` → ``(B, *shape)`` in (0, 1)."""
+        return torch.sigmoid(z)
+
+
+class Softplus(_Elementwise):
+    """z = log(1 + eˣ), real → positive; ldj = Σ log σ(x)."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        return softplus(x), sum_except_batch(torch.nn.functional.logsigmoid(x))
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` positive → ``(B, *shape)``; 0 is clamped to stay finite."""
+        return softplus_inv(_finite_positive(z))
+
+
+class SoftplusInv(_Elementwise):
+    """z = x + log(1 − e⁻ˣ), positive → real; ldj = −Σ log(1 − e⁻ˣ).
+
+    The input is clamped to ≥ eps first, so 0 gives a finite value.
+    """
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        x = _clamp_positive(x)
+        return softplus_inv(x), sum_except_batch(softplus_inv_log_derivative(x))
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` → ``(B, *shape)`` positive."""
+        return softplus(z)

@@ -1,0 +1,62 @@
+"""Numerically stable elementwise maps and their log-derivatives.
+
+All functions act entrywise and keep the input's shape and dtype. They avoid ``log`` of a
+computed ``exp`` (and the reverse) so that float64 results are accurate to rounding, and use
+no data-dependent Python branches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "SOFTPLUS_IDENTITY_OFFSET",
+    "log_sigmoid_derivative",
+    "log_softplus",
+    "softplus",
+    "softplus_inv",
+    "softplus_inv_log_derivative",
+]
+
+# Below this, log(softplus(y)) = y - exp(y)/2 + O(exp(2y)) to float64 rounding; above it
+# softplus(y) is far from underflow so its log is accurate.
+_LOG_SOFTPLUS_SWITCH = -20.0
+
+
+def softplus(x: Tensor) -> Tensor:
+    """log(1 + exp(x)) without ``F.softplus``'s linear cut-off above 20 (which is inexact)."""
+    return torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))
+
+
+def softplus_inv(y: Tensor) -> Tensor:
+    """The inverse of :func:`softplus` for y > 0: y + log(1 − exp(−y)), via ``expm1``."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+def softplus_inv_log_derivative(y: Tensor) -> Tensor:
+    """log d/dy softplus_inv(y) = −log(1 − exp(−y)) for y > 0."""
+    return -torch.log(-torch.expm1(-y))
+
+
+def log_softplus(y: Tensor) -> Tensor:
+    """log(softplus(y)), finite for every finite y (softplus itself underflows near −745).
+
+    Both branches see clamped inputs so the unused one never produces inf or nan gradients.
+    """
+    low = torch.clamp(y, max=_LOG_SOFTPLUS_SWITCH)
+    high = torch.clamp(y, min=_LOG_SOFTPLUS_SWITCH)
+    asymptotic = low - 0.5 * torch.exp(low)
+    return torch.where(y < _LOG_SOFTPLUS_SWITCH, asymptotic, torch.log(softplus(high)))
+
+
+def log_sigmoid_derivative(x: Tensor) -> Tensor:
+    """log σ'(x) = log σ(x) + log σ(−x)."""
+    return F.logsigmoid(x) + F.logsigmoid(-x)
+
+
+SOFTPLUS_IDENTITY_OFFSET = math.log(math.e - 1.0)
+"""Offset c with softplus(c) = 1: shifting a raw scale by it makes a zero net the identity."""

@@ -1,0 +1,153 @@
+"""The base class of compiled models and the helpers that evaluate them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+__all__ = ["Model", "bits_per_dim", "iw_log_prob"]
+
+# iw_log_prob evaluates at most this many input entries at once (all inputs together).
+_IW_CHUNK_ENTRIES = 1 << 22
+
+
+class Model(nn.Module):
+    """Base of every generated model class.
+
+    Subclasses set ``likelihood`` (``"exact"`` or ``"lower_bound"``) and define
+    ``log_prob(*inputs, **contexts) -> (B,)`` and ``sample(num_samples=None, ...)``.
+    Calling the module is ``log_prob``.
+    """
+
+    likelihood: ClassVar[Literal["exact", "lower_bound"]]
+    _anchor: Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Fixes the model's float dtype and device even without parameters; not saved.
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Same as :meth:`log_prob`."""
+        return self.log_prob(*args, **kwargs)
+
+    def log_prob(self, *inputs: Any, **contexts: Any) -> Tensor:
+        """Per-example log-likelihood (or its lower bound) in nats, ``(B,)``."""
+        raise NotImplementedError("log_prob is defined by the compiled model class")
+
+    def sample(self, num_samples: int | None = None, **kwargs: Any) -> Any:
+        """Draws of the declared inputs; defined by the compiled model class."""
+        raise NotImplementedError("sample is defined by the compiled model class")
+
+    def _zeros(self, x: Tensor) -> Tensor:
+        """``(x.shape[0],)`` zeros in the model's float dtype and device: an ldj accumulator."""
+        return torch.zeros(x.shape[0], dtype=self._anchor.dtype, device=self._anchor.device)
+
+    def _num_samples(self, num_samples: int | None) -> int:
+        """Validate ``sample``'s ``num_samples``: ``None`` means 1."""
+        if num_samples is None:
+            return 1
+        return _positive_int(num_samples, "num_samples")
+
+    def initialize(self, *inputs: Any, **contexts: Any) -> None:
+        """Data-dependent initialisation (``actnorm``) from a batch of inputs.
+
+        Runs ``log_prob`` once without gradients; just before each initialisable layer runs
+        for the first time, it is initialised from the input it is about to see. Layers are
+        reached in evaluation order, so each sees the output of already-initialised layers.
+        """
+        handles: list[RemovableHandle] = []
+        try:
+            for module in _initializable(self):
+                hook = _InitializeOnce()
+                hook.handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+                handles.append(hook.handle)
+            with torch.no_grad():
+                self.log_prob(*inputs, **contexts)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _initializable(model: Model) -> list[nn.Module]:
+    """Submodules with an ``initialize(x)`` method (``ActNorm``), found recursively.
+
+    Models used as distributions are skipped themselves (their ``initialize`` re-runs a
+    whole ``log_prob``) but their layers are reached through the recursion.
+    """
+    return [
+        module
+        for module in model.modules()
+        if not isinstance(module, Model) and callable(getattr(module, "initialize", None))
+    ]
+
+
+class _InitializeOnce:
+    """Forward pre-hook: initialise the layer from its first input, then detach itself."""
+
+    def __init__(self) -> None:
+        # Set right after registration: the handle exists only once the hook is registered.
+        self.handle: RemovableHandle | None = None
+
+    def __call__(self, layer: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        x = args[0] if args else kwargs["x"]
+        layer.initialize(x)  # type: ignore[operator]
+        if self.handle is not None:
+            self.handle.remove()
+
+
+def iw_log_prob(model: Model, *inputs: Tensor, k: int, **contexts: Any) -> Tensor:
+    """Importance-weighted bound log (1/k) Σᵢ exp(log_prob⁽ⁱ⁾(x)) with k one-sample estimates.
+
+    ``inputs`` and tensor ``contexts`` are ``(B, ...)``; the result is ``(B,)``. Each example
+    is evaluated k times in one batch (in chunks when k·B inputs are large). For an exact
+    model every estimate is the same and the bound equals ``log_prob``.
+    """
+    k = _positive_int(k, "k")
+    batch = _batch_size(inputs, contexts)
+    copies_per_chunk = max(1, _IW_CHUNK_ENTRIES // max(1, _entries(inputs, contexts)))
+    chunks = []
+    for start in range(0, k, copies_per_chunk):
+        copies = min(copies_per_chunk, k - start)
+        tiled_contexts = {name: _tile(value, copies) for name, value in contexts.items()}
+        log_prob = model.log_prob(*(_tile(x, copies) for x in inputs), **tiled_contexts)
+        # _tile stacks whole batches, so row c·B + b is copy c of example b.
+        chunks.append(log_prob.reshape(copies, batch))
+    return torch.logsumexp(torch.cat(chunks, dim=0), dim=0) - math.log(k)
+
+
+def bits_per_dim(log_prob: Tensor, x: Tensor) -> Tensor:
+    """−log_prob / (log 2 · D) for ``log_prob`` ``(B,)`` in nats and ``x`` ``(B, ...)`` with D
+    entries per example: ``(B,)`` bits per dimension."""
+    return -log_prob / (math.log(2.0) * math.prod(x.shape[1:]))
+
+
+def _positive_int(value: Any, name: str) -> int:
+    """``value`` if it is a positive int (not a bool), else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _batch_size(inputs: tuple[Tensor, ...], contexts: dict[str, Any]) -> int:
+    """The batch size shared by the inputs (or, without inputs, the tensor contexts)."""
+    tensors = [t for t in (*inputs, *contexts.values()) if isinstance(t, Tensor)]
+    if not tensors:
+        raise ValueError("iw_log_prob needs at least one input tensor")
+    return tensors[0].shape[0]
+
+
+def _entries(inputs: tuple[Tensor, ...], contexts: dict[str, Any]) -> int:
+    """Total entries of one copy of every tensor argument (sizes the evaluation chunks)."""
+    return sum(t.numel() for t in (*inputs, *contexts.values()) if isinstance(t, Tensor))
+
+
+def _tile(value: Any, copies: int) -> Any:
+    """``(B, ...)`` → ``(copies·B, ...)``, whole batches stacked; non-tensors pass through."""
+    if not isinstance(value, Tensor):
+        return value
+    return value.repeat(copies, *([1] * (value.dim() - 1)))
