@@ -69,7 +69,10 @@ DISTRIBUTIONS: tuple[DistEntry, ...] = (STANDARD_NORMAL, NORMAL, HALF_NORMAL, ST
 
 
 class MlpParams(Params):
-    hidden: Annotated[tuple[Annotated[int, Field(ge=1, le=1_000_000)], ...], Field(min_length=1)] = (64, 64)
+    hidden: Annotated[
+        tuple[Annotated[int, Field(ge=1, le=1_000_000)], ...],
+        Field(min_length=1, description="widths of the hidden layers, e.g. `[64, 64]`"),
+    ] = (64, 64)
     activation: Literal["relu", "gelu", "tanh"] = "relu"
 
 

@@ -40,9 +40,9 @@ def shape_only(_params: object, t: TensorType, _nested: EmitNested) -> Kwargs:
 
 
 class CouplingParams(Params):
-    net: CallValue
-    dim: Annotated[int, Field(ge=0)] = 0
-    split: Annotated[int, Field(ge=1)] | None = None
+    net: Annotated[CallValue, Field(description="a net: `mlp(...)`; sizes are inferred")]
+    dim: Annotated[int, Field(ge=0, description="the axis to split along, from 0")] = 0
+    split: Annotated[int | None, Field(ge=1, description="entries that condition, 1..n − 1; default ⌈n/2⌉")] = None
 
     nested = {"net": "net"}
     examples = {"net": "mlp(hidden=[64, 64])"}
@@ -127,7 +127,7 @@ ADDITIVE_COUPLING = OpEntry(
 
 
 class DimParams(Params):
-    dim: Annotated[int, Field(ge=0)] = 0
+    dim: Annotated[int, Field(ge=0, description="the axis, from 0")] = 0
 
 
 def reverse_shape(shape: tuple[int, ...], params: DimParams) -> tuple[int, ...]:
@@ -154,8 +154,8 @@ ACTNORM = OpEntry(
     runtime="ActNorm",
     summary="per-channel learned scale and shift, set from data by `model.initialize`",
     maths=(
-        "z = (x + b_c) · exp(s_c) per channel c (axis 0). Starts as the identity; `initialize` "
-        "sets b and s so that each channel of a batch has zero mean and unit variance. "
+        "z = x · exp(s_c) + b_c per channel c (axis 0). Starts as the identity (s = b = 0); "
+        "`initialize` sets s and b so that each channel of a batch has zero mean and unit variance. "
         "log|det J| = (entries per channel) · Σ_c s_c."
     ),
     infer_shape=same_shape,
@@ -196,7 +196,7 @@ def _softplus_inv(v: float) -> float:
 
 
 class ByParams(Params):
-    by: float
+    by: Annotated[float, Field(description="a number")]
 
     examples = {"by": "1.0"}
 
