@@ -11,12 +11,13 @@ import sys
 import traceback
 from pathlib import Path
 
-from .codegen import emit_module
 from .diagnostics import CompileError, InternalError, render_all
-from .driver import Compilation, check_source
+from .driver import check_source
 from .files import write_atomic
-from .render_dot import FORMATS, RenderError, render
 from .report import format_report
+
+# The back ends load only when asked for, so that `--check` starts fast.
+FORMATS = ("svg", "png", "pdf", "dot")
 
 
 class UsageError(Exception):
@@ -45,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except CompileError as exc:
         print(exc.render(), file=sys.stderr)
         errors = sum(d.is_error for d in exc.diagnostics)
-        print(f"\n{args.file}: {errors} error{'s' * (errors != 1)}; nothing written", file=sys.stderr)
+        untouched = "; nothing written" if args.output or args.render else ""
+        print(f"\n{args.file}: {errors} error{'s' * (errors != 1)}{untouched}", file=sys.stderr)
         return 1
-    except (UsageError, RenderError) as exc:
+    except UsageError as exc:
         print(f"survae-compile: error: {exc}", file=sys.stderr)
         return 1
     except InternalError as exc:
@@ -81,9 +83,16 @@ def run(args: argparse.Namespace) -> int:
     # Build everything before writing anything: a failure leaves every output untouched.
     pending: list[tuple[Path, bytes]] = []
     if args.output:
+        from .codegen import emit_module
+
         pending.append((Path(args.output), emit_module(models, source_path.name).encode("utf-8")))
     if args.render:
-        pending.append((Path(args.render), render(models, _format(args.render))))
+        from .render_dot import RenderError, render
+
+        try:
+            pending.append((Path(args.render), render(models, _format(args.render))))
+        except RenderError as exc:
+            raise UsageError(str(exc)) from None
     for path, data in pending:
         _write(path, data)
     if args.check or not pending:

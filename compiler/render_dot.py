@@ -66,11 +66,16 @@ def _draw_model(graph: graphviz.Digraph, model: CheckedModel, prefix: str) -> No
         attrs = _node_attrs(style)
         if (payload.span.line, payload.span.column) in culprits:
             attrs.update(color=_BOUND_COLOR, penwidth="2.5", fontcolor=_BOUND_COLOR)
-        graph.node(prefix + node, label=_escape(_label(model, node)), **attrs)
+        graph.node(_dot_id(prefix, node), label=_escape(_label(model, node)), **attrs)
     for source, target, data in model.ir.graph.edges(data=True):
         tensor = data["tensor"]
         label = f"{tensor}\n{model.types[tensor]}"
-        graph.edge(prefix + source, prefix + target, label=_escape(label))
+        graph.edge(_dot_id(prefix, source), _dot_id(prefix, target), label=_escape(label))
+
+
+def _dot_id(prefix: str, node: str) -> str:
+    """Graphviz reads `a:b` as node `a`, port `b`: keep colons out of node ids."""
+    return (prefix + node).replace(":", "_").replace(".", "_")
 
 
 def _node_attrs(style: Style) -> dict[str, str]:
