@@ -151,8 +151,12 @@ def validate(
     try:
         return schema(**values)
     except ValidationError as exc:
+        reported: set[str] = set()
         for err in exc.errors():
-            out.append(_translate(err, schema, owner, values, call_span, kwargs))
+            key = str(err["loc"][0]) if err["loc"] else ""
+            if key not in reported:  # one diagnostic per keyword: its first problem
+                reported.add(key)
+                out.append(_translate(err, schema, owner, values, call_span, kwargs))
         return None
 
 
@@ -175,7 +179,8 @@ def _translate(
         return error("E204", call_span, f"`{owner}` needs the keyword `{key}`", f"add `{key}={example}`")
     found = _show(values.get(key))
     expected = _expected(err, schema, key)
-    return error("E205", span, f"`{key}` of `{owner}` {expected}, found {found}", _value_hint(err, schema, key, values))
+    subject = f"every entry of `{key}` of `{owner}`" if len(err["loc"]) > 1 else f"`{key}` of `{owner}`"
+    return error("E205", span, f"{subject} {expected}, found {found}", _value_hint(err, schema, key, values))
 
 
 def _expected(err: Any, schema: type[Params], key: str) -> str:
@@ -185,15 +190,15 @@ def _expected(err: Any, schema: type[Params], key: str) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "?")
-        return f"{'in every entry ' * (len(err['loc']) > 1)}must be {sign} {bound}"
+        return f"must be {sign} {bound}"
     if kind == "too_short":
         return "must not be empty"
     if kind == "value_error":
-        return f"is invalid ({ctx.get('error', err['msg'])})"
+        return str(ctx.get("error", err["msg"]))
     if kind in ("int_type", "int_from_float"):
-        return f"must be a whole number{_in(err)}"
+        return "must be a whole number"
     if kind in ("float_type", "float_parsing"):
-        return f"must be a number{_in(err)}"
+        return "must be a number"
     if kind == "bool_type":
         return "must be `true` or `false`"
     if kind in ("tuple_type", "list_type"):
@@ -201,10 +206,6 @@ def _expected(err: Any, schema: type[Params], key: str) -> str:
     if kind == "is_instance_of":
         return "must be a call like `mlp(hidden=[64])`"
     return f"is invalid: {err['msg'].lower()}"
-
-
-def _in(err: Any) -> str:
-    return " in every entry" if len(err["loc"]) > 1 else ""
 
 
 def _choices(schema: type[Params], key: str) -> str:

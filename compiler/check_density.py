@@ -18,7 +18,7 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
     for tensor, definition in model.tensors.items():
         uses = model.consumers(tensor)
         described = f"`{definition.name}` ({types[tensor]})" if tensor in types else f"`{definition.name}`"
-        if not uses:
+        if not uses and tensor in types:  # an untyped tensor follows an error already reported
             diagnostics.append(
                 error(
                     "E401",

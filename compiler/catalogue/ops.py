@@ -206,7 +206,7 @@ class ScaleParams(ByParams):
     @classmethod
     def _nonzero(cls, value: float) -> float:
         if value == 0:
-            raise ValueError("`scale` by 0 is not invertible")
+            raise ValueError("must not be 0 (scaling by 0 is not invertible)")
         return value
 
 
