@@ -69,6 +69,9 @@ def _bind_op(node: OpNode, out: list[Diagnostic]) -> Bound | None:
             )
         )
         return None
+    if not node.resolved:  # a tensor argument is unknown (reported already): check keywords, not counts
+        _bind(entry, node.kwargs, node.callee_span, out)
+        return None
     if len(node.inputs) != entry.num_inputs:
         out.append(
             error(
@@ -203,7 +206,7 @@ def _expected(err: Any, schema: type[Params], key: str) -> str:
         return "must be `true` or `false`"
     if kind in ("tuple_type", "list_type"):
         return "must be a list like `[64, 64]`"
-    if kind == "is_instance_of":
+    if kind in ("is_instance_of", "dataclass_exact_type", "dataclass_type"):  # a nested call was expected
         return "must be a call like `mlp(hidden=[64])`"
     return f"is invalid: {err['msg'].lower()}"
 

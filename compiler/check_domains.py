@@ -51,12 +51,19 @@ def closing_maps(region: Domain) -> str:
     if region.kind == "ordered":
         return "`sorted_to_real`"
     if region == POSITIVE:
-        return "`softplus_inv` or `log`"
+        return _available("`softplus_inv`", "`log`")
     if region.hi == INF:
-        return f"`shift(by={-region.lo:g})` then `softplus_inv` or `log`"
+        return f"`shift(by={-region.lo:g})` then " + _available("`softplus_inv`", "`log`")
     if region == UNIT:
         return "`logit`"
     return "`shift` and `scale` onto (0, 1), then `logit`"
+
+
+def _available(*maps: str) -> str:
+    """The maps of this list that the catalogue has, joined with "or"."""
+    from .catalogue import OP_TABLE
+
+    return " or ".join(m for m in maps if m.strip("`") in OP_TABLE)
 
 
 @dataclass
@@ -95,7 +102,8 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
     domain, fills = rule.produce(t, call.params)
     fold = _next_fold(rule, call, t, accepts, node, out)
     if rule.role in ("net", "surjection") and (t.fold is None or fold_respected(t.fold, accepts)):
-        _waste(entry.name, accepts, t, name, node.span, out)
+        generated = rule.regenerates(domain) if rule.regenerates else accepts
+        _waste(entry.name, generated, t, name, node.span, out)
     if rule.sets_fold is not None:
         fold = Fold(rule.sets_fold, entry.name, node.span.line)
     for tensor in node.outputs:
@@ -197,8 +205,8 @@ def _waste(op: str, accepts: Domain, t: TensorType, name: str, span: Span, out: 
         warning(
             "W401",
             span,
-            f"`{op}` accepts {accepts} values but `{name}` is {t.domain}: the model can generate values outside "
-            f"{t.domain}, so its density integrates to less than 1 there",
+            f"`{op}` can generate {accepts} values in the sampling direction, but `{name}` is {t.domain}: "
+            f"the model puts mass outside {t.domain}, so its density integrates to less than 1 over it",
             _waste_hint(t.domain),
         )
     )
@@ -206,7 +214,7 @@ def _waste(op: str, accepts: Domain, t: TensorType, name: str, span: Span, out: 
 
 def _waste_hint(domain: Domain) -> str:
     if domain == POSITIVE:
-        return "map it onto the reals first with `softplus_inv` or `log`"
+        return "map it onto the reals first with " + _available("`softplus_inv`", "`log`")
     if domain == UNIT:
         return "map it onto the reals first with `logit`"
     return "map it onto (0, 1) with `shift` and `scale`, then onto the reals with `logit`"

@@ -50,6 +50,8 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
         diagnostics += found
         if result is not None:
             checked.append(result)
+    # A statement inside `repeat N` is checked N times; report each finding once.
+    diagnostics = list(dict.fromkeys(diagnostics))
     if any(d.is_error for d in diagnostics):
         raise CompileError(diagnostics, source)
     if not checked:

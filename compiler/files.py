@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp creates the file 0600; give it the mode a plain open() would have.
+            os.fchmod(handle.fileno(), _output_mode(target))
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -22,3 +25,13 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _output_mode(target: Path) -> int:
+    """The existing file's permission bits, or 0o666 less the umask for a new file."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -61,6 +61,7 @@ class OpNode:
     span: Span
     repeat: tuple[tuple[int, int], ...] = ()  # (line of the `repeat`, iteration) outermost first
     input_spans: tuple[Span, ...] = ()  # where each tensor argument is written
+    resolved: bool = True  # False if a tensor argument was not found (already an E202/E209)
 
     def kwarg(self, name: str) -> KwArg | None:
         return next((k for k in self.kwargs if k.name == name), None)
@@ -105,5 +106,15 @@ class ModelIR:
         """(consumer node, position) for every use of `tensor`, in source order."""
         producer = self.tensors[tensor].producer
         uses = [(v, d["position"]) for _, v, d in self.graph.out_edges(producer, data=True) if d["tensor"] == tensor]
-        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        order = self._node_order()
         return sorted(uses, key=lambda use: (order[use[0]], use[1]))
+
+    def _node_order(self) -> dict[str, int]:
+        """Node id → its index in source order. Cached: rebuilding it for every tensor made
+        density checking quadratic in the number of ops. Nodes are only ever added, so the
+        cache is current while the node count is unchanged."""
+        cached: dict[str, int] | None = self.__dict__.get("_order_cache")
+        if cached is None or len(cached) != self.graph.number_of_nodes():
+            cached = {n: i for i, n in enumerate(self.graph.nodes)}
+            self.__dict__["_order_cache"] = cached
+        return cached

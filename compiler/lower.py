@@ -123,6 +123,8 @@ class _ModelLowering:
         self.env: dict[str, str] = {}  # user name → current tensor id
         self.repeat: tuple[tuple[int, int], ...] = ()
         self.counter = 0
+        self.suffixes: dict[str, int] = {}  # user name → last suffix probed by _define
+        self.bad_inputs: set[str] = set()  # inputs whose type is in error: already reported
 
     def run(self) -> ModelIR | None:
         total = count_ops(self.decl.body, self.constants)
@@ -141,7 +143,7 @@ class _ModelLowering:
                 self._statement(stmt, top=True)
         except _Abort:
             return None
-        if not self.ir.inputs:
+        if not self.ir.inputs and not self.bad_inputs:
             self.diagnostics.append(
                 error(
                     "E210",
@@ -184,6 +186,7 @@ class _ModelLowering:
             return
         resolved = self._type(stmt.type)
         if resolved is None:
+            self.bad_inputs.add(stmt.name.text)
             return
         domain, shape = resolved
         node = f"input:{stmt.name.text}"
@@ -226,7 +229,10 @@ class _ModelLowering:
         outputs = tuple(self._define(t, node, i) for i, t in enumerate(targets))
         tensors, spans = tuple(t for t, _ in known), tuple(span for _, span in known)
         kwargs = self._kwargs(call)
-        payload = OpNode(call.callee.text, call.callee.span, kwargs, tensors, outputs, call.span, self.repeat, spans)
+        resolved = len(known) == len(args)
+        payload = OpNode(
+            call.callee.text, call.callee.span, kwargs, tensors, outputs, call.span, self.repeat, spans, resolved
+        )
         self.graph.add_node(node, ir=payload)
         for position, tensor in enumerate(tensors):
             self._edge(tensor, node, position)
@@ -266,7 +272,10 @@ class _ModelLowering:
             )
             return
         outer = self.repeat
-        for iteration in range(count):
+        # A body without ops (empty, or only misplaced `doc`/`input`) does the same each time:
+        # once is enough, and `repeat 10**12 { }` must not spin (E502 counts only ops).
+        times = count if count_ops(stmt.body, self.constants) else 1
+        for iteration in range(times):
             self.repeat = (*outer, (stmt.span.line, iteration))
             for inner in stmt.body:
                 self._statement(inner, top=False)
@@ -279,10 +288,14 @@ class _ModelLowering:
 
     def _define(self, name: ast.Name, producer: str, index: int) -> str:
         """A new tensor bound to `name`, with a unique id even when the name is shadowed."""
-        tensor_id, k = name.text, 0
+        # Probe from the last suffix used for this name (all lower ones are taken, and tensors
+        # are never removed): probing from 0 each time made a long chain quadratic.
+        k = self.suffixes.get(name.text, 0)
+        tensor_id = f"{name.text}_{k}" if k else name.text
         while tensor_id in self.ir.tensors:
             k += 1
             tensor_id = f"{name.text}_{k}"
+        self.suffixes[name.text] = k
         self.ir.tensors[tensor_id] = TensorDef(tensor_id, name.text, name.span, producer, index)
         self.env[name.text] = tensor_id
         return tensor_id
@@ -293,7 +306,7 @@ class _ModelLowering:
 
     def _tensor(self, ident: ast.Ident) -> str | None:
         tensor = self.env.get(ident.name)
-        if tensor is None:
+        if tensor is None and ident.name not in self.bad_inputs:
             hint = did_you_mean(ident.name, self.env) or "define it before this line, or declare it with `input`"
             what = "a constant, not a tensor" if ident.name in self.constants.decls else "not defined"
             self.diagnostics.append(error("E202", ident.span, f"tensor `{ident.name}` is {what}", hint))
@@ -329,6 +342,8 @@ class _ModelLowering:
         domain = self._domain(type_expr)
         dims = [self.constants.resolve(d) for d in type_expr.dims]
         for dim, node in zip(dims, type_expr.dims):
+            if dim is None:  # a constant defined through itself: reported already
+                return None
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
                 self.diagnostics.append(
                     error("E303", _span_of(node), f"a dimension must be a whole number ≥ 1, found {_show(dim)}", None)

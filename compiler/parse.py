@@ -130,12 +130,12 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
         "E102",
         _point(source, token.line, token.column, width),
         f"expected {_spell(_accepted(exc))}, found {_found(token)}",
-        _token_hint(token, exc.expected),
+        _token_hint(token, _accepted(exc)),
     )
 
 
 def _token_hint(token: Token, expected: set[str]) -> str | None:
-    if token.type == "NAME" and token.value in KEYWORDS:
+    if token.type != "STRING" and token.value in KEYWORDS:
         return f"`{token.value}` is a keyword and cannot be used here"
     if token.type == "_NL" and ("RPAR" in expected or "RSQB" in expected):
         return "a bracket is not closed"

@@ -29,7 +29,7 @@ def build_graph(models: list[CheckedModel]) -> graphviz.Digraph:
             top.attr(label=_title(model))
             _draw_model(top, model, prefix="")
         else:
-            with top.subgraph(name=f"cluster_{model.name}") as sub:
+            with top.subgraph(name=f"cluster.{model.name}") as sub:
                 sub.attr(label=_title(model))
                 _draw_model(sub, model, prefix=f"{model.name}.")
     _legend(top, models)
@@ -74,8 +74,12 @@ def _draw_model(graph: graphviz.Digraph, model: CheckedModel, prefix: str) -> No
 
 
 def _dot_id(prefix: str, node: str) -> str:
-    """Graphviz reads `a:b` as node `a`, port `b`: keep colons out of node ids."""
-    return (prefix + node).replace(":", "_").replace(".", "_")
+    """Graphviz reads `a:b` as node `a`, port `b`: keep colons out of node ids.
+
+    A dot is the separator because no name can hold one: with `_`, model `M`'s input `op1` and
+    model `M_input`'s first op would both be `M_input_op1`, one node in the drawing.
+    """
+    return (prefix + node).replace(":", ".")
 
 
 def _node_attrs(style: Style) -> dict[str, str]:

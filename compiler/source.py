@@ -28,7 +28,12 @@ class Source:
     lines: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lines", tuple(self.text.splitlines()))
+        # Lines end at "\n" only, as for the parser: `str.splitlines` would also split at a form
+        # feed or U+2028 (allowed in a `doc`) and show the wrong line under a diagnostic.
+        lines = self.text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        object.__setattr__(self, "lines", tuple(line.removesuffix("\r") for line in lines))
 
     def line_text(self, line: int) -> str:
         """The text of line `line` (1-based), or '' past the end."""

@@ -120,6 +120,9 @@ class DomainRule:
     sets_fold: Domain | None = None
     rearranges: bool = False  # moves entries along an axis (ends an ordered fold)
     requires: Callable[[Domain, Any], str | None] | None = None  # extra condition → E405 text
+    # The values the generative direction can produce from the output domain (for waste,
+    # W401); None means everything the op accepts (learned maps can reach all of it).
+    regenerates: Callable[[Domain], Domain] | None = None
 
     def produce(self, t: TensorType, params: Params) -> tuple[Domain, bool]:
         """(domain, fills) of the output for an input of type `t` that passed `accepts`."""

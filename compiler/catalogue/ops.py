@@ -313,7 +313,13 @@ ABS = OpEntry(
         "on z < 0: its output carries the fold `positive` (LANGUAGE.md §6.3)."
     ),
     infer_shape=same_shape,
-    domain=DomainRule(accepts=always(REAL), role="surjection", output=_abs_output, sets_fold=POSITIVE),
+    domain=DomainRule(
+        accepts=always(REAL),
+        role="surjection",
+        output=_abs_output,
+        sets_fold=POSITIVE,
+        regenerates=lambda out: interval(-out.hi, out.hi),  # s · z with a random sign
+    ),
     emit=shape_only,
 )
 
