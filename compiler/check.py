@@ -67,5 +67,5 @@ def sampling_order(model: ModelIR) -> list[str]:
     graph reversed; ties are broken by source order, latest first, so chains read backwards.
     """
     position = {node: i for i, node in enumerate(model.graph.nodes)}
-    generative = nx.DiGraph(model.graph).reverse(copy=True)
+    generative = nx.DiGraph(model.graph).reverse(copy=False)
     return list(nx.lexicographical_topological_sort(generative, key=lambda n: -position[n]))
