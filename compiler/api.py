@@ -10,6 +10,7 @@ from typing import Any
 from .codegen import emit_module
 from .diagnostics import CompileError, error
 from .driver import check_source
+from .source import Span
 
 
 def compile_source(text: str, filename: str = "<string>", model: str | None = None) -> dict[str, type[Any]]:
@@ -36,12 +37,7 @@ def load(path: str | Path, model: str | None = None) -> type[Any]:
     classes = compile_source(text, filename=str(path), model=model)
     if len(classes) > 1:
         names = ", ".join(f"`{n}`" for n in classes)
-        compilation_error = error("E213", _first_line(str(path)), f"{path} holds several models: {names}", "pass `model=NAME`")
-        raise CompileError([compilation_error])
+        first_line = Span(str(path), 1, 1, 1, 2)
+        raise CompileError([error("E213", first_line, f"{path} holds several models: {names}", "pass `model=NAME`")])
     return next(iter(classes.values()))
 
-
-def _first_line(filename: str) -> Any:
-    from .source import Span
-
-    return Span(filename, 1, 1, 1, 2)

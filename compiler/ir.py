@@ -98,10 +98,6 @@ class ModelIR:
     def payload(self, node: str) -> Payload:
         return self.graph.nodes[node]["ir"]
 
-    def nodes_in_order(self) -> list[str]:
-        """Node ids in the order the statements were written (after unrolling)."""
-        return list(self.graph.nodes)
-
     def consumers(self, tensor: str) -> list[tuple[str, int]]:
         """(consumer node, position) for every use of `tensor`, in source order."""
         producer = self.tensors[tensor].producer

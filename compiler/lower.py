@@ -27,10 +27,6 @@ _NAMED_DOMAINS = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
 _ALL_DOMAIN_NAMES = ["real", "positive", "unit", "interval", "int"]
 
 
-class _Abort(Exception):
-    """Stop lowering this model: an error made what follows meaningless (limits)."""
-
-
 @dataclass
 class Constants:
     """The file's `const` declarations, resolved on use (a constant may name another)."""
@@ -138,11 +134,8 @@ class _ModelLowering:
                 )
             )
             return None
-        try:
-            for stmt in self.decl.body:
-                self._statement(stmt, top=True)
-        except _Abort:
-            return None
+        for stmt in self.decl.body:
+            self._statement(stmt, top=True)
         if not self.ir.inputs and not self.bad_inputs:
             self.diagnostics.append(
                 error(

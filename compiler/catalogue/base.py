@@ -201,7 +201,6 @@ class DistEntry:
     summary: str
     maths: str
     emit: Callable[[Any, TensorType], tuple[tuple[str, Arg], ...]] = field(default=lambda p, t: ())
-    check: Callable[[Any, TensorType], None] = field(default=lambda p, t: None)  # ShapeError
 
 
 @dataclass(frozen=True)
