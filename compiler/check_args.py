@@ -12,7 +12,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, CallValue, DistEntry, NetEntry, OpEntry, Params, all_names, role_of
+from .catalogue import (
+    DIST_TABLE,
+    NET_TABLE,
+    OP_TABLE,
+    CallValue,
+    DistEntry,
+    NetEntry,
+    OpEntry,
+    Params,
+    all_names,
+    role_of,
+)
 from .diagnostics import Diagnostic, error
 from .ir import DistNode, KwArg, ModelIR, OpNode
 from .source import Span
@@ -29,11 +40,16 @@ class BoundNet:
 
 @dataclass(frozen=True)
 class Bound:
-    """A call bound to its catalogue entry with validated parameters."""
+    """A call bound to its catalogue entry with validated parameters.
+
+    `nets` and `dists` hold the nested calls bound the same way, by keyword (`net=`,
+    `encoder=`, `decoder=`); a nested distribution's own net is in its `nets`.
+    """
 
     entry: OpEntry | DistEntry
     params: Any
     nets: dict[str, BoundNet] = field(default_factory=dict)
+    dists: dict[str, Bound] = field(default_factory=dict)
 
 
 def check_args(model: ModelIR) -> tuple[dict[str, Bound], list[Diagnostic]]:
@@ -58,31 +74,41 @@ def _bind_op(node: OpNode, out: list[Diagnostic]) -> Bound | None:
     if entry is None:
         out.append(_wrong_callee(node.op, node.callee_span, expected="op"))
         return None
-    if len(node.outputs) != entry.num_outputs:
+    call = _bind(entry, node.kwargs, node.callee_span, out)
+    if call is None:
+        return None
+    gives = entry.num_outputs(call.params)
+    if len(node.outputs) != gives:
         out.append(
             error(
                 "E206",
                 node.span,
-                f"`{node.op}` gives {entry.num_outputs} tensor{'s' * (entry.num_outputs != 1)}, "
+                f"`{node.op}` gives {gives} tensor{'s' * (gives != 1)}, "
                 f"but {len(node.outputs)} name{'s are' if len(node.outputs) != 1 else ' is'} bound to it",
-                f"write `h = {node.op}(...)`" if entry.num_outputs == 1 else None,
+                f"write `h = {node.op}(...)`" if gives == 1 else f"write `{', '.join(_names(gives))} = {node.op}(...)`",
             )
         )
         return None
-    if not node.resolved:  # a tensor argument is unknown (reported already): check keywords, not counts
-        _bind(entry, node.kwargs, node.callee_span, out)
+    if not node.resolved:  # a tensor argument is unknown (reported already): no count to check
         return None
-    if len(node.inputs) != entry.num_inputs:
+    takes = entry.num_inputs
+    if (takes is None and len(node.inputs) < 2) or (takes is not None and len(node.inputs) != takes):
+        wanted = "two or more tensors" if takes is None else f"{takes} tensor{'s' * (takes != 1)}"
         out.append(
             error(
                 "E206",
                 node.span,
-                f"`{node.op}` takes {entry.num_inputs} tensor{'s' * (entry.num_inputs != 1)}, found {len(node.inputs)}",
-                f"write `{node.op}(h, key=value)`; hyper-parameters go by keyword",
+                f"`{node.op}` takes {wanted}, found {len(node.inputs)}",
+                f"write `{node.op}(a, b, ...)`" if takes is None
+                else f"write `{node.op}(h, key=value)`; hyper-parameters go by keyword",
             )
         )
         return None
-    return _bind(entry, node.kwargs, node.callee_span, out)
+    return call
+
+
+def _names(count: int) -> list[str]:
+    return [chr(ord("a") + i) for i in range(min(count, 26))]
 
 
 def _bind_dist(node: DistNode, out: list[Diagnostic]) -> Bound | None:
@@ -90,23 +116,66 @@ def _bind_dist(node: DistNode, out: list[Diagnostic]) -> Bound | None:
     if entry is None:
         out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution"))
         return None
-    return _bind(entry, node.kwargs, node.callee_span, out)
+    call = _bind(entry, node.kwargs, node.callee_span, out)
+    if call is not None and "net" in call.nets:
+        net_kw = node.kwarg("net")
+        out.append(
+            error(
+                "E214",
+                net_kw.span if net_kw else node.span,
+                f"`{node.dist}(net=...)` is conditional, but nothing gives it a context after `~`",
+                "use it as an op's `encoder=`/`decoder=` (they pass it their context), or drop `net=`",
+            )
+        )
+        return None
+    return call
 
 
 def _bind(entry: OpEntry | DistEntry, kwargs: tuple[KwArg, ...], span: Span, out: list[Diagnostic]) -> Bound | None:
     values = {k.name: k.value for k in kwargs}
-    params = validate(entry.params, entry.name, values, span, {k.name: k for k in kwargs}, out)
+    by_name = {k.name: k for k in kwargs}
+    params = validate(entry.params, entry.name, values, span, by_name, out)
     if params is None:
         return None
+    return _bind_nested(entry, params, span, by_name, out)
+
+
+def _bind_nested(
+    entry: OpEntry | DistEntry, params: Any, span: Span, kwargs: dict[str, KwArg], out: list[Diagnostic]
+) -> Bound | None:
+    """Bind the nets and distributions given as keyword values; None if one has an error."""
     nets: dict[str, BoundNet] = {}
+    dists: dict[str, Bound] = {}
+    ok = True
     for name, role in entry.params.nested.items():
         value = getattr(params, name, None)
-        if isinstance(value, CallValue) and role == "net":
-            net = _bind_net(value, out)
-            if net is None:
-                return None
-            nets[name] = net
-    return Bound(entry, params, nets)
+        if not isinstance(value, CallValue):
+            continue
+        # A default (`decoder=half_normal()` unwritten) has no span: point at the call.
+        where = value.span if value.span is not None else span
+        call = CallValue(value.name, value.kwargs, where)
+        if role == "net":
+            net = _bind_net(call, out)
+            ok = ok and net is not None
+            if net is not None:
+                nets[name] = net
+        else:
+            dist = _bind_nested_dist(call, out)
+            ok = ok and dist is not None
+            if dist is not None:
+                dists[name] = dist
+    return Bound(entry, params, nets, dists) if ok else None
+
+
+def _bind_nested_dist(call: CallValue, out: list[Diagnostic]) -> Bound | None:
+    entry = DIST_TABLE.get(call.name)
+    if entry is None:
+        out.append(_wrong_callee(call.name, call.span, expected="distribution"))
+        return None
+    params = validate(entry.params, entry.name, dict(call.kwargs), call.span, {}, out)
+    if params is None:
+        return None
+    return _bind_nested(entry, params, call.span, {}, out)
 
 
 def _bind_net(call: CallValue, out: list[Diagnostic]) -> BoundNet | None:
@@ -180,8 +249,11 @@ def _translate(
     if kind == "missing":
         example = schema.examples.get(key, "...")
         return error("E204", call_span, f"`{owner}` needs the keyword `{key}`", f"add `{key}={example}`")
-    found = _show(values.get(key))
     expected = _expected(err, schema, key)
+    if kind == "value_error" and key not in values:  # a keyword the others make necessary
+        example = schema.examples.get(key, "...")
+        return error("E204", call_span, f"`{owner}` needs the keyword `{key}` {expected}", f"add `{key}={example}`")
+    found = _show(values.get(key))
     subject = f"every entry of `{key}` of `{owner}`" if len(err["loc"]) > 1 else f"`{key}` of `{owner}`"
     return error("E205", span, f"{subject} {expected}, found {found}", _value_hint(err, schema, key, values))
 

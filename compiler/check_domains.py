@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalogue import DistEntry, OpEntry
+from .catalogue import DistEntry, DistSlot, OpEntry
 from .catalogue.base import DomainRule
 from .check_args import Bound
 from .diagnostics import Diagnostic, error, warning
-from .domains import INF, ORDERED, POSITIVE, UNIT, Domain, Fold, TensorType, image
+from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, TensorType, image, interval
 from .ir import DistNode, InputNode, ModelIR, OpNode
 from .source import Span
 
@@ -81,7 +81,9 @@ def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tup
             result.types[payload.tensor] = TensorType(payload.domain, payload.shape)
         elif node not in bound:
             continue
-        elif isinstance(payload, OpNode) and all(t in result.types for t in payload.inputs):
+        elif isinstance(payload, OpNode) and all(t in result.types for t in payload.inputs) and all(
+            t in shapes for t in payload.outputs  # its shape check passed, so its slots are well formed
+        ):
             _op(model, payload, bound[node], shapes, result)
         elif isinstance(payload, DistNode) and payload.input in result.types:
             _dist(model, payload, bound[node], result)
@@ -91,24 +93,80 @@ def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tup
 def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, ...]], out: DomainResult) -> None:
     entry = call.entry
     assert isinstance(entry, OpEntry)
-    t = out.types[node.inputs[0]]
+    types = [out.types[t] for t in node.inputs]
     rule = entry.domain
     accepts = rule.accepts(call.params)
+    for index, (tensor, one) in enumerate(zip(node.inputs, types, strict=True)):
+        name = model.tensors[tensor].name
+        problem = None
+        if accepts is not None:
+            extra = rule.requires(one.domain, call.params) if rule.requires else None
+            problem = _refusal(entry.name, accepts, one, name) or extra
+        if problem:
+            out.diagnostics.append(error("E405", node.input_spans[index], problem, _accept_hint(accepts, one.domain)))
+            return
+    t = types[0] if len(types) == 1 else _joined(types)
     name = model.tensors[node.inputs[0]].name
-    problem = _refusal(entry.name, accepts, t, name) or (rule.requires(t.domain, call.params) if rule.requires else None)
-    if problem:
-        out.diagnostics.append(error("E405", node.input_spans[0], problem, _accept_hint(accepts, t.domain)))
-        return
-    domain, fills = rule.produce(t, call.params)
-    fold = _next_fold(rule, call, t, accepts, node, out)
-    if rule.role in ("net", "surjection") and (t.fold is None or fold_respected(t.fold, accepts)):
-        generated = rule.regenerates(domain) if rule.regenerates else accepts
-        _waste(entry.name, generated, t, name, node.span, out)
+    for key, slot in entry.slots(tuple(x.shape for x in types), call.params).items():
+        if isinstance(slot, DistSlot) and key in call.dists:
+            _nested(model, node, key, slot, call.dists[key], t, name, out)
+    if accepts is None:  # the op's decoder models the input and was checked against it above
+        domain, fills, fold = rule.produce(t, call.params)[0], True, None
+    else:
+        domain, fills = rule.produce(t, call.params)
+        fold = _next_fold(rule, call, t, accepts, node, out)
+        if rule.role in ("net", "surjection") and (t.fold is None or fold_respected(t.fold, accepts)):
+            generated = rule.regenerates(domain) if rule.regenerates else accepts
+            _waste(entry.name, generated, t, f"`{name}`", node.span, out)
     if rule.sets_fold is not None:
         fold = Fold(rule.sets_fold, entry.name, node.span.line)
     for tensor in node.outputs:
         if tensor in shapes:
             out.types[tensor] = TensorType(domain, shapes[tensor], fills, fold)
+
+
+def _joined(types: list[TensorType]) -> TensorType:
+    """The type of several tensors side by side (`concat`): the smallest domain holding each,
+    filled if each fills the same domain, and the first fold (each part must respect its own)."""
+    domains = {t.domain for t in types}
+    if len(domains) == 1:
+        domain = types[0].domain
+    else:
+        domain = interval(min(t.domain.lo for t in types), max(t.domain.hi for t in types))
+    fills = len(domains) == 1 and all(t.fills for t in types)
+    fold = next((t.fold for t in types if t.fold is not None), None)
+    return TensorType(domain, types[0].shape, fills, fold)
+
+
+def _nested(
+    model: ModelIR, node: OpNode, key: str, slot: DistSlot, call: Bound, t: TensorType, name: str, out: DomainResult
+) -> None:
+    """Check an op's own encoder or decoder like a `~` on the values it models or draws."""
+    entry = call.entry
+    assert isinstance(entry, DistEntry)
+    kwarg = node.kwarg(key)
+    span = kwarg.span if kwarg else node.span
+    op = node.op
+    if slot.role == "encoder":
+        required = UNIT if slot.values == "unit" else REAL
+        if not required.contains(entry.support) or entry.discrete:
+            out.diagnostics.append(
+                error(
+                    "E407",
+                    span,
+                    f"`{op}` needs its encoder to draw {required} values, "
+                    f"but `{entry.name}` draws {entry.support} values",
+                    "use `logit_normal(net=...)` or `standard_uniform()`" if required == UNIT else None,
+                )
+            )
+        return
+    if slot.values == "gaps":
+        values = TensorType(POSITIVE, slot.event, True, Fold(POSITIVE, op, node.span.line))
+        label = f"the gaps of `{op}`"
+    else:
+        values = TensorType(t.domain, slot.event, t.fills, t.fold)
+        label = f"`{name}`"
+    _score(entry, values, label, span, out)
 
 
 def _next_fold(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, node: OpNode, out: DomainResult) -> Fold | None:
@@ -138,22 +196,30 @@ def fold_respected(fold: Fold, accepts: Domain) -> bool:
 def _dist(model: ModelIR, node: DistNode, call: Bound, out: DomainResult) -> None:
     entry = call.entry
     assert isinstance(entry, DistEntry)
-    t = out.types[node.input]
     name = model.tensors[node.input].name
-    span = node.input_span or node.span
+    _score(entry, out.types[node.input], f"`{name}`", node.input_span or node.span, out, fix_name=name)
+
+
+def _score(entry: DistEntry, t: TensorType, label: str, span: Span, out: DomainResult, fix_name: str = "h") -> None:
+    """Check that `entry` can give a log-density to values of type `t` (called `label`)."""
     if t.domain.is_discrete and not entry.discrete:
         out.diagnostics.append(
             error(
                 "E403",
                 span,
-                f"`{entry.name}` is a density, but `{name}` is discrete ({t}): a density on discrete data is not a likelihood",
-                f"dequantize it first: `{name} = dequantize({name})`",
+                f"`{entry.name}` is a density, but {label} is discrete ({t}): a density on discrete data is not a likelihood",
+                f"dequantize it first: `{fix_name} = dequantize({fix_name})`, or use `categorical()`",
             )
         )
         return
     if not t.domain.is_discrete and entry.discrete:
         out.diagnostics.append(
-            error("E404", span, f"`{entry.name}` is a discrete distribution, but `{name}` is continuous ({t})", None)
+            error(
+                "E404",
+                span,
+                f"`{entry.name}` is a distribution on int<K> values, but {label} is continuous ({t})",
+                "use a density such as `normal()` on continuous values",
+            )
         )
         return
     if not entry.support.contains(t.domain):
@@ -161,16 +227,16 @@ def _dist(model: ModelIR, node: DistNode, call: Bound, out: DomainResult) -> Non
             error(
                 "E406",
                 span,
-                f"`{entry.name}` gives density only to {entry.support} values, but `{name}` is {t.domain}: "
+                f"`{entry.name}` gives density only to {entry.support} values, but {label} is {t.domain}: "
                 "valid data would get log-density −∞",
                 _accept_hint(entry.support, t.domain),
             )
         )
         return
     if t.fold is not None and not fold_respected(t.fold, entry.support):
-        out.leaks.append(Leak(t.fold.source, t.fold.line, entry.name, node.span, t.fold.region, t.fold.scrambled))
+        out.leaks.append(Leak(t.fold.source, t.fold.line, entry.name, span, t.fold.region, t.fold.scrambled))
     else:
-        _waste(entry.name, entry.support, t, name, node.span, out)
+        _waste(entry.name, entry.support, t, label, span, out)
 
 
 def _refusal(op: str, accepts: Domain, t: TensorType, name: str) -> str | None:
@@ -186,6 +252,8 @@ def _domain_words(domain: Domain) -> str:
 
 
 def _accept_hint(accepts: Domain, found: Domain) -> str | None:
+    if found.is_discrete and accepts.is_discrete:
+        return "`categorical()` models int<K> data for any K"
     if found.is_discrete:
         return "dequantize discrete data first: `h = dequantize(h)`"
     if accepts.is_discrete:
@@ -197,7 +265,7 @@ def _accept_hint(accepts: Domain, found: Domain) -> str | None:
     return None
 
 
-def _waste(op: str, accepts: Domain, t: TensorType, name: str, span: Span, out: DomainResult) -> None:
+def _waste(op: str, accepts: Domain, t: TensorType, label: str, span: Span, out: DomainResult) -> None:
     """W401 where the model first becomes able to generate values outside the data's domain."""
     if t.domain.is_discrete or not t.fills or accepts == t.domain or not accepts.contains(t.domain):
         return
@@ -205,7 +273,7 @@ def _waste(op: str, accepts: Domain, t: TensorType, name: str, span: Span, out: 
         warning(
             "W401",
             span,
-            f"`{op}` can generate {accepts} values in the sampling direction, but `{name}` is {t.domain}: "
+            f"`{op}` can generate {accepts} values in the sampling direction, but {label} is {t.domain}: "
             f"the model puts mass outside {t.domain}, so its density integrates to less than 1 over it",
             _waste_hint(t.domain),
         )

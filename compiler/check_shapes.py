@@ -1,16 +1,22 @@
-"""Pass 2: infer every tensor's shape from the inputs through each op's shape rule."""
+"""Pass 2: infer every tensor's shape from the inputs through each op's shape rule.
+
+The same pass checks the shapes of what each op builds (its `slots`): that every net can
+connect the shapes it is given, and that a nested distribution's net can read its context.
+"""
 
 from __future__ import annotations
 
-from .catalogue import OpEntry, ShapeError
-from .check_args import Bound
+from .catalogue import DistSlot, NetSlot, OpEntry, ShapeError
+from .catalogue.base import Shape
+from .catalogue.rules import params_out
+from .check_args import Bound, BoundNet
 from .diagnostics import Diagnostic, error
 from .ir import InputNode, ModelIR, OpNode
 
 
-def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, tuple[int, ...]], list[Diagnostic]]:
+def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, Shape], list[Diagnostic]]:
     """Shapes by tensor id (tensors downstream of an error are left out) and diagnostics."""
-    shapes: dict[str, tuple[int, ...]] = {}
+    shapes: dict[str, Shape] = {}
     diagnostics: list[Diagnostic] = []
     for node in model.graph.nodes:  # insertion order is a topological order: names are defined before use
         payload = model.payload(node)
@@ -21,14 +27,44 @@ def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, tup
     return shapes, diagnostics
 
 
-def _infer_op(node: OpNode, call: Bound, shapes: dict[str, tuple[int, ...]], out: list[Diagnostic]) -> None:
+def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Diagnostic]) -> None:
     entry = call.entry
     assert isinstance(entry, OpEntry)
+    inputs = tuple(shapes[t] for t in node.inputs)
     try:
-        result = entry.infer_shape(shapes[node.inputs[0]], call.params)
+        results = entry.infer_shape(inputs, call.params)
+        for key, slot in entry.slots(inputs, call.params).items():
+            _check_slot(key, slot, call)
     except ShapeError as exc:
         kwarg = node.kwarg(exc.param) if exc.param else None
         out.append(error(exc.code, kwarg.span if kwarg else node.span, exc.message, exc.hint))
         return
-    for tensor in node.outputs:
-        shapes[tensor] = result
+    for tensor, shape in zip(node.outputs, results, strict=True):
+        shapes[tensor] = shape
+
+
+def _check_slot(key: str, slot: NetSlot | DistSlot, call: Bound) -> None:
+    """ShapeError (pointing at keyword `key`) if the net or distribution at `key` cannot
+    take the slot's shapes."""
+    if isinstance(slot, NetSlot):
+        check_net(call.nets[key], slot, key, call.entry.name)
+        return
+    dist = call.dists.get(key)
+    if dist is not None and "net" in dist.nets:
+        # Parameter counts do not change which shapes a net can connect: check with one per entry.
+        check_net(dist.nets["net"], NetSlot(slot.context, params_out(1, slot.event)), key, call.entry.name)
+
+
+def check_net(net: BoundNet, slot: NetSlot, key: str, owner: str) -> None:
+    if slot.autoregressive != net.entry.autoregressive:
+        wanted = "a masked net, `made(...)`" if slot.autoregressive else "a net that sees all its inputs (`mlp`, ...)"
+        raise ShapeError(
+            "E309",
+            f"`{owner}` needs {wanted} for `{key}`, found `{net.entry.name}`",
+            "`made` keeps each output from seeing later inputs: it is for `affine_autoregressive` only",
+            param=key,
+        )
+    try:
+        net.entry.check(net.params, slot.in_shape, slot.out_shape)
+    except ShapeError as exc:
+        raise ShapeError(exc.code, exc.message, exc.hint, param=key) from None

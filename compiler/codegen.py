@@ -15,10 +15,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from .catalogue import Construct, DistEntry, OpEntry, runtime_names
+from .catalogue import Construct, DistEntry, DistSlot, EmitArgs, NetSlot, OpEntry, runtime_names
+from .catalogue.rules import params_out
 from .check import CheckedModel
-from .check_args import Bound
+from .check_args import Bound, BoundNet
 from .diagnostics import InternalError
+from .domains import POSITIVE, REAL, UNIT, TensorType
 from .ir import DistNode, InputNode, OpNode
 from .namespace import Namespace
 
@@ -97,6 +99,7 @@ class _Layer:
     attr: str
     node: str
     line: int
+    ordinal: int  # 1 for the model's first layer of this op, 2 for the next, ...
 
 
 class _ModelEmitter:
@@ -113,7 +116,7 @@ class _ModelEmitter:
                 continue
             counts[call.entry.name] = counts.get(call.entry.name, 0) + 1
             attr = f"{call.entry.name}_{counts[call.entry.name]}"
-            self.layers[node] = _Layer(attr, node, model.ir.payload(node).span.line)
+            self.layers[node] = _Layer(attr, node, model.ir.payload(node).span.line, counts[call.entry.name])
 
     def var(self, tensor: str) -> str:
         return self.vars.name(tensor)
@@ -160,13 +163,10 @@ class _ModelEmitter:
         payload = self.model.ir.payload(node)
         if isinstance(payload, OpNode):
             assert isinstance(call.entry, OpEntry)
-            t = self.model.types[payload.inputs[0]]
-
-            def nested(key: str, n_in: int, n_out: int) -> Construct:
-                net = call.nets[key]
-                return Construct(net.entry.runtime, net.entry.emit(net.params, n_in, n_out))
-
-            return Construct(call.entry.runtime, call.entry.emit(call.params, t, nested))
+            types = tuple(self.model.types[t] for t in payload.inputs)
+            nested = build_slots(call, types)
+            args = EmitArgs(call.params, types, nested, self.layers[node].ordinal)
+            return Construct(call.entry.runtime, call.entry.emit(args))
         assert isinstance(call.entry, DistEntry) and isinstance(payload, DistNode)
         return Construct(call.entry.runtime, call.entry.emit(call.params, self.model.types[payload.input]))
 
@@ -184,6 +184,7 @@ class _ModelEmitter:
                 layer = self.layers[node]
                 args = ", ".join(self.var(t) for t in payload.inputs)
                 outs = ", ".join(self.var(t) for t in payload.outputs)
+                outs = f"({outs})" if len(payload.outputs) > 1 else outs
                 out.append(f"        {outs}, ldj = self.{layer.attr}({args}){self.at(layer.line)}")
                 out.append("        log_p = log_p + ldj")
             elif isinstance(payload, DistNode):
@@ -218,6 +219,40 @@ class _ModelEmitter:
                 out.append(f"        {targets} = self.{layer.attr}.inverse({args}, generator=generator){self.at(layer.line)}")
         result = inputs[0] if len(inputs) == 1 else "(" + ", ".join(inputs) + ")"
         return out + [f"        return {result}"]
+
+
+# --------------------------------------------------------------------------------------------
+# What an op builds: its nets, encoders and decoders
+
+
+def build_slots(call: Bound, inputs: tuple[TensorType, ...]) -> dict[str, Construct]:
+    """The runtime objects of an op's slots, by keyword, with their sizes filled in."""
+    assert isinstance(call.entry, OpEntry)
+    built: dict[str, Construct] = {}
+    for key, slot in call.entry.slots(tuple(t.shape for t in inputs), call.params).items():
+        if isinstance(slot, NetSlot):
+            built[key] = _net(call.nets[key], slot)
+        elif key in call.dists:
+            built[key] = _distribution(call.dists[key], slot, inputs[0])
+    return built
+
+
+def _net(net: BoundNet, slot: NetSlot) -> Construct:
+    return Construct(net.entry.runtime, net.entry.emit(net.params, slot.in_shape, slot.out_shape))
+
+
+def _distribution(call: Bound, slot: DistSlot, source: TensorType) -> Construct:
+    """An encoder or decoder over `slot.event`; a conditional one gets its net sized from the
+    context and from how many parameters it needs per entry."""
+    entry = call.entry
+    assert isinstance(entry, DistEntry)
+    domain = {"input": source.domain, "gaps": POSITIVE, "unit": UNIT}.get(slot.values, REAL)
+    event = TensorType(domain, slot.event)
+    kwargs = entry.emit(call.params, event)
+    if "net" in call.nets:
+        out_shape = params_out(entry.params_per_entry(call.params, event), slot.event)
+        kwargs += (("net", _net(call.nets["net"], NetSlot(slot.context, out_shape))),)
+    return Construct(entry.runtime, kwargs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from .catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, Kind, Params
 from .codes import diagnostics_page
+from .domains import Domain
 
 _KIND_ORDER = (Kind.BIJECTIVE, Kind.INFERENCE_SURJECTIVE, Kind.GENERATIVE_SURJECTIVE, Kind.STOCHASTIC)
 _KIND_NOTES = {
@@ -52,6 +53,12 @@ def _values(info: FieldInfo) -> str:
     return info.description or ""
 
 
+def _accepts_words(accepts: Domain | None) -> str:
+    if accepts is None:
+        return "any tensor its decoder can model"
+    return f"{accepts if accepts.kind != 'int' else 'int<K>'} tensors"
+
+
 def catalogue_page() -> str:
     """docs/catalogue.md: every op, distribution and net with its keywords and maths."""
     out = [
@@ -73,7 +80,7 @@ def catalogue_page() -> str:
                 f"### `{entry.name}`",
                 "",
                 f"{entry.summary[0].upper()}{entry.summary[1:]}. Runtime class `survae_dsl.nn.{entry.runtime}`; "
-                f"accepts {accepts if accepts.kind != 'int' else 'int<K>'} tensors.",
+                f"accepts {_accepts_words(accepts)}.",
                 "",
                 *_params_table(entry.params),
                 "",

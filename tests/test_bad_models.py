@@ -216,9 +216,7 @@ def test_every_reachable_code_has_a_bad_model() -> None:
     covered = {name[:4] for name in ALL_BAD}
     assert covered <= set(codes.BY_CODE), "a bad model names a code that codes.py does not list"
     missing = set(codes.BY_CODE) - covered - set(TESTED_ELSEWHERE)
-    # E404 (a discrete distribution on a continuous tensor) cannot be reached yet: the catalogue
-    # has no discrete distribution (categorical, bernoulli). Add E404_*.survae with them.
-    assert missing == {"E404"}
+    assert missing == set()
 
 
 def test_bad_model_files_come_in_pairs() -> None:

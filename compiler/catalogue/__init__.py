@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from .base import KIND_STYLES, Arg, CallValue, Construct, DistEntry, Kind, NetEntry, OpEntry, Params, ShapeError, Style
+from .base import (
+    KIND_STYLES,
+    Arg,
+    CallValue,
+    Construct,
+    DistEntry,
+    DistSlot,
+    EmitArgs,
+    Kind,
+    NetEntry,
+    NetSlot,
+    OpEntry,
+    Params,
+    ShapeError,
+    Slot,
+    Style,
+)
 from .distributions import DISTRIBUTIONS, NETS
 from .ops import OPS
 
@@ -41,11 +57,15 @@ __all__ = [
     "CallValue",
     "Construct",
     "DistEntry",
+    "DistSlot",
+    "EmitArgs",
     "Kind",
     "NetEntry",
+    "NetSlot",
     "OpEntry",
     "Params",
     "ShapeError",
+    "Slot",
     "Style",
     "all_names",
     "role_of",

@@ -168,9 +168,73 @@ KIND_STYLES: dict[str, Style] = {
 }
 
 
+Shape = tuple[int, ...]
+Kwargs = tuple[tuple[str, Arg], ...]
+
+
+@dataclass(frozen=True)
+class NetSlot:
+    """A net an op builds: the shape it reads and the shape it must produce (no batch axis).
+
+    Nets keep their own layout: an MLP flattens both, a convolutional net keeps channels
+    first. `autoregressive` slots need a net whose outputs respect the input order (`made`).
+    """
+
+    in_shape: Shape
+    out_shape: Shape
+    autoregressive: bool = False
+
+
+@dataclass(frozen=True)
+class DistSlot:
+    """An op's own encoder or decoder (LANGUAGE.md §7): a distribution over `event`.
+
+    `context` is the shape of what it is conditioned on when it has a `net=` (the kept part
+    of `slice`, the pooled tensor of `max_pool`, the input of `dequantize`/`augment`/a vae's
+    encoder, the latent of a vae's decoder). `values` says what it models:
+    - "input": part of the op's input, with its domain and fold (decoders of `slice`, `vae`);
+    - "gaps": positive values the op itself folds (`max_pool`'s decoder);
+    - "unit" / "real": noise the encoder draws, which must lie in that domain.
+    """
+
+    role: str  # "encoder" | "decoder"
+    event: Shape
+    context: Shape
+    values: str
+
+
+Slot = NetSlot | DistSlot
+
+
+@dataclass(frozen=True)
+class EmitArgs:
+    """What an op's emitter needs: validated params, the input types, the nested objects
+    already built for its slots (by keyword), and the layer's ordinal among the model's layers
+    of the same op (1, 2, ...), used as a deterministic seed."""
+
+    params: Any
+    inputs: tuple[TensorType, ...]
+    nested: dict[str, Construct]
+    ordinal: int = 1
+
+    @property
+    def t(self) -> TensorType:
+        return self.inputs[0]
+
+
+def no_slots(_shapes: tuple[Shape, ...], _params: Any) -> dict[str, Slot]:
+    return {}
+
+
 @dataclass(frozen=True)
 class OpEntry:
-    """One transform of LANGUAGE.md §7."""
+    """One transform of LANGUAGE.md §7.
+
+    `infer_shape` maps the input shapes to the output shapes (raising ShapeError);
+    `num_inputs` is None for "two or more" (`concat`); `num_outputs(params)` may depend on the
+    parameters (`split`). `slots` names the nets and distributions the op builds, with their
+    shapes, so that checking and code generation read one description.
+    """
 
     name: str
     kind: Kind
@@ -178,11 +242,12 @@ class OpEntry:
     runtime: str
     summary: str
     maths: str
-    infer_shape: Callable[[tuple[int, ...], Any], tuple[int, ...]]
+    infer_shape: Callable[[tuple[Shape, ...], Any], tuple[Shape, ...]]
     domain: DomainRule
-    emit: Callable[[Any, TensorType, EmitNested], tuple[tuple[str, Arg], ...]]
-    num_inputs: int = 1
-    num_outputs: int = 1
+    emit: Callable[[EmitArgs], Kwargs]
+    num_inputs: int | None = 1
+    num_outputs: Callable[[Any], int] = field(default=lambda _params: 1)
+    slots: Callable[[tuple[Shape, ...], Any], dict[str, Slot]] = no_slots
 
     @property
     def style(self) -> Style:
@@ -191,7 +256,11 @@ class OpEntry:
 
 @dataclass(frozen=True)
 class DistEntry:
-    """A distribution: after `~`, or as an op's encoder or decoder."""
+    """A distribution: after `~`, or as an op's encoder or decoder.
+
+    `params_per_entry(params, t)` is how many numbers its net gives per modelled entry when
+    it is conditional (`net=`), or 0 if it cannot be.
+    """
 
     name: str
     params: type[Params]
@@ -200,19 +269,27 @@ class DistEntry:
     discrete: bool
     summary: str
     maths: str
-    emit: Callable[[Any, TensorType], tuple[tuple[str, Arg], ...]] = field(default=lambda p, t: ())
+    emit: Callable[[Any, TensorType], Kwargs] = field(default=lambda p, t: ())
+    params_per_entry: Callable[[Any, TensorType], int] = field(default=lambda p, t: 0)
 
 
 @dataclass(frozen=True)
 class NetEntry:
-    """A conditioner network; its input and output sizes are inferred by the op using it."""
+    """A conditioner network; its input and output shapes are inferred by the op using it.
+
+    `check(in_shape, out_shape)` raises ShapeError where the net cannot connect them (a
+    convolution between different spatial sizes); `emit` gives its constructor's keywords.
+    """
 
     name: str
     params: type[Params]
     runtime: str
     summary: str
-    emit: Callable[[Any, int, int], tuple[tuple[str, Arg], ...]]
+    emit: Callable[[Any, Shape, Shape], Kwargs]
+    check: Callable[[Any, Shape, Shape], None] = field(default=lambda p, i, o: None)
+    autoregressive: bool = False
 
 
-# How an op's emitter builds a nested net: (keyword, in_features, out_features) → Construct.
-EmitNested = Callable[[str, int, int], Construct]
+def single(rule: Callable[[Shape, Any], Shape]) -> Callable[[tuple[Shape, ...], Any], tuple[Shape, ...]]:
+    """Lift a one-input, one-output shape rule to the general form."""
+    return lambda shapes, params: (rule(shapes[0], params),)

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from ..domains import POSITIVE, REAL, UNIT, TensorType
-from .base import DistEntry, NetEntry, NoParams, Params
+from ..domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
+from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError
+from .rules import show
+
+Net = Annotated[CallValue | None, Field(description="makes it conditional: its parameters come from `net(context)`")]
 
 
-class NormalParams(Params):
+class ConditionalParams(Params):
+    net: Net = None
+
+    nested = {"net": "net"}
+
+
+class NormalParams(ConditionalParams):
     per: Literal["element", "channel"] = "element"
 
+    @field_validator("net")
+    @classmethod
+    def _per_element_only(cls, value: CallValue | None, info: ValidationInfo) -> CallValue | None:
+        if value is not None and info.data.get("per") == "channel":
+            raise ValueError("gives parameters per element; `per=channel` is for the unconditional normal")
+        return value
 
-def _shape(params: object, t: TensorType) -> tuple[tuple[str, object], ...]:
+
+def _shape(params: object, t: TensorType) -> Kwargs:
     return (("shape", t.shape),)
 
 
@@ -26,7 +42,7 @@ STANDARD_NORMAL = DistEntry(
     discrete=False,
     summary="N(0, 1) on every entry",
     maths="log p(z) = −½ Σ (z² + log 2π).",
-    emit=_shape,  # type: ignore[arg-type]
+    emit=_shape,
 )
 
 NORMAL = DistEntry(
@@ -35,23 +51,41 @@ NORMAL = DistEntry(
     runtime="Normal",
     support=REAL,
     discrete=False,
-    summary="a normal with learned location and log-scale, per element or per channel",
+    summary="a normal with learned location and log-scale, per element or per channel; conditional with `net=`",
     maths=(
         "log p(z) = Σ log N(z; μ, σ²) with μ and log σ learned, starting at 0 (N(0, 1)); "
-        "`per=channel` shares them along all but the first axis."
+        "`per=channel` shares them along all but the first axis. With `net=`, (μ, log σ) = net(context): "
+        "a zero net output is N(0, 1)."
     ),
     emit=lambda p, t: (("shape", t.shape), ("per", p.per)),
+    params_per_entry=lambda p, t: 2,
 )
 
 HALF_NORMAL = DistEntry(
     name="half_normal",
-    params=NoParams,
+    params=ConditionalParams,
     runtime="HalfNormal",
     support=POSITIVE,
     discrete=False,
-    summary="a half-normal on positive values with a learned scale",
-    maths="log p(z) = Σ log 2 + log N(z; 0, σ²) for z ≥ 0, σ learned, starting at 1.",
-    emit=_shape,  # type: ignore[arg-type]
+    summary="a half-normal on positive values with a learned scale; conditional with `net=`",
+    maths="log p(z) = Σ log 2 + log N(z; 0, σ²) for z ≥ 0, log σ learned (or net(context)), starting at 0.",
+    emit=_shape,
+    params_per_entry=lambda p, t: 1,
+)
+
+LOGIT_NORMAL = DistEntry(
+    name="logit_normal",
+    params=ConditionalParams,
+    runtime="LogitNormal",
+    support=UNIT,
+    discrete=False,
+    summary="σ(N(μ, σ²)) on (0, 1), learned; conditional with `net=` (a variational dequantizer's q)",
+    maths=(
+        "u = sigmoid(y) with y ~ N(μ, σ²): log p(u) = Σ log N(logit u; μ, σ²) − log u − log(1 − u), u clamped "
+        "to [ε, 1 − ε]. μ and log σ learned (or net(context)), starting at 0."
+    ),
+    emit=_shape,
+    params_per_entry=lambda p, t: 2,
 )
 
 STANDARD_UNIFORM = DistEntry(
@@ -62,31 +96,199 @@ STANDARD_UNIFORM = DistEntry(
     discrete=False,
     summary="Uniform(0, 1) on every entry",
     maths="log p(z) = 0 on (0, 1)^D.",
-    emit=_shape,  # type: ignore[arg-type]
+    emit=_shape,
 )
 
-DISTRIBUTIONS: tuple[DistEntry, ...] = (STANDARD_NORMAL, NORMAL, HALF_NORMAL, STANDARD_UNIFORM)
+CATEGORICAL = DistEntry(
+    name="categorical",
+    params=ConditionalParams,
+    runtime="Categorical",
+    support=ANY_INT,
+    discrete=True,
+    summary="a categorical on int<K> with learned logits; conditional with `net=`",
+    maths=(
+        "log p(x) = Σ log softmax(ℓ)_{x} per entry, K logits ℓ per entry, learned (or net(context)), "
+        "starting at 0: uniform."
+    ),
+    emit=lambda p, t: (("shape", t.shape), ("num_classes", t.domain.classes)),
+    params_per_entry=lambda p, t: t.domain.classes,
+)
+
+BERNOULLI = DistEntry(
+    name="bernoulli",
+    params=ConditionalParams,
+    runtime="Bernoulli",
+    support=integers(2),
+    discrete=True,
+    summary="a Bernoulli on int<2> with learned logits; conditional with `net=`",
+    maths="log p(x) = Σ x · log σ(ℓ) + (1 − x) · log σ(−ℓ), ℓ learned (or net(context)), starting at 0: p = ½.",
+    emit=_shape,
+    params_per_entry=lambda p, t: 1,
+)
+
+DISTRIBUTIONS: tuple[DistEntry, ...] = (
+    STANDARD_NORMAL,
+    NORMAL,
+    HALF_NORMAL,
+    LOGIT_NORMAL,
+    STANDARD_UNIFORM,
+    CATEGORICAL,
+    BERNOULLI,
+)
+
+# --------------------------------------------------------------------------------------------
+# Nets: `check(params, in_shape, out_shape)` refuses shapes the net cannot connect.
+
+Width = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class MlpParams(Params):
     hidden: Annotated[
-        tuple[Annotated[int, Field(ge=1, le=1_000_000)], ...],
+        tuple[Width, ...],
         Field(min_length=1, description="widths of the hidden layers, e.g. `[64, 64]`"),
     ] = (64, 64)
     activation: Literal["relu", "gelu", "tanh"] = "relu"
+
+
+def _numel(shape: Shape) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
 
 
 MLP = NetEntry(
     name="mlp",
     params=MlpParams,
     runtime="MLP",
-    summary="a fully connected net; its last layer starts at zero",
-    emit=lambda p, n_in, n_out: (
-        ("in_features", n_in),
-        ("out_features", n_out),
+    summary="a fully connected net on the flattened input; its last layer starts at zero",
+    emit=lambda p, i, o: (
+        ("in_features", _numel(i)),
+        ("out_features", _numel(o)),
         ("hidden", tuple(p.hidden)),
         ("activation", p.activation),
     ),
 )
 
-NETS: tuple[NetEntry, ...] = (MLP,)
+
+def _same_space(net: str, in_shape: Shape, out_shape: Shape, ranks: tuple[int, ...], what: str) -> None:
+    """ShapeError unless both shapes have one of `ranks` axes and the same sizes after the first."""
+    if len(in_shape) not in ranks or len(out_shape) != len(in_shape) or in_shape[1:] != out_shape[1:]:
+        raise ShapeError(
+            "E309",
+            f"`{net}` works on {what} and keeps every size but the first, but here it would read "
+            f"{show(in_shape)} and produce {show(out_shape)}",
+            "use `mlp`, which flattens, or split along dim=0 (the channels) so both parts keep their size",
+            param="net",
+        )
+
+
+class ConvParams(Params):
+    hidden: Annotated[Width, Field(description="channels of the hidden layers")] = 64
+    layers: Annotated[int, Field(ge=1, le=1000, description="convolutions in all")] = 2
+    kernel: Annotated[int, Field(ge=1, le=99, description="an odd kernel size")] = 3
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("must be odd (the output keeps the input's size)")
+        return value
+
+
+CONV = NetEntry(
+    name="conv",
+    params=ConvParams,
+    runtime="ConvNet",
+    summary="a convolutional net on `[C, L]` or `[C, H, W]`, same spatial size out; last layer zero",
+    emit=lambda p, i, o: (
+        ("in_channels", i[0]),
+        ("out_channels", o[0]),
+        ("hidden", p.hidden),
+        ("layers", p.layers),
+        ("kernel", p.kernel),
+        ("spatial_dims", len(i) - 1),
+    ),
+    check=lambda p, i, o: _same_space("conv", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
+)
+
+
+class ResnetParams(Params):
+    hidden: Annotated[Width, Field(description="width of the residual blocks")] = 64
+    blocks: Annotated[int, Field(ge=1, le=1000, description="residual blocks")] = 2
+
+
+RESNET = NetEntry(
+    name="resnet",
+    params=ResnetParams,
+    runtime="ResNet",
+    summary="residual blocks: convolutional on `[C, L]`/`[C, H, W]`, dense on vectors `[D]`; last layer zero",
+    emit=lambda p, i, o: (
+        ("in_channels", i[0]),
+        ("out_channels", o[0]),
+        ("hidden", p.hidden),
+        ("blocks", p.blocks),
+        ("spatial_dims", len(i) - 1),
+    ),
+    check=lambda p, i, o: _same_space("resnet", i, o, (1, 2, 3), "vectors or images"),
+)
+
+
+class TransformerParams(Params):
+    dim: Annotated[int, Field(ge=1, le=1_000_000, description="the model width")] = 64
+    heads: Annotated[int, Field(ge=1, le=1024, description="attention heads; they divide `dim`")] = 4
+    layers: Annotated[int, Field(ge=1, le=1000)] = 2
+    positional: bool = False
+
+    @field_validator("heads")
+    @classmethod
+    def _divides(cls, value: int, info: ValidationInfo) -> int:
+        width = info.data.get("dim")
+        if isinstance(width, int) and width % value:
+            raise ValueError(f"must divide `dim` ({width})")
+        return value
+
+
+TRANSFORMER = NetEntry(
+    name="transformer",
+    params=TransformerParams,
+    runtime="Transformer",
+    summary="a transformer over the N elements of a `[F, N]` set (order-blind unless `positional=true`)",
+    emit=lambda p, i, o: (
+        ("in_features", i[0]),
+        ("out_features", o[0]),
+        ("dim", p.dim),
+        ("heads", p.heads),
+        ("layers", p.layers),
+        ("positional", p.positional),
+        ("length", i[1]),
+    ),
+    check=lambda p, i, o: _same_space("transformer", i, o, (2,), "sets `[F, N]`"),
+)
+
+
+class MadeParams(Params):
+    hidden: Annotated[tuple[Width, ...], Field(min_length=1, description="hidden widths, e.g. `[64, 64]`")] = (64, 64)
+    activation: Literal["relu", "gelu", "tanh"] = "relu"
+
+
+def _made_emit(p: MadeParams, i: Shape, o: Shape) -> Kwargs:
+    return (
+        ("features", i[0]),
+        ("hidden", tuple(p.hidden)),
+        ("params_per_feature", o[0] // i[0]),
+        ("activation", p.activation),
+    )
+
+
+MADE = NetEntry(
+    name="made",
+    params=MadeParams,
+    runtime="MADE",
+    summary="a masked autoencoder (Germain et al. 2015): output d depends only on inputs before d",
+    emit=_made_emit,
+    autoregressive=True,
+)
+
+NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, TRANSFORMER, MADE)
+

@@ -5,37 +5,71 @@ inference direction and returns ``(z, ldj)`` with ``ldj`` of shape ``(batch,)``.
 """
 
 from .actnorm import ActNorm
+from .autoregressive import AffineAutoregressive
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
 from .couplings import AdditiveCoupling, AffineCoupling
-from .distributions import HalfNormal, Normal, StandardNormal, StandardUniform
-from .elementwise import Logit, Scale, Shift, Sigmoid, Softplus, SoftplusInv
+from .distributions import Bernoulli, Categorical, HalfNormal, LogitNormal, Normal, StandardNormal, StandardUniform
+from .elementwise import Exp, Log, Logit, Scale, Shift, Sigmoid, Softplus, SoftplusInv
+from .linear import Conv1x1, Linear
+from .made import MADE
 from .model import Model, bits_per_dim, iw_log_prob
-from .nets import MLP
-from .structural import Reverse
-from .surjections import Abs, Dequantize
+from .nets import MLP, ConvNet, ResNet, Transformer
+from .ordered import SortedToReal
+from .splines import SplineCoupling
+from .stochastic import VAE, StochasticPermutation
+from .structural import Concat, Flatten, Reshape, Reverse, Shuffle, Split, Squeeze2d, Transpose, Unsqueeze2d
+from .surjections import Abs, Augment, Dequantize, MaxPool, Slice, Sort
 
 __all__ = [
+    "MADE",
     "MLP",
+    "VAE",
     "Abs",
     "ActNorm",
     "AdditiveCoupling",
+    "AffineAutoregressive",
     "AffineCoupling",
+    "Augment",
+    "Bernoulli",
+    "Categorical",
+    "Concat",
+    "Conv1x1",
+    "ConvNet",
     "Dequantize",
     "Distribution",
+    "Exp",
+    "Flatten",
     "HalfNormal",
     "Kind",
+    "Linear",
+    "Log",
     "Logit",
+    "LogitNormal",
+    "MaxPool",
     "Model",
     "Normal",
+    "ResNet",
+    "Reshape",
     "Reverse",
     "Scale",
     "Shift",
+    "Shuffle",
     "Sigmoid",
+    "Slice",
     "Softplus",
     "SoftplusInv",
+    "Sort",
+    "SortedToReal",
+    "SplineCoupling",
+    "Split",
+    "Squeeze2d",
     "StandardNormal",
     "StandardUniform",
+    "StochasticPermutation",
     "Transform",
+    "Transformer",
+    "Transpose",
+    "Unsqueeze2d",
     "bits_per_dim",
     "eps_for",
     "event_numel",

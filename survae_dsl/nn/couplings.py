@@ -87,11 +87,12 @@ class _Coupling(Transform):
         return torch.cat([first, second], dim=self.dim + 1)
 
     def _condition(self, first: Tensor, context: Tensor | None) -> Tensor:
-        """Net output ``(B, k)`` for the conditioning part, with any context appended flat."""
-        features = torch.flatten(first, start_dim=1)
-        if context is not None:
-            features = torch.cat([features, torch.flatten(context, start_dim=1)], dim=1)
-        return self.net(features)
+        """Net output for the conditioning part ``(B, *x_a shape)`` (and any context).
+
+        The net keeps its own layout (flat for ``MLP``, channels first for convolutional
+        nets); callers reshape it to ``(B, P, *x_b shape)``, which both layouts allow.
+        """
+        return self.net(first, context)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, dim={self.dim}, split={self.split}"

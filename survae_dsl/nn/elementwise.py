@@ -1,4 +1,4 @@
-"""Fixed elementwise bijections: shift, scale, sigmoid, logit, softplus and its inverse.
+"""Fixed elementwise bijections: shift, scale, sigmoid, logit, exp, log, softplus and its inverse.
 
 Each ``forward`` returns the exact ldj = Σ log|f'(x)| in a stable form; each ``inverse`` is
 the exact inverse. In ``forward`` (part of ``log_prob``) maps with a singular edge clamp to
@@ -22,7 +22,7 @@ from .functional import (
     softplus_inv_log_derivative,
 )
 
-__all__ = ["Logit", "Scale", "Shift", "Sigmoid", "Softplus", "SoftplusInv"]
+__all__ = ["Exp", "Log", "Logit", "Scale", "Shift", "Sigmoid", "Softplus", "SoftplusInv"]
 
 
 def _clamp_unit(x: Tensor) -> Tensor:
@@ -170,3 +170,35 @@ class SoftplusInv(_Elementwise):
     ) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)`` positive."""
         return softplus(z)
+
+
+class Exp(_Elementwise):
+    """z = eˣ, real → positive; ldj = Σ x."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        return torch.exp(x), sum_except_batch(x)
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` positive → ``(B, *shape)``; 0 is clamped to stay finite."""
+        return torch.log(_finite_positive(z))
+
+
+class Log(_Elementwise):
+    """z = log x, positive → real; ldj = −Σ log x.
+
+    The input is clamped to ≥ eps first, so 0 gives a finite value.
+    """
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        z = torch.log(_clamp_positive(x))
+        return z, -sum_except_batch(z)
+
+    def inverse(
+        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(B, *shape)`` → ``(B, *shape)`` positive."""
+        return torch.exp(z)

@@ -15,6 +15,7 @@ from torch import Tensor
 
 __all__ = [
     "SOFTPLUS_IDENTITY_OFFSET",
+    "int_context",
     "log_sigmoid_derivative",
     "log_softplus",
     "softplus",
@@ -51,6 +52,18 @@ def log_softplus(y: Tensor) -> Tensor:
     high = torch.clamp(y, min=_LOG_SOFTPLUS_SWITCH)
     asymptotic = low - 0.5 * torch.exp(low)
     return torch.where(y < _LOG_SOFTPLUS_SWITCH, asymptotic, torch.log(softplus(high)))
+
+
+def int_context(x: Tensor, num_classes: int, dtype: torch.dtype | None = None) -> Tensor:
+    """Integer data in {0, …, K−1} as a net input: (2x + 1)/K − 1, the cell centres in (−1, 1).
+
+    Nets never see raw integers: this keeps their input centred and of order one whatever K
+    is. ``dtype`` is the module's float dtype (callers pass their anchor's); by default it is
+    ``x``'s own when floating, else torch's default. Same shape as ``x``.
+    """
+    if dtype is None:
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    return (2.0 * x.to(dtype) + 1.0) / num_classes - 1.0
 
 
 def log_sigmoid_derivative(x: Tensor) -> Tensor:

@@ -7,6 +7,16 @@ from hypothesis import strategies as st
 from torch import distributions as D
 
 import survae_dsl.nn as snn
+from survae_dsl.nn.distributions import (
+    Bernoulli,
+    Categorical,
+    HalfNormal,
+    LogitNormal,
+    Normal,
+)
+from survae_dsl.nn.nets import MLP, ConvNet
+
+from .helpers import random_mlp
 
 F64 = torch.float64
 
@@ -155,3 +165,327 @@ def test_context_is_accepted_and_ignored():
     context = torch.randn(3, 5, dtype=F64)
     assert torch.equal(normal.log_prob(x, context), normal.log_prob(x))
     assert normal.sample(3, context, generator=_generator()).shape == (3, 2)
+
+
+# --- Conditional families and the discrete and logit-normal distributions -------------------
+
+CONTEXT_FEATURES = 3
+
+
+def _logit_normal_reference(loc, scale):
+    return D.TransformedDistribution(D.Normal(loc, scale), [D.SigmoidTransform()])
+
+
+def _unit_data(batch, shape):
+    return torch.rand(batch, *shape, dtype=F64) * 0.98 + 0.01
+
+
+def test_logit_normal_log_prob():
+    logit_normal = _randomise(LogitNormal((2, 3)).double())
+    u = _unit_data(5, (2, 3))
+    reference = _logit_normal_reference(logit_normal.loc.detach(), logit_normal.log_scale.detach().exp())
+    torch.testing.assert_close(logit_normal.log_prob(u), _reference_sum(reference.log_prob(u)))
+
+
+def test_logit_normal_is_finite_on_the_closed_interval_and_zero_outside():
+    logit_normal = LogitNormal((2,)).double()
+    closed = torch.tensor([[0.0, 1.0], [0.5, 1.0]], dtype=F64)
+    assert torch.isfinite(logit_normal.log_prob(closed)).all()
+    outside = torch.tensor([[-0.1, 0.5], [0.5, 1.1]], dtype=F64)
+    assert (logit_normal.log_prob(outside) == -math.inf).all()
+
+
+def test_logit_normal_density_integrates_to_one_on_a_grid():
+    logit_normal = LogitNormal((1,)).double()
+    with torch.no_grad():
+        logit_normal.loc.fill_(0.4)
+        logit_normal.log_scale.fill_(-0.3)
+    steps = 20000
+    u = ((torch.arange(steps, dtype=F64) + 0.5) / steps).unsqueeze(1)
+    total = logit_normal.log_prob(u).exp().sum() / steps
+    torch.testing.assert_close(total, torch.tensor(1.0, dtype=F64), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("index_dtype", [torch.long, torch.int32, F64])
+def test_categorical_log_prob_takes_integers_of_any_dtype(index_dtype):
+    categorical = _randomise(Categorical((2, 3), num_classes=4).double())
+    x = torch.randint(0, 4, (5, 2, 3))
+    reference = D.Categorical(logits=categorical.logits.detach().movedim(0, -1))
+    expected = _reference_sum(reference.log_prob(x))
+    torch.testing.assert_close(categorical.log_prob(x.to(index_dtype)), expected)
+
+
+def test_categorical_rejects_fewer_than_two_classes():
+    with pytest.raises(ValueError, match="num_classes"):
+        Categorical((2,), num_classes=1)
+
+
+@pytest.mark.parametrize("index_dtype", [torch.long, torch.bool, F64])
+def test_bernoulli_log_prob(index_dtype):
+    bernoulli = _randomise(Bernoulli((2, 3)).double())
+    x = torch.randint(0, 2, (5, 2, 3))
+    expected = _reference_sum(D.Bernoulli(logits=bernoulli.logits.detach()).log_prob(x.double()))
+    torch.testing.assert_close(bernoulli.log_prob(x.to(index_dtype)), expected)
+
+
+def _standard_log_prob(name, shape, x):
+    """The standard point of each family, computed independently of the runtime."""
+    if name == "normal":
+        return _reference_sum(D.Normal(0.0, 1.0).log_prob(x))
+    if name == "half_normal":
+        return _reference_sum(D.HalfNormal(1.0).log_prob(x))
+    if name == "logit_normal":
+        return _reference_sum(_logit_normal_reference(0.0, 1.0).log_prob(x))
+    numel = math.prod(shape)
+    classes = 4 if name == "categorical" else 2
+    return torch.full((x.shape[0],), -numel * math.log(classes), dtype=F64)
+
+
+# name → (constructor, parameters per entry P, data on the support).
+def _real_data(batch, shape):
+    return torch.randn(batch, *shape, dtype=F64)
+
+
+def _positive_data(batch, shape):
+    return torch.rand(batch, *shape, dtype=F64) * 3
+
+
+def _class_data(batch, shape):
+    return torch.randint(0, 4, (batch, *shape))
+
+
+def _bit_data(batch, shape):
+    return torch.randint(0, 2, (batch, *shape))
+
+
+FAMILIES = {
+    "normal": (lambda shape, net=None: Normal(shape, net=net), 2, _real_data),
+    "half_normal": (lambda shape, net=None: HalfNormal(shape, net=net), 1, _positive_data),
+    "logit_normal": (lambda shape, net=None: LogitNormal(shape, net=net), 2, _unit_data),
+    "categorical": (lambda shape, net=None: Categorical(shape, 4, net=net), 4, _class_data),
+    "bernoulli": (lambda shape, net=None: Bernoulli(shape, net=net), 1, _bit_data),
+}
+
+
+def _conditional(name, shape, random=True):
+    make, count, _ = FAMILIES[name]
+    out = count * math.prod(shape)
+    net = random_mlp(CONTEXT_FEATURES, out) if random else MLP(CONTEXT_FEATURES, out, hidden=(8,)).double()
+    return make(shape, net=net).double()
+
+
+def _conditional_reference(name, parameters):
+    """torch.distributions built from ``(B, P, *shape)`` parameters, one per example."""
+    if name == "normal":
+        return D.Normal(parameters[:, 0], parameters[:, 1].exp())
+    if name == "half_normal":
+        return D.HalfNormal(parameters[:, 0].exp())
+    if name == "logit_normal":
+        return _logit_normal_reference(parameters[:, 0], parameters[:, 1].exp())
+    if name == "categorical":
+        return D.Categorical(logits=parameters.movedim(1, -1))
+    return D.Bernoulli(logits=parameters[:, 0])
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3)])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_conditional_log_prob_reads_the_net_output_parameter_major(name, shape):
+    distribution = _conditional(name, shape)
+    _, count, data = FAMILIES[name]
+    x, context = data(5, shape), torch.randn(5, CONTEXT_FEATURES, dtype=F64)
+    with torch.no_grad():
+        parameters = distribution.net(context).reshape(5, count, *shape)
+    reference = _conditional_reference(name, parameters)
+    expected = _reference_sum(reference.log_prob(x.double() if name == "bernoulli" else x))
+    torch.testing.assert_close(distribution.log_prob(x, context), expected)
+
+
+def test_conditional_normal_per_channel_reads_two_parameters_per_channel():
+    net = random_mlp(CONTEXT_FEATURES, 2 * 2)
+    normal = Normal((2, 3, 4), per="channel", net=net).double()
+    x, context = torch.randn(5, 2, 3, 4, dtype=F64), torch.randn(5, CONTEXT_FEATURES, dtype=F64)
+    with torch.no_grad():
+        parameters = net(context).reshape(5, 2, 2, 1, 1)
+    expected = _reference_sum(D.Normal(parameters[:, 0], parameters[:, 1].exp()).log_prob(x))
+    torch.testing.assert_close(normal.log_prob(x, context), expected)
+    assert normal.sample(5, context, generator=_generator()).shape == (5, 2, 3, 4)
+
+
+def test_conditional_normal_reads_a_conv_net_output_channel_blocks_as_parameters():
+    # A conv net gives (B, P·C, H, W): channel p·C + c is parameter p of channel c.
+    net = ConvNet(1, 2 * 2, hidden=4, spatial_dims=2).double()
+    with torch.no_grad():
+        net.layers[-1].weight.normal_(0.0, 0.5)
+        net.layers[-1].bias.normal_(0.0, 0.5)
+    normal = Normal((2, 3, 4), net=net).double()
+    x, context = torch.randn(5, 2, 3, 4, dtype=F64), torch.randn(5, 1, 3, 4, dtype=F64)
+    with torch.no_grad():
+        out = net(context)
+    expected = _reference_sum(D.Normal(out[:, :2], out[:, 2:].exp()).log_prob(x))
+    torch.testing.assert_close(normal.log_prob(x, context), expected)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_zero_net_output_and_fresh_parameters_give_the_standard_distribution(name):
+    shape = (2, 3)
+    make, _, data = FAMILIES[name]
+    x, context = data(5, shape), torch.randn(5, CONTEXT_FEATURES, dtype=F64)
+    expected = _standard_log_prob(name, shape, x.double())
+    torch.testing.assert_close(_conditional(name, shape, random=False).log_prob(x, context), expected)
+    torch.testing.assert_close(make(shape).double().log_prob(x), expected)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_conditional_distributions_need_a_context(name):
+    distribution = _conditional(name, (2,))
+    _, _, data = FAMILIES[name]
+    class_name = type(distribution).__name__
+    with pytest.raises(ValueError, match=class_name):
+        distribution.log_prob(data(3, (2,)))
+    with pytest.raises(ValueError, match=class_name):
+        distribution.sample(3)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_conditional_sampling_draws_one_per_context_row(name):
+    distribution = _conditional(name, (2, 3))
+    context = torch.randn(4, CONTEXT_FEATURES, dtype=F64)
+    x, log_prob = distribution.sample_with_log_prob(4, context, generator=_generator())
+    assert x.shape == (4, 2, 3) and log_prob.shape == (4,) and torch.isfinite(log_prob).all()
+    torch.testing.assert_close(log_prob, distribution.log_prob(x, context))
+    with pytest.raises(ValueError, match="num_samples"):
+        distribution.sample(3, context)
+
+
+DISCRETE = [lambda shape: Categorical(shape, 5), Bernoulli]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    index=st.integers(0, len(DISCRETE) - 1),
+    num_samples=st.integers(1, 5),
+)
+def test_discrete_samples_are_long_and_in_range(shape, index, num_samples):
+    distribution = _randomise(DISCRETE[index](shape).double())
+    x, log_prob = distribution.sample_with_log_prob(num_samples, generator=_generator())
+    classes = 5 if index == 0 else 2
+    assert x.shape == (num_samples, *shape) and x.dtype == torch.long
+    assert ((x >= 0) & (x < classes)).all()
+    assert log_prob.dtype == F64 and torch.isfinite(log_prob).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), num_samples=st.integers(1, 5))
+def test_logit_normal_samples_lie_in_the_open_interval(shape, num_samples):
+    logit_normal = LogitNormal(shape)
+    with torch.no_grad():
+        logit_normal.loc.fill_(30.0)  # float32 sigmoid rounds this to 1 without the clamp
+    x, log_prob = logit_normal.sample_with_log_prob(num_samples, generator=_generator())
+    assert x.shape == (num_samples, *shape) and x.dtype == torch.float32
+    assert ((x > 0) & (x < 1)).all() and torch.isfinite(log_prob).all()
+
+
+def test_logit_normal_samples_have_the_learned_moments():
+    logit_normal = LogitNormal((2,)).double()
+    with torch.no_grad():
+        logit_normal.loc.copy_(torch.tensor([1.0, -2.0]))
+        logit_normal.log_scale.copy_(torch.tensor([0.0, math.log(3.0)]))
+    y = torch.logit(logit_normal.sample(40000, generator=_generator()))
+    assert torch.allclose(y.mean(0), logit_normal.loc.detach(), atol=4 * 3.0 / 200)
+    assert torch.allclose(y.std(0), torch.tensor([1.0, 3.0], dtype=F64), rtol=0.02)
+
+
+def test_half_normal_conditional_samples_have_the_net_scale():
+    net = random_mlp(CONTEXT_FEATURES, 2)
+    half = HalfNormal((2,), net=net).double()
+    context = torch.randn(1, CONTEXT_FEATURES, dtype=F64).expand(40000, -1)
+    x = half.sample(40000, context, generator=_generator())
+    with torch.no_grad():
+        scale = net(context[:1]).reshape(2).exp()
+    # E|N(0, σ²)| = σ·√(2/π); its standard error is below σ/200 here.
+    torch.testing.assert_close(x.mean(0), scale * math.sqrt(2 / math.pi), rtol=0, atol=4 * scale.max().item() / 200)
+
+
+def test_categorical_sample_frequencies_follow_the_softmax():
+    categorical = Categorical((1,), num_classes=3).double()
+    with torch.no_grad():
+        categorical.logits.copy_(torch.tensor([[0.0], [1.0], [-1.0]]))
+    x = categorical.sample(40000, generator=_generator())
+    frequencies = torch.bincount(x.reshape(-1), minlength=3).double() / 40000
+    # Each frequency within 4 standard errors (√(p(1−p)/n) ≤ 0.0025).
+    torch.testing.assert_close(frequencies, torch.softmax(categorical.logits.detach()[:, 0], 0), rtol=0, atol=0.01)
+
+
+def test_categorical_temperature_divides_the_logits():
+    logits = torch.tensor([[0.0], [1.0], [-1.0]], dtype=F64)
+    net = MLP(CONTEXT_FEATURES, 3, hidden=(4,)).double()
+    with torch.no_grad():
+        net.layers[-1].bias.copy_(logits[:, 0])
+    categorical = Categorical((1,), num_classes=3, net=net).double()
+    context = torch.zeros(40000, CONTEXT_FEATURES, dtype=F64)
+    x = categorical.sample(40000, context, temperature=2.0, generator=_generator())
+    frequencies = torch.bincount(x.reshape(-1), minlength=3).double() / 40000
+    torch.testing.assert_close(frequencies, torch.softmax(logits[:, 0] / 2.0, 0), rtol=0, atol=0.01)
+    mode = categorical.sample(5, context[:5], temperature=0.0, generator=_generator())
+    assert torch.equal(mode, torch.ones(5, 1, dtype=torch.long))
+
+
+def test_bernoulli_sample_frequencies_and_temperature():
+    bernoulli = Bernoulli((2,)).double()
+    with torch.no_grad():
+        bernoulli.logits.copy_(torch.tensor([1.5, -0.5]))
+    logits = bernoulli.logits.detach()
+    for temperature in (1.0, 2.0):
+        x = bernoulli.sample(40000, temperature=temperature, generator=_generator())
+        torch.testing.assert_close(x.double().mean(0), torch.sigmoid(logits / temperature), rtol=0, atol=0.01)
+    mode = bernoulli.sample(3, temperature=0.0, generator=_generator())
+    assert torch.equal(mode, torch.tensor([[1, 0]] * 3))
+
+
+def test_logit_normal_temperature_multiplies_the_standard_deviation_before_the_sigmoid():
+    logit_normal = _randomise(LogitNormal((50,)).double())
+    loc = logit_normal.loc.detach()
+    cold = torch.logit(logit_normal.sample(1, temperature=0.5, generator=_generator()))
+    warm = torch.logit(logit_normal.sample(1, generator=_generator()))
+    torch.testing.assert_close(cold - loc, 0.5 * (warm - loc))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_conditional_log_prob_trains_the_net(name):
+    distribution = _conditional(name, (2,))
+    _, _, data = FAMILIES[name]
+    distribution.log_prob(data(4, (2,)), torch.randn(4, CONTEXT_FEATURES, dtype=F64)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in distribution.parameters())
+
+
+def test_conditional_distributions_have_no_unconditional_parameters():
+    normal = _conditional("normal", (2,))
+    assert all(name.startswith("net.") for name, _ in normal.named_parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_new_families_follow_the_module_dtype(name, dtype):
+    make, count, _ = FAMILIES[name]
+    for distribution in (make((2, 3)), make((2, 3), net=MLP(CONTEXT_FEATURES, count * 6))):
+        distribution = distribution.to(dtype)
+        context = torch.randn(3, CONTEXT_FEATURES, dtype=dtype)
+        x, log_prob = distribution.sample_with_log_prob(3, context, generator=_generator())
+        assert log_prob.dtype == dtype
+        assert x.dtype == (torch.long if name in ("categorical", "bernoulli") else dtype)
+
+
+def _compiled(fn):
+    # The eager backend checks tracing (no graph breaks) without a C++ toolchain.
+    torch._dynamo.reset()
+    return torch.compile(fn, fullgraph=True, backend="eager")
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_log_prob_compiles_without_graph_breaks(name, conditional):
+    make, _, data = FAMILIES[name]
+    distribution = _conditional(name, (2, 3)) if conditional else _randomise(make((2, 3)).double())
+    x, context = data(4, (2, 3)), torch.randn(4, CONTEXT_FEATURES, dtype=F64)
+    torch.testing.assert_close(_compiled(distribution.log_prob)(x, context), distribution.log_prob(x, context))

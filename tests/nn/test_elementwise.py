@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import survae_dsl.nn as snn
+from survae_dsl.nn.elementwise import Exp, Log
 
 from .helpers import jacobian_log_det
 
@@ -31,8 +32,10 @@ MAPS = [
     (snn.Logit, _unit),
     (snn.Softplus, _real),
     (snn.SoftplusInv, _positive),
+    (Exp, _real),
+    (Log, _positive),
 ]
-MAP_IDS = ["shift", "scale_neg", "scale", "sigmoid", "logit", "softplus", "softplus_inv"]
+MAP_IDS = ["shift", "scale_neg", "scale", "sigmoid", "logit", "softplus", "softplus_inv", "exp", "log"]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -92,3 +95,28 @@ def test_sigmoid_round_trip_deep_in_the_tail():
     layer = snn.Sigmoid((2,)).double()
     x = torch.tensor([[-30.0, -300.0]], dtype=torch.float64)
     torch.testing.assert_close(layer.inverse(layer(x)[0]), x)
+
+
+def test_exp_and_log_are_each_others_inverse_with_opposite_ldj():
+    x = torch.rand(3, 2, 3, dtype=torch.float64) * 5.0 + 0.01
+    z, log_ldj = Log((2, 3)).double()(x)
+    x_again, exp_ldj = Exp((2, 3)).double()(z)
+    torch.testing.assert_close(x_again, x)
+    torch.testing.assert_close(log_ldj, -exp_ldj)
+    torch.testing.assert_close(exp_ldj, torch.log(x).sum(dim=(1, 2)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_is_finite_at_zero(dtype):
+    z, ldj = Log((2,)).to(dtype)(torch.zeros(1, 2, dtype=dtype))
+    eps = snn.eps_for(dtype)
+    assert torch.isfinite(z).all() and torch.isfinite(ldj).all()
+    torch.testing.assert_close(z[0, 0], torch.tensor(math.log(eps), dtype=dtype))
+    torch.testing.assert_close(ldj[0], torch.tensor(-2 * math.log(eps), dtype=dtype))
+
+
+def test_exp_inverse_is_finite_at_zero_and_exact_elsewhere():
+    layer = Exp((3,)).double()
+    x = layer.inverse(torch.tensor([[0.0, 1e-300, 2.0]], dtype=torch.float64))
+    assert torch.isfinite(x).all()
+    torch.testing.assert_close(x[0, 1:], torch.tensor([math.log(1e-300), math.log(2.0)], dtype=torch.float64))

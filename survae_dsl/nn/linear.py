@@ -1,0 +1,115 @@
+"""Invertible linear maps in LU form (Kingma & Dhariwal 2018): ``linear`` and ``conv1x1``.
+
+W = P·L·(U + diag(sign·exp(log_s))) with P a fixed permutation, L unit lower triangular and
+U strictly upper triangular. The determinant is read off the diagonal, so the forward pass
+needs no slogdet and the inverse only two triangular solves.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .base import Kind, Transform, event_numel
+
+__all__ = ["Conv1x1", "Linear"]
+
+
+def random_rotation_lu(size: int, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """LU factors of a random orthogonal ``(size, size)`` matrix, drawn in float64 from ``seed``.
+
+    Returns (permutation indices, unit lower L, upper U, diagonal of U): Q = P·L·U with
+    ``(P·M)[i] = M[perm[i]]``. Fixing the signs of R's diagonal makes Q Haar-distributed.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    gaussian = torch.randn(size, size, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(gaussian)
+    q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    permutation, lower, upper = torch.linalg.lu(q)
+    return permutation.argmax(dim=1), lower, upper, torch.diagonal(upper)
+
+
+class _LUMap(Transform):
+    """The shared LU parameterisation; channels on event axis 0, any spatial axes after it."""
+
+    kind: ClassVar[Kind] = "bijective"
+    perm: Tensor
+    inverse_perm: Tensor
+    sign: Tensor
+
+    def __init__(self, shape: tuple[int, ...], seed: int) -> None:
+        super().__init__(shape)
+        channels = self.shape[0]
+        self.seed = seed
+        perm, lower, upper, diagonal = random_rotation_lu(channels, seed)
+        dtype = torch.get_default_dtype()
+        self.register_buffer("perm", perm)
+        self.register_buffer("inverse_perm", torch.argsort(perm))
+        self.register_buffer("sign", torch.sign(diagonal).to(dtype))
+        # Only the strict triangles of ``lower`` and ``upper`` are used; the rest stays 0.
+        self.lower = nn.Parameter(torch.tril(lower, -1).to(dtype))
+        self.upper = nn.Parameter(torch.triu(upper, 1).to(dtype))
+        self.log_s = nn.Parameter(torch.log(torch.abs(diagonal)).to(dtype))
+        # Every spatial position applies the same W: its log-determinant counts once per position.
+        self._positions = event_numel(self.shape) // channels
+
+    def _factors(self) -> tuple[Tensor, Tensor]:
+        """(L unit lower, U + diag(sign·exp(log_s))), each ``(C, C)``."""
+        eye = torch.eye(self.shape[0], dtype=self.lower.dtype, device=self.lower.device)
+        lower = torch.tril(self.lower, -1) + eye
+        upper = torch.triu(self.upper, 1) + torch.diag(self.sign * torch.exp(self.log_s))
+        return lower, upper
+
+    def weight(self) -> Tensor:
+        """W = P·L·U ``(C, C)``."""
+        lower, upper = self._factors()
+        return (lower @ upper)[self.perm]
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, C, ...)`` → ``(z (B, C, ...), ldj (B,))``: z = W·x at every position."""
+        channels_last = torch.movedim(x, 1, -1)
+        z = torch.movedim(channels_last @ self.weight().T, -1, 1)
+        ldj = self.log_s.sum() * self._positions
+        # repeat, not expand: callers may accumulate into the ldj in place.
+        return z, ldj.repeat(x.shape[0])
+
+    def inverse(
+        self,
+        z: Tensor,
+        context: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``(B, C, ...)`` → ``(B, C, ...)``: x = U⁻¹·L⁻¹·Pᵀ·z by two triangular solves."""
+        lower, upper = self._factors()
+        # Rows are the vectors: x = W⁻¹z becomes xᵀ = zᵀ·W⁻ᵀ, solved from the right.
+        rows = torch.movedim(z, 1, -1).reshape(-1, self.shape[0])[:, self.inverse_perm]
+        rows = torch.linalg.solve_triangular(lower.T, rows, upper=True, left=False, unitriangular=True)
+        rows = torch.linalg.solve_triangular(upper.T, rows, upper=False, left=False)
+        channels_last = rows.reshape(*z.shape[:1], *z.shape[2:], self.shape[0])
+        return torch.movedim(channels_last, -1, 1)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, seed={self.seed}"
+
+
+class Linear(_LUMap):
+    """z = W·x on vectors ``(D,)``; ldj = Σ log_s. Starts as a random rotation from ``seed``."""
+
+    def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
+        if len(tuple(shape)) != 1:
+            raise ValueError(f"linear needs a vector shape (D,), got {tuple(shape)}")
+        super().__init__(shape, seed)
+
+
+class Conv1x1(_LUMap):
+    """Invertible 1×1 convolution on ``(C, ...)``: z = W·x at each position.
+
+    ldj = (positions)·Σ log_s. Starts as a random rotation from ``seed``.
+    """
+
+    def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
+        if len(tuple(shape)) < 1:
+            raise ValueError("conv1x1 needs a channel axis, got shape ()")
+        super().__init__(shape, seed)
