@@ -14,9 +14,9 @@ from .check_args import Bound, check_args
 from .check_density import check_density
 from .check_domains import check_domains
 from .check_shapes import check_shapes
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, error
 from .domains import TensorType
-from .ir import ModelIR
+from .ir import DistNode, ModelIR, OpNode
 from .likelihood import Reason, infer_likelihood
 
 
@@ -45,6 +45,9 @@ def check_model(model: ModelIR) -> tuple[CheckedModel | None, list[Diagnostic]]:
     domains = check_domains(model, bound, shapes)
     diagnostics += shape_diags + domains.diagnostics + check_density(model, domains.types)
     likelihood, reasons = infer_likelihood(model, bound, domains.leaks)
+    order, cycle = schedule_sampling(model)
+    if cycle is not None:
+        diagnostics.append(cycle)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
     checked = CheckedModel(
@@ -55,17 +58,62 @@ def check_model(model: ModelIR) -> tuple[CheckedModel | None, list[Diagnostic]]:
         reasons=reasons,
         warnings=[d for d in diagnostics if not d.is_error],
         inference_order=list(model.graph.nodes),
-        sampling_order=sampling_order(model),
+        sampling_order=order,
     )
     return checked, diagnostics
 
 
-def sampling_order(model: ModelIR) -> list[str]:
-    """A topological order of the generative direction (LANGUAGE.md §6.4).
+def generative_graph(model: ModelIR) -> nx.DiGraph:
+    """The generative dependencies of LANGUAGE.md §6.4, between ops and `~` statements.
 
-    Each op's inverse needs its outputs, so the generative dependency graph is the inference
-    graph reversed; ties are broken by source order, latest first, so chains read backwards.
+    In the sampling direction a tensor becomes available when the node that consumed it runs
+    backwards (the op's inverse, or the `~` drawing it); a `context` declaration is given. A
+    node needs its outputs (an op's inverse) and the tensor it reads with `context=`. Edge
+    u → v, labelled with the tensor, means u makes a tensor that v needs.
     """
-    position = {node: i for i, node in enumerate(model.graph.nodes)}
-    generative = nx.DiGraph(model.graph).reverse(copy=False)
-    return list(nx.lexicographical_topological_sort(generative, key=lambda n: -position[n]))
+    graph = nx.DiGraph()
+    maker: dict[str, str] = {}
+    for node in model.graph.nodes:
+        payload = model.payload(node)
+        if isinstance(payload, (OpNode, DistNode)):
+            graph.add_node(node)
+            for tensor in payload.inputs if isinstance(payload, OpNode) else (payload.input,):
+                maker.setdefault(tensor, node)
+    for node in graph.nodes:
+        payload = model.payload(node)
+        needs = list(payload.outputs) if isinstance(payload, OpNode) else []
+        if payload.context is not None:  # type: ignore[union-attr]
+            needs.append(payload.context)  # type: ignore[union-attr]
+        for tensor in needs:
+            if tensor in maker:
+                graph.add_edge(maker[tensor], node, tensor=tensor)
+    return graph
+
+
+def schedule_sampling(model: ModelIR) -> tuple[list[str], Diagnostic | None]:
+    """A topological order of the generative graph (ties: latest in the source first, so a
+    chain reads backwards), or an E408 naming a cycle."""
+    graph = generative_graph(model)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        position = {node: i for i, node in enumerate(model.graph.nodes)}
+        return list(nx.lexicographical_topological_sort(graph, key=lambda n: -position[n])), None
+    steps = []
+    for maker, needer, *_ in cycle:
+        tensor = model.tensors[graph.edges[maker, needer]["tensor"]].name
+        steps.append(f"{_describe(model, needer)} needs `{tensor}`, which only {_describe(model, maker)} can sample")
+    first = model.payload(cycle[0][1])
+    return [], error(
+        "E408",
+        first.span,
+        "the model cannot be sampled: " + "; ".join(steps),
+        "a tensor read with `context=` must be one that can be sampled before the reader runs backwards: "
+        "read a part the flow does not transform (e.g. the other half of a `split`)",
+    )
+
+
+def _describe(model: ModelIR, node: str) -> str:
+    payload = model.payload(node)
+    what = f"`{payload.op}`" if isinstance(payload, OpNode) else f"`~ {payload.dist}`"  # type: ignore[union-attr]
+    return f"{what} (line {payload.span.line})"

@@ -70,6 +70,8 @@ def check_args(model: ModelIR) -> tuple[dict[str, Bound], list[Diagnostic]]:
 
 
 def _bind_op(node: OpNode, out: list[Diagnostic]) -> Bound | None:
+    if node.failed:  # a block call already reported by lowering
+        return None
     entry = OP_TABLE.get(node.op)
     if entry is None:
         out.append(_wrong_callee(node.op, node.callee_span, expected="op"))
@@ -117,14 +119,14 @@ def _bind_dist(node: DistNode, out: list[Diagnostic]) -> Bound | None:
         out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution"))
         return None
     call = _bind(entry, node.kwargs, node.callee_span, out)
-    if call is not None and "net" in call.nets:
+    if call is not None and "net" in call.nets and call.params.context is None:
         net_kw = node.kwarg("net")
         out.append(
             error(
                 "E214",
                 net_kw.span if net_kw else node.span,
-                f"`{node.dist}(net=...)` is conditional, but nothing gives it a context after `~`",
-                "use it as an op's `encoder=`/`decoder=` (they pass it their context), or drop `net=`",
+                f"`{node.dist}(net=...)` is conditional, but it is given no context to read",
+                "name the tensor its net reads: `context=NAME`; or drop `net=`",
             )
         )
         return None
@@ -171,6 +173,16 @@ def _bind_nested_dist(call: CallValue, out: list[Diagnostic]) -> Bound | None:
     entry = DIST_TABLE.get(call.name)
     if entry is None:
         out.append(_wrong_callee(call.name, call.span, expected="distribution"))
+        return None
+    if any(key == "context" for key, _ in call.kwargs):
+        out.append(
+            error(
+                "E203",
+                call.span,
+                f"`{call.name}` as an op's encoder or decoder reads its context from the op: it takes no `context=`",
+                "remove `context=`; give it `net=` to make it conditional on what the op passes it",
+            )
+        )
         return None
     params = validate(entry.params, entry.name, dict(call.kwargs), call.span, {}, out)
     if params is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .diagnostics import Diagnostic, error
 from .domains import TensorType
-from .ir import DistNode, ModelIR, OpNode
+from .ir import ContextNode, DistNode, ModelIR, OpNode
 from .source import Span
 
 
@@ -17,6 +17,9 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
     diagnostics: list[Diagnostic] = []
     for tensor, definition in model.tensors.items():
         uses = model.consumers(tensor)
+        if isinstance(model.payload(definition.producer), ContextNode):
+            diagnostics += [_context_consumed(model, definition.name, *use) for use in uses]
+            continue
         described = f"`{definition.name}` ({types[tensor]})" if tensor in types else f"`{definition.name}`"
         if not uses and tensor in types:  # an untyped tensor follows an error already reported
             diagnostics.append(
@@ -41,6 +44,15 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
                 )
             )
     return diagnostics
+
+
+def _context_consumed(model: ModelIR, name: str, node: str, position: int) -> Diagnostic:
+    return error(
+        "E409",
+        _use_span(model, node, position),
+        f"`{name}` is a context: the model is conditioned on it, so it cannot be transformed or given a density",
+        f"read it with `context={name}` (on a coupling or a conditional distribution), or declare it with `input`",
+    )
 
 
 def _use_span(model: ModelIR, node: str, position: int) -> Span:

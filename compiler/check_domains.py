@@ -14,7 +14,7 @@ from .catalogue.base import DomainRule
 from .check_args import Bound
 from .diagnostics import Diagnostic, error, warning
 from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, TensorType, image, interval
-from .ir import DistNode, InputNode, ModelIR, OpNode
+from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
 from .source import Span
 
 
@@ -77,7 +77,7 @@ def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tup
     result = DomainResult({}, [], [])
     for node in model.graph.nodes:
         payload = model.payload(node)
-        if isinstance(payload, InputNode) and payload.tensor in shapes:
+        if isinstance(payload, (InputNode, ContextNode)) and payload.tensor in shapes:
             result.types[payload.tensor] = TensorType(payload.domain, payload.shape)
         elif node not in bound:
             continue

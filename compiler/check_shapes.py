@@ -6,12 +6,14 @@ connect the shapes it is given, and that a nested distribution's net can read it
 
 from __future__ import annotations
 
-from .catalogue import DistSlot, NetSlot, OpEntry, ShapeError
+from dataclasses import replace
+
+from .catalogue import DistSlot, NetSlot, OpEntry, ShapeError, Slot
 from .catalogue.base import Shape
 from .catalogue.rules import params_out
 from .check_args import Bound, BoundNet
 from .diagnostics import Diagnostic, error
-from .ir import InputNode, ModelIR, OpNode
+from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
 
 
 def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, Shape], list[Diagnostic]]:
@@ -20,11 +22,24 @@ def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, Sha
     diagnostics: list[Diagnostic] = []
     for node in model.graph.nodes:  # insertion order is a topological order: names are defined before use
         payload = model.payload(node)
-        if isinstance(payload, InputNode):
+        if isinstance(payload, (InputNode, ContextNode)):
             shapes[payload.tensor] = payload.shape
         elif isinstance(payload, OpNode) and node in bound and all(t in shapes for t in payload.inputs):
             _infer_op(payload, bound[node], shapes, diagnostics)
+        elif isinstance(payload, DistNode) and node in bound and payload.input in shapes:
+            _check_dist(payload, bound[node], shapes, diagnostics)
     return shapes, diagnostics
+
+
+def _check_dist(node: DistNode, call: Bound, shapes: dict[str, Shape], out: list[Diagnostic]) -> None:
+    """A conditional `~`: its net reads the context and gives parameters for the tensor."""
+    if node.context is None or node.context not in shapes or "net" not in call.nets:
+        return
+    try:
+        check_net(call.nets["net"], NetSlot(shapes[node.context], params_out(1, shapes[node.input])), "net", node.dist)
+    except ShapeError as exc:
+        kwarg = node.kwarg("net")
+        out.append(error(exc.code, kwarg.span if kwarg else node.span, exc.message, exc.hint))
 
 
 def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Diagnostic]) -> None:
@@ -33,7 +48,7 @@ def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Dia
     inputs = tuple(shapes[t] for t in node.inputs)
     try:
         results = entry.infer_shape(inputs, call.params)
-        for key, slot in entry.slots(inputs, call.params).items():
+        for key, slot in op_slots(entry, inputs, call.params, shapes.get(node.context or "")).items():
             _check_slot(key, slot, call)
     except ShapeError as exc:
         kwarg = node.kwarg(exc.param) if exc.param else None
@@ -53,6 +68,14 @@ def _check_slot(key: str, slot: NetSlot | DistSlot, call: Bound) -> None:
     if dist is not None and "net" in dist.nets:
         # Parameter counts do not change which shapes a net can connect: check with one per entry.
         check_net(dist.nets["net"], NetSlot(slot.context, params_out(1, slot.event)), key, call.entry.name)
+
+
+def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: object, context: Shape | None) -> dict[str, Slot]:
+    """The op's slots; with `context=`, its nets also read the context."""
+    slots = entry.slots(inputs, params)
+    if context is None:
+        return slots
+    return {k: replace(s, context=context) if isinstance(s, NetSlot) else s for k, s in slots.items()}
 
 
 def check_net(net: BoundNet, slot: NetSlot, key: str, owner: str) -> None:

@@ -21,7 +21,9 @@ from .check import CheckedModel
 from .check_args import Bound, BoundNet
 from .diagnostics import InternalError
 from .domains import POSITIVE, REAL, UNIT, TensorType
-from .ir import DistNode, InputNode, OpNode
+from .catalogue.base import Shape
+from .check_shapes import op_slots
+from .ir import ContextNode, DistNode, InputNode, OpNode
 from .namespace import Namespace
 
 RUNTIME_ALIAS = "snn"
@@ -139,6 +141,23 @@ class _ModelEmitter:
     def _inputs(self) -> list[InputNode]:
         return [self.model.ir.payload(n) for n in self.model.ir.inputs]  # type: ignore[misc]
 
+    def _contexts(self) -> list[ContextNode]:
+        return [self.model.ir.payload(n) for n in self.model.ir.contexts]  # type: ignore[misc]
+
+    def _context_params(self) -> list[str]:
+        """`c: torch.Tensor | None = None` for each declared context (keyword-only)."""
+        return [f"{self.var(c.tensor)}: torch.Tensor | None = None" for c in self._contexts()]
+
+    def _require_contexts(self) -> list[str]:
+        return [
+            f"        {self.var(c.tensor)} = self._context({self.var(c.tensor)}, {literal(c.name)})"
+            for c in self._contexts()
+        ]
+
+    def _reads(self, payload: OpNode | DistNode) -> str:
+        """`, context=t` for a node that reads a tensor, else ''."""
+        return f", context={self.var(payload.context)}" if payload.context is not None else ""
+
     def _header(self) -> list[str]:
         m = self.model
         doc = m.ir.doc if m.ir.doc is not None else f"The model `{m.name}`."
@@ -150,6 +169,7 @@ class _ModelEmitter:
             f"    model_name = {literal(m.name)}",
             f"    input_names = {literal(tuple(types))}",
             f"    input_types = {{{', '.join(f'{literal(k)}: {literal(v)}' for k, v in types.items())}}}",
+            f"    context_names = {literal(tuple(c.name for c in self._contexts()))}",
         ]
 
     def _init(self) -> list[str]:
@@ -164,18 +184,27 @@ class _ModelEmitter:
         if isinstance(payload, OpNode):
             assert isinstance(call.entry, OpEntry)
             types = tuple(self.model.types[t] for t in payload.inputs)
-            nested = build_slots(call, types)
+            context = self.model.types[payload.context].shape if payload.context else None
+            nested = build_slots(call, types, context)
             args = EmitArgs(call.params, types, nested, self.layers[node].ordinal)
             return Construct(call.entry.runtime, call.entry.emit(args))
         assert isinstance(call.entry, DistEntry) and isinstance(payload, DistNode)
-        return Construct(call.entry.runtime, call.entry.emit(call.params, self.model.types[payload.input]))
+        t = self.model.types[payload.input]
+        kwargs = call.entry.emit(call.params, t)
+        if payload.context is not None and "net" in call.nets:
+            reads = self.model.types[payload.context].shape
+            out_shape = params_out(call.entry.params_per_entry(call.params, t), t.shape)
+            kwargs += (("net", _net(call.nets["net"], NetSlot(reads, out_shape))),)
+        return Construct(call.entry.runtime, kwargs)
 
     def _log_prob(self) -> list[str]:
         inputs = [self.var(i.tensor) for i in self._inputs()]
         klass = "exact log-likelihood" if self.model.likelihood == "exact" else "one-sample lower bound (ELBO)"
+        params = [f"{v}: torch.Tensor" for v in inputs] + (["*", *self._context_params()] if self._contexts() else [])
         out = [
-            f"    def log_prob(self, {', '.join(f'{v}: torch.Tensor' for v in inputs)}) -> torch.Tensor:",
+            f"    def log_prob(self, {', '.join(params)}) -> torch.Tensor:",
             f"        {literal(f'Per-example {klass} in nats, shape (batch,).')}",
+            *self._require_contexts(),
             f"        log_p = self._zeros({inputs[0]})",
         ]
         for node in self.model.inference_order:
@@ -185,12 +214,18 @@ class _ModelEmitter:
                 args = ", ".join(self.var(t) for t in payload.inputs)
                 outs = ", ".join(self.var(t) for t in payload.outputs)
                 outs = f"({outs})" if len(payload.outputs) > 1 else outs
-                out.append(f"        {outs}, ldj = self.{layer.attr}({args}){self.at(layer.line)}")
+                out.append(f"        {outs}, ldj = self.{layer.attr}({args}{self._reads(payload)}){self.at(layer.line)}")
                 out.append("        log_p = log_p + ldj")
             elif isinstance(payload, DistNode):
                 layer = self.layers[node]
-                out.append(f"        log_p = log_p + self.{layer.attr}.log_prob({self.var(payload.input)}){self.at(layer.line)}")
+                density = f"self.{layer.attr}.log_prob({self.var(payload.input)}{self._reads(payload)})"
+                out.append(f"        log_p = log_p + {density}{self.at(layer.line)}")
         return out + ["        return log_p"]
+
+    def _sample_doc(self) -> str:
+        if self._contexts():
+            return "Draw one example per row of the contexts (num_samples, if given, must match)."
+        return "Draw num_samples examples (default 1) in the generative direction."
 
     def _sample(self) -> list[str]:
         inputs = [self.var(i.tensor) for i in self._inputs()]
@@ -200,23 +235,26 @@ class _ModelEmitter:
             "        self,",
             "        num_samples: int | None = None,",
             "        *,",
+            *[f"        {p}," for p in self._context_params()],
             "        temperature: float = 1.0,",
             "        generator: torch.Generator | None = None,",
             f"    ) -> {returns}:",
-            f"        {literal('Draw num_samples examples (default 1) in the generative direction.')}",
-            "        n = self._num_samples(num_samples)",
+            f"        {literal(self._sample_doc())}",
+            *self._require_contexts(),
+            f"        n = self._num_samples(num_samples{''.join(', ' + self.var(c.tensor) for c in self._contexts())})",
         ]
         for node in self.model.sampling_order:
             payload = self.model.ir.payload(node)
             if isinstance(payload, DistNode):
                 layer = self.layers[node]
-                call = f"self.{layer.attr}.sample(n, temperature=temperature, generator=generator)"
+                call = f"self.{layer.attr}.sample(n{self._reads(payload)}, temperature=temperature, generator=generator)"
                 out.append(f"        {self.var(payload.input)} = {call}{self.at(layer.line)}")
             elif isinstance(payload, OpNode):
                 layer = self.layers[node]
                 targets = ", ".join(self.var(t) for t in payload.inputs)
                 args = ", ".join(self.var(t) for t in payload.outputs)
-                out.append(f"        {targets} = self.{layer.attr}.inverse({args}, generator=generator){self.at(layer.line)}")
+                call = f"self.{layer.attr}.inverse({args}{self._reads(payload)}, generator=generator)"
+                out.append(f"        {targets} = {call}{self.at(layer.line)}")
         result = inputs[0] if len(inputs) == 1 else "(" + ", ".join(inputs) + ")"
         return out + [f"        return {result}"]
 
@@ -225,11 +263,11 @@ class _ModelEmitter:
 # What an op builds: its nets, encoders and decoders
 
 
-def build_slots(call: Bound, inputs: tuple[TensorType, ...]) -> dict[str, Construct]:
+def build_slots(call: Bound, inputs: tuple[TensorType, ...], context: Shape | None = None) -> dict[str, Construct]:
     """The runtime objects of an op's slots, by keyword, with their sizes filled in."""
     assert isinstance(call.entry, OpEntry)
     built: dict[str, Construct] = {}
-    for key, slot in call.entry.slots(tuple(t.shape for t in inputs), call.params).items():
+    for key, slot in op_slots(call.entry, tuple(t.shape for t in inputs), call.params, context).items():
         if isinstance(slot, NetSlot):
             built[key] = _net(call.nets[key], slot)
         elif key in call.dists:
@@ -238,7 +276,7 @@ def build_slots(call: Bound, inputs: tuple[TensorType, ...]) -> dict[str, Constr
 
 
 def _net(net: BoundNet, slot: NetSlot) -> Construct:
-    return Construct(net.entry.runtime, net.entry.emit(net.params, slot.in_shape, slot.out_shape))
+    return Construct(net.entry.runtime, net.entry.emit(net.params, slot.in_shape, slot.out_shape, slot.context))
 
 
 def _distribution(call: Bound, slot: DistSlot, source: TensorType) -> Construct:

@@ -54,9 +54,12 @@ CODES: tuple[Code, ...] = (
     Code("E405", "op on a domain it cannot accept", "`logit` on real values, `softplus_inv` on real values, `dequantize` on continuous data, a flow on int data, `scale` by a negative number on a non-real tensor."),
     Code("E406", "support narrower than the data", "The distribution gives −∞ log-density to valid values of the tensor (`half_normal` on real)."),
     Code("E407", "encoder outside its domain", "An op's encoder must draw values in the domain the op fills: `dequantize`'s noise in (0, 1) (`standard_uniform`, `logit_normal`)."),
+    Code("E408", "sampling cannot be ordered", "The generative direction has a cycle: an op or distribution reads (with `context=`) a tensor that can only be sampled after it, e.g. `affine_coupling(a, context=a)`. The message names the cycle."),
+    Code("E409", "context consumed", "A `context` declaration is read with `context=NAME`, never transformed or given a density."),
     Code("E501", "file too large", "The file is over the size limit (1,000,000 bytes)."),
     Code("E502", "too many ops", "The model unrolls to more than 100,000 ops."),
     Code("E503", "tensor too large", "A declared tensor has more than 2**40 entries per example."),
+    Code("E504", "recursive block", "A block calls itself (directly or through others), or blocks nest more than 64 deep: blocks are inlined, so they cannot recurse."),
     Code("W401", "waste: mass outside the data's domain", "A consumer accepts more values than the tensor's domain (a coupling on positive data): the model stays exact or a bound as before, but can generate values outside the domain, so its density integrates to less than 1 over it. Map the tensor onto the reals first."),
 )
 

@@ -81,6 +81,8 @@ def render(diag: Diagnostic, source: Source | None) -> str:
         text = source.line_text(diag.span.line)
         caret = _caret_line(diag.span, text) + (f" {diag.label}" if diag.label else "")
         out += [f"{gutter} |", f"{diag.span.line} | {text}", f"{gutter} | {caret}"]
+    for block, call in diag.span.via:
+        out.append(f"{gutter} = note: in block `{block}`, called at {call}")
     for span, note in diag.notes:
         out.append(f"{gutter} = note: {note} ({span})")
     if diag.hint:

@@ -2,7 +2,8 @@
 
 Nodes are inputs, ops and distribution statements (`~`); node attribute `ir` holds a frozen
 payload below. Edges are tensors flowing from their producer to a consumer: attributes
-`tensor` (a tensor id), `position` (which positional argument) and `kind` ("flow").
+`tensor` (a tensor id), `position` (which positional argument, −1 for a read) and `kind`
+("flow" for a consumption, "context" for a `context=` read, which consumes nothing).
 Every tensor, consumed or not, is listed in `ModelIR.tensors`, so a tensor nobody consumes
 is still known to the checker.
 """
@@ -52,6 +53,17 @@ class InputNode:
 
 
 @dataclass(frozen=True)
+class ContextNode:
+    """`context c: TYPE`: a tensor the model reads (`context=c`) but never models."""
+
+    name: str
+    tensor: str
+    domain: Any  # domains.Domain
+    shape: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class OpNode:
     op: str
     callee_span: Span
@@ -62,9 +74,15 @@ class OpNode:
     repeat: tuple[tuple[int, int], ...] = ()  # (line of the `repeat`, iteration) outermost first
     input_spans: tuple[Span, ...] = ()  # where each tensor argument is written
     resolved: bool = True  # False if a tensor argument was not found (already an E202/E209)
+    failed: bool = False  # a block call that could not be inlined (reported): a placeholder
 
     def kwarg(self, name: str) -> KwArg | None:
         return next((k for k in self.kwargs if k.name == name), None)
+
+    @property
+    def context(self) -> str | None:
+        """The tensor read by `context=`, if any."""
+        return _context_of(self.kwargs)
 
 
 @dataclass(frozen=True)
@@ -81,7 +99,19 @@ class DistNode:
         return next((k for k in self.kwargs if k.name == name), None)
 
 
-Payload = InputNode | OpNode | DistNode
+    @property
+    def context(self) -> str | None:
+        return _context_of(self.kwargs)
+
+
+def _context_of(kwargs: tuple[KwArg, ...]) -> str | None:
+    from .catalogue import TensorRef
+
+    read = next((k.value for k in kwargs if k.name == "context"), None)
+    return read.tensor if isinstance(read, TensorRef) else None
+
+
+Payload = InputNode | ContextNode | OpNode | DistNode
 
 
 @dataclass
@@ -94,6 +124,7 @@ class ModelIR:
     graph: nx.MultiDiGraph
     tensors: dict[str, TensorDef] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)  # input node ids, declaration order
+    contexts: list[str] = field(default_factory=list)  # context node ids, declaration order
 
     def payload(self, node: str) -> Payload:
         return self.graph.nodes[node]["ir"]
@@ -101,7 +132,11 @@ class ModelIR:
     def consumers(self, tensor: str) -> list[tuple[str, int]]:
         """(consumer node, position) for every use of `tensor`, in source order."""
         producer = self.tensors[tensor].producer
-        uses = [(v, d["position"]) for _, v, d in self.graph.out_edges(producer, data=True) if d["tensor"] == tensor]
+        uses = [
+            (v, d["position"])
+            for _, v, d in self.graph.out_edges(producer, data=True)
+            if d["tensor"] == tensor and d["kind"] == "flow"
+        ]
         order = self._node_order()
         return sorted(uses, key=lambda use: (order[use[0]], use[1]))
 

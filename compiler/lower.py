@@ -8,20 +8,21 @@ one run reports as much as possible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 import networkx as nx
 
 from . import syntax as ast
-from .catalogue import CallValue
+from .catalogue import CallValue, TensorRef
 from .diagnostics import Diagnostic, error
 from .domains import POSITIVE, REAL, UNIT, Domain, integers, interval
-from .ir import DistNode, InputNode, KwArg, ModelIR, OpNode, TensorDef
+from .ir import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, TensorDef
 from .source import Span
 from .suggest import did_you_mean
 
 MAX_UNROLLED_OPS = 100_000
+MAX_BLOCK_DEPTH = 64  # blocks calling blocks; deeper is almost surely a mistake (E504)
 MAX_TENSOR_ENTRIES = 2**40
 _NAMED_DOMAINS = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
 _ALL_DOMAIN_NAMES = ["real", "positive", "unit", "interval", "int"]
@@ -34,6 +35,12 @@ class Constants:
     decls: dict[str, ast.ConstDecl]
     diagnostics: list[Diagnostic]
     _resolving: set[str] = field(default_factory=set)
+    # A block's keyword parameters, already resolved: they shadow the file's constants.
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def within(self, overrides: dict[str, Any]) -> Constants:
+        """The scope of a block body: the file's constants and the block's keyword values."""
+        return Constants(self.decls, self.diagnostics, overrides=overrides)
 
     def resolve(self, value: ast.Value) -> Any:
         """A plain Python value: numbers, bools, strings (enum names), tuples, CallValue."""
@@ -47,6 +54,8 @@ class Constants:
         return self._ident(value)
 
     def _ident(self, ident: ast.Ident) -> Any:
+        if ident.name in self.overrides:
+            return self.overrides[ident.name]
         decl = self.decls.get(ident.name)
         if decl is None:
             return ident.name  # an enum name such as `tanh_exp`; the schema decides
@@ -66,6 +75,8 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
     """Lower every model of a file; diagnostics cover the whole file."""
     diagnostics: list[Diagnostic] = []
     consts: dict[str, ast.ConstDecl] = {}
+    blocks: dict[str, ast.BlockDecl] = {}
+    broken: set[str] = set()  # blocks whose declaration is in error: calls are not inlined
     models: list[ast.ModelDecl] = []
     seen: dict[str, Span] = {}
     for decl in module.declarations:
@@ -75,11 +86,61 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
         seen[decl.name.text] = decl.name.span
         if isinstance(decl, ast.ConstDecl):
             consts[decl.name.text] = decl
+        elif isinstance(decl, ast.BlockDecl):
+            blocks[decl.name.text] = decl
+            if not _check_block(decl, diagnostics):
+                broken.add(decl.name.text)
         else:
             models.append(decl)
     constants = Constants(consts, diagnostics)
-    lowered = [_ModelLowering(m, constants, diagnostics).run() for m in models]
+    lowered = [_ModelLowering(m, constants, blocks, broken, diagnostics).run() for m in models]
     return [m for m in lowered if m is not None], diagnostics
+
+
+def _check_block(decl: ast.BlockDecl, out: list[Diagnostic]) -> bool:
+    """Errors in a block's shape that do not depend on a call: parameters, `return`.
+    False if there is one."""
+    before = len(out)
+    seen: dict[str, Span] = {}
+    keyword_seen = False
+    for param in decl.params:
+        if param.name.text in seen:
+            out.append(_duplicate(param.name, seen[param.name.text], "block's parameters"))
+        seen[param.name.text] = param.name.span
+        if param.default is None and keyword_seen:
+            out.append(
+                error(
+                    "E209",
+                    param.span,
+                    f"tensor parameter `{param.name.text}` of block `{decl.name.text}` follows a keyword parameter",
+                    "list the tensors first, then the keywords with their defaults: `block f(h, hidden=64)`",
+                )
+            )
+        keyword_seen = keyword_seen or param.default is not None
+    returns = [i for i, stmt in enumerate(decl.body) if isinstance(stmt, ast.Return)]
+    if returns != [len(decl.body) - 1]:
+        span = decl.body[returns[0]].span if returns else decl.name.span
+        out.append(
+            error(
+                "E209",
+                span,
+                f"block `{decl.name.text}` must end with one `return`" if not returns
+                else "`return` must be the last statement of a block",
+                "end the block with `return h` (or `return a, b`)",
+            )
+        )
+    return len(out) == before
+
+
+def relocate(node: Any, via: tuple[tuple[str, Span], ...]) -> Any:
+    """A copy of an AST (sub)tree whose spans record the block calls that inlined it."""
+    if isinstance(node, Span):
+        return replace(node, via=via)
+    if isinstance(node, tuple):
+        return tuple(relocate(item, via) for item in node)
+    if is_dataclass(node) and not isinstance(node, type):
+        return replace(node, **{f.name: relocate(getattr(node, f.name), via) for f in fields(node) if f.init})
+    return node
 
 
 def _duplicate(name: ast.Name, first: Span, what: str) -> Diagnostic:
@@ -92,16 +153,30 @@ def _duplicate(name: ast.Name, first: Span, what: str) -> Diagnostic:
     )
 
 
-def count_ops(statements: tuple[ast.Statement, ...], constants: Constants) -> int:
-    """How many graph nodes these statements unroll to (for the E502 limit)."""
+def count_ops(
+    statements: tuple[ast.Statement, ...],
+    constants: Constants,
+    blocks: dict[str, ast.BlockDecl] | None = None,
+    calling: frozenset[str] = frozenset(),
+) -> int:
+    """How many graph nodes these statements unroll to (for the E502 limit), block calls
+    expanded (a recursive call counts once: it is an error of its own, E504)."""
+    blocks = blocks or {}
     total = 0
     for stmt in statements:
         if isinstance(stmt, ast.Repeat):
             count = constants.resolve(stmt.count)
             times = count if isinstance(count, int) and not isinstance(count, bool) else 1
-            total += max(times, 0) * count_ops(stmt.body, constants)
+            total += max(times, 0) * count_ops(stmt.body, constants, blocks, calling)
         elif isinstance(stmt, ast.Assign):
-            total += 1 + len(stmt.value.stages)
+            head = stmt.value.head
+            calls = ([head] if isinstance(head, ast.Call) else []) + list(stmt.value.stages)
+            for call in calls:
+                block = blocks.get(call.callee.text)
+                if block is None or block.name.text in calling:
+                    total += 1
+                else:
+                    total += count_ops(block.body, constants, blocks, calling | {block.name.text})
         elif isinstance(stmt, ast.Tilde):
             total += 1
     return total
@@ -110,9 +185,20 @@ def count_ops(statements: tuple[ast.Statement, ...], constants: Constants) -> in
 class _ModelLowering:
     """Lowers one model declaration."""
 
-    def __init__(self, decl: ast.ModelDecl, constants: Constants, diagnostics: list[Diagnostic]) -> None:
+    def __init__(
+        self,
+        decl: ast.ModelDecl,
+        constants: Constants,
+        blocks: dict[str, ast.BlockDecl],
+        broken: set[str],
+        diagnostics: list[Diagnostic],
+    ) -> None:
+        self.broken = broken
         self.decl = decl
         self.constants = constants
+        self.file_constants = constants
+        self.blocks = blocks
+        self.via: tuple[tuple[str, Span], ...] = ()  # (block, call site) of the blocks being inlined
         self.diagnostics = diagnostics
         self.graph = nx.MultiDiGraph(name=decl.name.text)
         self.ir = ModelIR(decl.name.text, decl.name.span, None, self.graph)
@@ -123,7 +209,7 @@ class _ModelLowering:
         self.bad_inputs: set[str] = set()  # inputs whose type is in error: already reported
 
     def run(self) -> ModelIR | None:
-        total = count_ops(self.decl.body, self.constants)
+        total = count_ops(self.decl.body, self.constants, self.blocks)
         if total > MAX_UNROLLED_OPS:
             self.diagnostics.append(
                 error(
@@ -149,16 +235,25 @@ class _ModelLowering:
 
     # statements ------------------------------------------------------------------------------
     def _statement(self, stmt: ast.Statement, top: bool) -> None:
-        if isinstance(stmt, (ast.Doc, ast.InputDecl)) and not top:
-            keyword = "doc" if isinstance(stmt, ast.Doc) else "input"
+        if isinstance(stmt, (ast.Doc, ast.InputDecl, ast.ContextDecl)) and not top:
+            keyword = {ast.Doc: "doc", ast.InputDecl: "input", ast.ContextDecl: "context"}[type(stmt)]
+            where = "a block" if self.via else "`repeat`"
             self.diagnostics.append(
-                error("E209", stmt.span, f"`{keyword}` cannot appear inside `repeat`", "move it to the top of the model")
+                error("E209", stmt.span, f"`{keyword}` cannot appear inside {where}", "move it to the top of the model")
             )
             return
+        if isinstance(stmt, ast.Return):
+            if not self.via:
+                self.diagnostics.append(
+                    error("E209", stmt.span, "`return` belongs at the end of a `block`", "a model's outputs are its `~`s")
+                )
+            return  # a block's `return` is read by `_inline`
         if isinstance(stmt, ast.Doc):
             self._doc(stmt)
         elif isinstance(stmt, ast.InputDecl):
             self._input(stmt)
+        elif isinstance(stmt, ast.ContextDecl):
+            self._context(stmt)
         elif isinstance(stmt, ast.Assign):
             self._assign(stmt)
         elif isinstance(stmt, ast.Tilde):
@@ -186,6 +281,21 @@ class _ModelLowering:
         tensor = self._define(stmt.name, node, 0)
         self.graph.add_node(node, ir=InputNode(stmt.name.text, tensor, domain, shape, stmt.span))
         self.ir.inputs.append(node)
+
+    def _context(self, stmt: ast.ContextDecl) -> None:
+        if stmt.name.text in self.env:
+            first = self.ir.tensors[self.env[stmt.name.text]].span
+            self.diagnostics.append(_duplicate(stmt.name, first, "model's inputs and tensors"))
+            return
+        resolved = self._type(stmt.type)
+        if resolved is None:
+            self.bad_inputs.add(stmt.name.text)
+            return
+        domain, shape = resolved
+        node = f"context:{stmt.name.text}"
+        tensor = self._define(stmt.name, node, 0)
+        self.graph.add_node(node, ir=ContextNode(stmt.name.text, tensor, domain, shape, stmt.span))
+        self.ir.contexts.append(node)
 
     def _assign(self, stmt: ast.Assign) -> None:
         pipeline = stmt.value
@@ -216,6 +326,8 @@ class _ModelLowering:
     def _op(
         self, call: ast.Call, piped: tuple[str | None, ...], piped_span: Span, targets: tuple[ast.Name, ...]
     ) -> str | None:
+        if call.callee.text in self.blocks:
+            return self._inline(self.blocks[call.callee.text], call, piped, targets)
         args = [(t, piped_span) for t in piped] + [(self._positional(a, call), a.span) for a in call.args]
         node = self._node_id("op")
         known = tuple((t, span) for t, span in args if t is not None)
@@ -229,7 +341,117 @@ class _ModelLowering:
         self.graph.add_node(node, ir=payload)
         for position, tensor in enumerate(tensors):
             self._edge(tensor, node, position)
+        self._read(payload.context, node)
         return outputs[0] if outputs else None
+
+    def _inline(
+        self, block: ast.BlockDecl, call: ast.Call, piped: tuple[str | None, ...], targets: tuple[ast.Name, ...]
+    ) -> str | None:
+        """Lower a block's body in place of a call: its tensor parameters bound to the call's
+        tensors, its keyword parameters to the call's values (or their defaults)."""
+        name = block.name.text
+        calling = [b for b, _ in self.via]
+        args = list(piped) + [self._positional(a, call) for a in call.args]
+        if name in self.broken:  # its declaration is reported; inlining it would only cascade
+            return self._placeholder(call, tuple(dict.fromkeys(args)), targets)
+        if name in calling or len(self.via) >= MAX_BLOCK_DEPTH:
+            chain = " → ".join([*reversed(calling), name])
+            self.diagnostics.append(
+                error(
+                    "E504",
+                    call.callee.span,
+                    f"block `{name}` calls itself ({chain})" if name in calling
+                    else f"blocks nest more than {MAX_BLOCK_DEPTH} deep here ({chain})",
+                    "blocks are inlined, so they cannot recurse; use `repeat` for a fixed number of steps",
+                )
+            )
+            return self._placeholder(call, tuple(dict.fromkeys(args)), targets)
+        wanted = block.tensor_params
+        if len(args) != len(wanted):
+            self.diagnostics.append(
+                error(
+                    "E206",
+                    call.span,
+                    f"block `{name}` takes {len(wanted)} tensor{'s' * (len(wanted) != 1)} "
+                    f"({', '.join(p.name.text for p in wanted)}), found {len(args)}",
+                    f"call it as `{name}({', '.join(p.name.text for p in wanted)}, key=value)`",
+                    notes=((block.name.span, f"block `{name}` is defined here"),),
+                )
+            )
+            return self._placeholder(call, tuple(dict.fromkeys(args)), targets)
+        values = self._block_keywords(block, call)
+        if values is None or any(a is None for a in args):
+            return self._placeholder(call, tuple(args), targets)
+        outer = (self.env, self.constants, self.via)
+        self.env = {p.name.text: tensor for p, tensor in zip(wanted, args, strict=True)}  # type: ignore[misc]
+        self.constants = self.file_constants.within(values)
+        self.via = ((name, call.span), *self.via)
+        body = relocate(block.body, self.via)
+        try:
+            for stmt in body:
+                self._statement(stmt, top=False)
+            returned = self._returned(body)
+        finally:
+            self.env, self.constants, self.via = outer
+        if returned is None:
+            return self._placeholder(call, (), targets)
+        if len(returned) != len(targets):
+            self.diagnostics.append(
+                error(
+                    "E206",
+                    call.span,
+                    f"block `{name}` returns {len(returned)} tensor{'s' * (len(returned) != 1)}, "
+                    f"but {len(targets)} name{'s are' if len(targets) != 1 else ' is'} bound to it",
+                    f"bind one name per returned tensor: `{', '.join(_names(len(returned)))} = {name}(...)`",
+                )
+            )
+            return self._placeholder(call, (), targets)
+        for target, tensor in zip(targets, returned, strict=True):
+            self.env[target.text] = tensor
+        return returned[0] if returned else None
+
+    def _placeholder(self, call: ast.Call, args: tuple[str | None, ...], targets: tuple[ast.Name, ...]) -> str | None:
+        """A block call that could not be inlined (already reported) still consumes its
+        arguments and binds its targets, so later lines do not cascade into E202 or E401."""
+        node = self._node_id("op")
+        tensors = tuple(t for t in args if t is not None)
+        outputs = tuple(self._define(t, node, i) for i, t in enumerate(targets))
+        payload = OpNode(call.callee.text, call.callee.span, (), tensors, outputs, call.span, self.repeat, (), False, True)
+        self.graph.add_node(node, ir=payload)
+        for position, tensor in enumerate(tensors):
+            self._edge(tensor, node, position)
+        return outputs[0] if outputs else None
+
+    def _block_keywords(self, block: ast.BlockDecl, call: ast.Call) -> dict[str, Any] | None:
+        """The block's keyword values for this call; None after an error."""
+        defaults = {p.name.text: p.default for p in block.keyword_params}
+        values = {key: self.file_constants.resolve(value) for key, value in defaults.items()}  # type: ignore[arg-type]
+        ok = True
+        for kw in call.kwargs:
+            if kw.name.text not in defaults:
+                known = list(defaults)
+                hint = did_you_mean(kw.name.text, known) or (
+                    f"`{block.name.text}` takes " + ", ".join(f"`{k}`" for k in known) if known
+                    else f"block `{block.name.text}` takes no keywords"
+                )
+                self.diagnostics.append(error("E203", kw.name.span, f"block `{block.name.text}` has no keyword `{kw.name.text}`", hint))
+                ok = False
+                continue
+            values[kw.name.text] = self.constants.resolve(kw.value)
+        return values if ok else None
+
+    def _returned(self, body: tuple[ast.Statement, ...]) -> tuple[str, ...] | None:
+        """The tensors a block body returns (its last statement; checked by `_check_block`)."""
+        if not body or not isinstance(body[-1], ast.Return):
+            return None
+        tensors = [self._tensor(ast.Ident(n.text, n.span)) for n in body[-1].names]
+        return None if any(t is None for t in tensors) else tuple(tensors)  # type: ignore[misc]
+
+    def _read(self, tensor: str | None, consumer: str) -> None:
+        """A `context=` read: an edge that consumes nothing."""
+        if tensor is not None:
+            producer = self.ir.tensors[tensor].producer
+            self.graph.add_edge(producer, consumer, tensor=tensor, position=-1, kind="context")
 
     def _tilde(self, stmt: ast.Tilde) -> None:
         tensor = self._tensor(ast.Ident(stmt.target.text, stmt.target.span))
@@ -251,6 +473,7 @@ class _ModelLowering:
         payload = DistNode(dist.callee.text, dist.callee.span, kwargs, tensor, stmt.span, self.repeat, stmt.target.span)
         self.graph.add_node(node, ir=payload)
         self._edge(tensor, node, 0)
+        self._read(payload.context, node)
 
     def _repeat(self, stmt: ast.Repeat) -> None:
         count = self.constants.resolve(stmt.count)
@@ -297,10 +520,11 @@ class _ModelLowering:
         producer = self.ir.tensors[tensor].producer
         self.graph.add_edge(producer, consumer, tensor=tensor, position=position, kind="flow")
 
-    def _tensor(self, ident: ast.Ident) -> str | None:
+    def _tensor(self, ident: ast.Ident, reading: bool = False) -> str | None:
         tensor = self.env.get(ident.name)
         if tensor is None and ident.name not in self.bad_inputs:
-            hint = did_you_mean(ident.name, self.env) or "define it before this line, or declare it with `input`"
+            declare = f"`context {ident.name}: TYPE` at the top of the model" if reading else "`input`"
+            hint = did_you_mean(ident.name, self.env) or f"define it before this line, or declare it with {declare}"
             what = "a constant, not a tensor" if ident.name in self.constants.decls else "not defined"
             self.diagnostics.append(error("E202", ident.span, f"tensor `{ident.name}` is {what}", hint))
         return tensor
@@ -328,7 +552,12 @@ class _ModelLowering:
                 )
                 continue
             seen[kw.name.text] = kw.name.span
-            out.append(KwArg(kw.name.text, self.constants.resolve(kw.value), kw.span, kw.name.span))
+            if kw.name.text == "context" and isinstance(kw.value, ast.Ident):
+                read = self._tensor(kw.value, reading=True)
+                value: Any = TensorRef(read, kw.value.name) if read is not None else None
+            else:
+                value = self.constants.resolve(kw.value)
+            out.append(KwArg(kw.name.text, value, kw.span, kw.name.span))
         return tuple(out)
 
     def _type(self, type_expr: ast.TypeExpr) -> tuple[Domain, tuple[int, ...]] | None:
@@ -377,6 +606,10 @@ def _bad_domain(name: ast.Name, args: list[Any]) -> Diagnostic:
         return error("E207", name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
     hint = did_you_mean(name.text, _ALL_DOMAIN_NAMES) or "the domains are real, positive, unit, interval(a, b) and int<K>"
     return error("E207", name.span, f"unknown data domain `{name.text}`", hint)
+
+
+def _names(count: int) -> list[str]:
+    return [chr(ord("a") + i) for i in range(min(count, 26))]
 
 
 def _span_of(value: ast.Value) -> Span:

@@ -212,6 +212,23 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return tuple(s for s in stmts if s is not None)
 
     # statements -----------------------------------------------------------------------------
+    def block_decl(
+        self, meta: object, name: Token, params: tuple[ast.BlockParam, ...] | None, body: tuple[ast.Statement, ...]
+    ) -> ast.BlockDecl:
+        return ast.BlockDecl(self._binding(name), params or (), body, self._span(meta))
+
+    def block_params(self, meta: object, *params: ast.BlockParam) -> tuple[ast.BlockParam, ...]:
+        return params
+
+    def block_param(self, meta: object, name: Token, default: ast.Value | None = None) -> ast.BlockParam:
+        return ast.BlockParam(self._binding(name), default, self._span(meta))
+
+    def context_decl(self, meta: object, name: Token, type_: ast.TypeExpr) -> ast.ContextDecl:
+        return ast.ContextDecl(self._binding(name), type_, self._span(meta))
+
+    def return_stmt(self, meta: object, *names: Token) -> ast.Return:
+        return ast.Return(tuple(self._binding(n) for n in names), self._span(meta))
+
     def doc(self, meta: object, text: Token) -> ast.Doc:
         return ast.Doc(self._decode(text), self._span(meta))
 

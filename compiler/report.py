@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .check import CheckedModel
-from .ir import InputNode
+from .ir import ContextNode, InputNode
 from .likelihood import EXACT
 
 CLASS_WORDS = {EXACT: "exact log-likelihood", "lower_bound": "lower bound"}
@@ -29,7 +29,8 @@ def _table(model: CheckedModel) -> list[str]:
     rows = [("name", "line", "type", "fills", "fold")]
     for tensor_id, definition in model.ir.tensors.items():
         t = model.types[tensor_id]
-        kind = "input" if isinstance(model.ir.payload(definition.producer), InputNode) else ""
+        producer = model.ir.payload(definition.producer)
+        kind = "input" if isinstance(producer, InputNode) else "context" if isinstance(producer, ContextNode) else ""
         fold = f"{t.fold.region} (from `{t.fold.source}`, line {t.fold.line})" if t.fold else "-"
         name = f"{tensor_id} ({kind})" if kind else tensor_id
         rows.append((name, str(definition.span.line), str(t), "yes" if t.fills else "no", fold))

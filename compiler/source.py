@@ -14,6 +14,9 @@ class Span:
     column: int
     end_line: int
     end_column: int
+    # For text inside a `block`: (block name, call site) for each call that inlined it,
+    # innermost first, so a diagnostic can name both the line in the block and the call.
+    via: tuple[tuple[str, Span], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.filename}:{self.line}:{self.column}"

@@ -99,6 +99,23 @@ class InputDecl:
 
 
 @dataclass(frozen=True)
+class ContextDecl:
+    """`context c: TYPE`: data the model is conditioned on, read by `context=` and never modelled."""
+
+    name: Name
+    type: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Return:
+    """`return a, b` at the end of a block."""
+
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """`head |> f(...) |> g(...)`: `t |> f(k=v)` means `f(t, k=v)`; no stages is a plain value."""
 
@@ -130,7 +147,7 @@ class Repeat:
     span: Span
 
 
-Statement = Union[Doc, InputDecl, Assign, Tilde, Repeat]
+Statement = Union[Doc, InputDecl, ContextDecl, Return, Assign, Tilde, Repeat]
 
 
 @dataclass(frozen=True)
@@ -147,7 +164,34 @@ class ModelDecl:
     span: Span
 
 
-Declaration = Union[ConstDecl, ModelDecl]
+@dataclass(frozen=True)
+class BlockParam:
+    """A block parameter: a tensor (no default) or a keyword with its default value."""
+
+    name: Name
+    default: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDecl:
+    """`block name(h, k=default) { ... return ... }`: a sub-graph inlined at each call."""
+
+    name: Name
+    params: tuple[BlockParam, ...]
+    body: tuple[Statement, ...]
+    span: Span
+
+    @property
+    def tensor_params(self) -> tuple[BlockParam, ...]:
+        return tuple(p for p in self.params if p.default is None)
+
+    @property
+    def keyword_params(self) -> tuple[BlockParam, ...]:
+        return tuple(p for p in self.params if p.default is not None)
+
+
+Declaration = Union[ConstDecl, ModelDecl, BlockDecl]
 
 
 @dataclass(frozen=True)

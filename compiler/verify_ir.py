@@ -8,7 +8,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .diagnostics import InternalError
-from .ir import DistNode, InputNode, ModelIR, OpNode
+from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
 
 
 def verify_ir(model: ModelIR) -> None:
@@ -23,7 +23,7 @@ def verify_ir(model: ModelIR) -> None:
             raise InternalError(f"tensor {tensor_id} has no producer in the graph")
     for source, target, data in graph.edges(data=True):
         tensor = model.tensors.get(data["tensor"])
-        if tensor is None or tensor.producer != source or data.get("kind") != "flow":
+        if tensor is None or tensor.producer != source or data.get("kind") not in ("flow", "context"):
             raise InternalError(f"edge {source} -> {target} carries an unknown tensor {data['tensor']}")
     for node in graph.nodes:
         _verify_node(model, node)
@@ -32,6 +32,11 @@ def verify_ir(model: ModelIR) -> None:
 def _verify_node(model: ModelIR, node: str) -> None:
     payload = model.payload(node)
     edges = sorted((d["position"], d["tensor"]) for _, _, d in model.graph.in_edges(node, data=True))
+    if isinstance(payload, (OpNode, DistNode)) and payload.context is not None:
+        reads = [e for e in edges if e[0] == -1]
+        if reads != [(-1, payload.context)]:
+            raise InternalError(f"node {node}: context edges {reads} do not match `context=`")
+        edges = [e for e in edges if e[0] != -1]
     if isinstance(payload, OpNode):
         expected = list(enumerate(payload.inputs))
         produced = [t for t, d in model.tensors.items() if d.producer == node]
@@ -39,7 +44,7 @@ def _verify_node(model: ModelIR, node: str) -> None:
             raise InternalError(f"op {node} lists outputs {payload.outputs}, the table {produced}")
     elif isinstance(payload, DistNode):
         expected = [(0, payload.input)]
-    elif isinstance(payload, InputNode):
+    elif isinstance(payload, (InputNode, ContextNode)):
         expected = []
     else:
         raise InternalError(f"node {node} has an unknown payload {type(payload).__name__}")

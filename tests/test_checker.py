@@ -177,7 +177,22 @@ def test_all_errors_of_a_file_are_reported_in_source_order() -> None:
 def test_sampling_order_reverses_a_chain() -> None:
     m = checked(model("h = abs(x)\nh = softplus_inv(h)\nh ~ normal()"))
     payloads = [m.ir.payload(n).__class__.__name__ for n in m.sampling_order]
-    assert payloads == ["DistNode", "OpNode", "OpNode", "InputNode"]
+    assert payloads == ["DistNode", "OpNode", "OpNode"]
+
+
+def test_sampling_order_follows_context_reads() -> None:
+    """LANGUAGE.md §6.4's example: `b` is read by the coupling of `a`, so it is sampled first,
+    although its `~` comes first in the source and a reversed source order would draw `a` first."""
+    m = checked(
+        model(
+            "a, b = split(x)\nb ~ normal()\na = affine_coupling(a, net=mlp(hidden=[4]), context=b)\na ~ normal()",
+            "real[4]",
+        )
+    )
+    lines = [m.ir.payload(n).span.line for n in m.sampling_order]
+    assert lines.index(4) < lines.index(5)  # b is drawn before the coupling's inverse reads it
+    assert lines.index(6) < lines.index(5)  # ... and so is a, which the coupling inverts
+    assert lines[-1] == 3  # split's inverse last
 
 
 def test_check_model_returns_diagnostics_instead_of_raising() -> None:

@@ -18,6 +18,7 @@ from .base import (
     ShapeError,
     Slot,
     Style,
+    TensorRef,
 )
 from .distributions import DISTRIBUTIONS, NETS
 from .ops import OPS
@@ -67,6 +68,7 @@ __all__ = [
     "ShapeError",
     "Slot",
     "Style",
+    "TensorRef",
     "all_names",
     "role_of",
     "runtime_names",

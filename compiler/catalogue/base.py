@@ -46,6 +46,14 @@ class CallValue:
     span: Any  # source.Span; Any keeps pydantic's schema generation away from it
 
 
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor read by `context=NAME` (not consumed): its id in the model and its name."""
+
+    tensor: str
+    name: str
+
+
 class Params(BaseModel):
     """Base of every parameter schema: strict types, no unknown keywords, immutable."""
 
@@ -183,6 +191,7 @@ class NetSlot:
     in_shape: Shape
     out_shape: Shape
     autoregressive: bool = False
+    context: Shape | None = None  # a tensor the net also reads (`context=` on its op)
 
 
 @dataclass(frozen=True)
@@ -285,7 +294,7 @@ class NetEntry:
     params: type[Params]
     runtime: str
     summary: str
-    emit: Callable[[Any, Shape, Shape], Kwargs]
+    emit: Callable[[Any, Shape, Shape, Shape | None], Kwargs]  # (params, in, out, context)
     check: Callable[[Any, Shape, Shape], None] = field(default=lambda p, i, o: None)
     autoregressive: bool = False
 

@@ -7,26 +7,39 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from ..domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
-from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError
+from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError, TensorRef
 from .rules import show
 
-Net = Annotated[CallValue | None, Field(description="makes it conditional: its parameters come from `net(context)`")]
+Net = Annotated[
+    CallValue | None,
+    Field(validate_default=True, description="makes it conditional: its parameters come from `net(context)`"),
+]
+Context = Annotated[TensorRef | None, Field(description="the tensor its net reads (after `~`)")]
 
 
 class ConditionalParams(Params):
+    context: Context = None
     net: Net = None
 
     nested = {"net": "net"}
-
-
-class NormalParams(ConditionalParams):
-    per: Literal["element", "channel"] = "element"
+    examples = {"net": "mlp(hidden=[64])"}
 
     @field_validator("net")
     @classmethod
-    def _per_element_only(cls, value: CallValue | None, info: ValidationInfo) -> CallValue | None:
-        if value is not None and info.data.get("per") == "channel":
-            raise ValueError("gives parameters per element; `per=channel` is for the unconditional normal")
+    def _net_reads_the_context(cls, value: CallValue | None, info: ValidationInfo) -> CallValue | None:
+        if value is None and info.data.get("context") is not None:
+            raise ValueError("with `context=`: a net reads the context and gives the parameters")
+        return value
+
+
+class NormalParams(ConditionalParams):
+    per: Annotated[Literal["element", "channel"], Field(validate_default=True)] = "element"
+
+    @field_validator("per")
+    @classmethod
+    def _per_element_when_conditional(cls, value: str, info: ValidationInfo) -> str:
+        if value == "channel" and info.data.get("net") is not None:
+            raise ValueError("must be `element` with `net=`: a net gives parameters per element")
         return value
 
 
@@ -150,11 +163,21 @@ class MlpParams(Params):
     activation: Literal["relu", "gelu", "tanh"] = "relu"
 
 
-def _numel(shape: Shape) -> int:
+def _numel(shape: Shape | None) -> int:
     count = 1
-    for size in shape:
+    for size in shape or ():
         count *= size
     return count
+
+
+def _channels(in_shape: Shape, context: Shape | None) -> int:
+    """Input channels (features) of a channel-first net: a context with the same trailing
+    axes is stacked on the channels, any other is flattened and broadcast (runtime nets)."""
+    if context is None:
+        return in_shape[0]
+    if len(context) == len(in_shape) and context[1:] == in_shape[1:]:
+        return in_shape[0] + context[0]
+    return in_shape[0] + _numel(context)
 
 
 MLP = NetEntry(
@@ -162,8 +185,8 @@ MLP = NetEntry(
     params=MlpParams,
     runtime="MLP",
     summary="a fully connected net on the flattened input; its last layer starts at zero",
-    emit=lambda p, i, o: (
-        ("in_features", _numel(i)),
+    emit=lambda p, i, o, c: (
+        ("in_features", _numel(i) + (_numel(c) if c is not None else 0)),
         ("out_features", _numel(o)),
         ("hidden", tuple(p.hidden)),
         ("activation", p.activation),
@@ -201,8 +224,8 @@ CONV = NetEntry(
     params=ConvParams,
     runtime="ConvNet",
     summary="a convolutional net on `[C, L]` or `[C, H, W]`, same spatial size out; last layer zero",
-    emit=lambda p, i, o: (
-        ("in_channels", i[0]),
+    emit=lambda p, i, o, c: (
+        ("in_channels", _channels(i, c)),
         ("out_channels", o[0]),
         ("hidden", p.hidden),
         ("layers", p.layers),
@@ -223,8 +246,8 @@ RESNET = NetEntry(
     params=ResnetParams,
     runtime="ResNet",
     summary="residual blocks: convolutional on `[C, L]`/`[C, H, W]`, dense on vectors `[D]`; last layer zero",
-    emit=lambda p, i, o: (
-        ("in_channels", i[0]),
+    emit=lambda p, i, o, c: (
+        ("in_channels", _channels(i, c) if len(i) > 1 else _numel(i) + (_numel(c) if c is not None else 0)),
         ("out_channels", o[0]),
         ("hidden", p.hidden),
         ("blocks", p.blocks),
@@ -254,8 +277,8 @@ TRANSFORMER = NetEntry(
     params=TransformerParams,
     runtime="Transformer",
     summary="a transformer over the N elements of a `[F, N]` set (order-blind unless `positional=true`)",
-    emit=lambda p, i, o: (
-        ("in_features", i[0]),
+    emit=lambda p, i, o, c: (
+        ("in_features", _channels(i, c)),
         ("out_features", o[0]),
         ("dim", p.dim),
         ("heads", p.heads),
@@ -272,11 +295,12 @@ class MadeParams(Params):
     activation: Literal["relu", "gelu", "tanh"] = "relu"
 
 
-def _made_emit(p: MadeParams, i: Shape, o: Shape) -> Kwargs:
+def _made_emit(p: MadeParams, i: Shape, o: Shape, c: Shape | None) -> Kwargs:
     return (
         ("features", i[0]),
         ("hidden", tuple(p.hidden)),
         ("params_per_feature", o[0] // i[0]),
+        ("context_features", _numel(c) if c is not None else 0),
         ("activation", p.activation),
     )
 

@@ -6,15 +6,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import NET_BASED, CallValue, EmitArgs, Kind, Kwargs, NetSlot, NoParams, OpEntry, Params, Shape, single
+from .base import NET_BASED, CallValue, EmitArgs, Kind, Kwargs, NetSlot, NoParams, OpEntry, Params, Shape, TensorRef, single
 from .rules import need_rank, params_out, part_along, same_shape, shape_only, with_size
 
 # --------------------------------------------------------------------------------------------
 # Couplings
 
 
+ContextRead = Annotated[TensorRef | None, Field(description="a tensor the net also reads (conditional flows)")]
+
+
 class CouplingParams(Params):
     net: Annotated[CallValue, Field(description="a net: `mlp(...)`; sizes are inferred")]
+    context: ContextRead = None
     dim: Annotated[int, Field(ge=0, description="the axis to split along, from 0")] = 0
     split: Annotated[int | None, Field(ge=1, description="entries that condition, 1..n − 1; default ⌈n/2⌉")] = None
 
@@ -115,6 +119,7 @@ SPLINE_COUPLING = OpEntry(
 
 class AutoregressiveParams(Params):
     net: Annotated[CallValue, Field(description="a masked net: `made(hidden=[...])`")]
+    context: ContextRead = None
     scale: Literal["tanh_exp", "exp", "softplus", "sigmoid"] = "tanh_exp"
 
     nested = {"net": "net"}

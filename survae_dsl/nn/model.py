@@ -47,11 +47,26 @@ class Model(nn.Module):
         """``(x.shape[0],)`` zeros in the model's float dtype and device: an ldj accumulator."""
         return torch.zeros(x.shape[0], dtype=self._anchor.dtype, device=self._anchor.device)
 
-    def _num_samples(self, num_samples: int | None) -> int:
-        """Validate ``sample``'s ``num_samples``: ``None`` means 1."""
-        if num_samples is None:
-            return 1
-        return _positive_int(num_samples, "num_samples")
+    def _num_samples(self, num_samples: int | None, *contexts: Tensor) -> int:
+        """Validate ``sample``'s ``num_samples``: ``None`` means 1, or the contexts' batch.
+
+        With contexts (``(B, ...)`` each) one example is drawn per row; they must agree on B,
+        and ``num_samples``, if given, must equal it.
+        """
+        if not contexts:
+            return 1 if num_samples is None else _positive_int(num_samples, "num_samples")
+        batch = contexts[0].shape[0]
+        if any(c.shape[0] != batch for c in contexts):
+            raise ValueError(f"the contexts disagree on the batch size: {[c.shape[0] for c in contexts]}")
+        if num_samples is not None and num_samples != batch:
+            raise ValueError(f"num_samples={num_samples!r} but the contexts hold {batch} rows: one sample per row")
+        return batch
+
+    def _context(self, value: Tensor | None, name: str) -> Tensor:
+        """A declared context, required: the model is conditioned on it."""
+        if value is None:
+            raise ValueError(f"{type(self).__name__} is conditioned on the context `{name}`: pass {name}=...")
+        return value
 
     def initialize(self, *inputs: Any, **contexts: Any) -> None:
         """Data-dependent initialisation (``actnorm``) from a batch of inputs.
