@@ -28,7 +28,8 @@ def compile_source(text: str, filename: str = "<string>", model: str | None = No
     module = types.ModuleType(module_name)
     module.__file__ = virtual_file
     exec(compile(code, virtual_file, "exec"), module.__dict__)  # noqa: S102 - our own, verified output
-    return dict(module.MODELS)
+    # With `model=`, the module also holds the models it uses; return the one asked for.
+    return {model: module.MODELS[model]} if model is not None else dict(module.MODELS)
 
 
 def load(path: str | Path, model: str | None = None) -> type[Any]:

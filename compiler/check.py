@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .check_args import Bound, check_args
+from .composition import ModelDist
 from .check_density import check_density
 from .check_domains import check_domains
 from .check_shapes import check_shapes
@@ -37,10 +38,21 @@ class CheckedModel:
     def name(self) -> str:
         return self.ir.name
 
+    def uses(self) -> set[str]:
+        """This model's name and those of every model it uses, directly or not."""
+        names = {self.name}
+        for call in self.bound.values():
+            for entry in [call.entry, *(d.entry for d in call.dists.values())]:
+                if isinstance(entry, ModelDist):
+                    names |= entry.model.uses()
+        return names
 
-def check_model(model: ModelIR) -> tuple[CheckedModel | None, list[Diagnostic]]:
-    """The checked model (None if any error) and every diagnostic, warnings included."""
-    bound, diagnostics = check_args(model)
+
+def check_model(model: ModelIR, used: dict[str, CheckedModel] | None = None) -> tuple[CheckedModel | None, list[Diagnostic]]:
+    """The checked model (None if any error) and every diagnostic, warnings included.
+
+    `used`: the file's models checked so far, which this one may use as distributions."""
+    bound, diagnostics = check_args(model, used)
     shapes, shape_diags = check_shapes(model, bound)
     domains = check_domains(model, bound, shapes)
     diagnostics += shape_diags + domains.diagnostics + check_density(model, domains.types)

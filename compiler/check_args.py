@@ -24,12 +24,16 @@ from .catalogue import (
     all_names,
     role_of,
 )
+from .composition import model_entry, unfit
 from .diagnostics import Diagnostic, error
 from .ir import DistNode, KwArg, ModelIR, OpNode
 from .source import Span
 from .suggest import did_you_mean
 
 _ROLE_WORDS = {"op": "a transform", "distribution": "a distribution", "net": "a net"}
+
+
+Used = dict[str, Any]  # model name → its CheckedModel (Any: check.py imports this module)
 
 
 @dataclass(frozen=True)
@@ -52,16 +56,20 @@ class Bound:
     dists: dict[str, Bound] = field(default_factory=dict)
 
 
-def check_args(model: ModelIR) -> tuple[dict[str, Bound], list[Diagnostic]]:
-    """Bound calls by node id (nodes with errors are left out), and the diagnostics."""
+def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Bound], list[Diagnostic]]:
+    """Bound calls by node id (nodes with errors are left out), and the diagnostics.
+
+    `used` holds the file's models already checked, by name: they may be used as
+    distributions (LANGUAGE.md §6.5)."""
+    used = used or {}
     bound: dict[str, Bound] = {}
     diagnostics: list[Diagnostic] = []
     for node in model.graph.nodes:
         payload = model.payload(node)
         if isinstance(payload, OpNode):
-            result = _bind_op(payload, diagnostics)
+            result = _bind_op(payload, diagnostics, used)
         elif isinstance(payload, DistNode):
-            result = _bind_dist(payload, diagnostics)
+            result = _bind_dist(payload, diagnostics, used)
         else:
             continue
         if result is not None:
@@ -69,14 +77,14 @@ def check_args(model: ModelIR) -> tuple[dict[str, Bound], list[Diagnostic]]:
     return bound, diagnostics
 
 
-def _bind_op(node: OpNode, out: list[Diagnostic]) -> Bound | None:
+def _bind_op(node: OpNode, out: list[Diagnostic], used: Used) -> Bound | None:
     if node.failed:  # a block call already reported by lowering
         return None
     entry = OP_TABLE.get(node.op)
     if entry is None:
         out.append(_wrong_callee(node.op, node.callee_span, expected="op"))
         return None
-    call = _bind(entry, node.kwargs, node.callee_span, out)
+    call = _bind(entry, node.kwargs, node.callee_span, out, used)
     if call is None:
         return None
     gives = entry.num_outputs(call.params)
@@ -113,12 +121,14 @@ def _names(count: int) -> list[str]:
     return [chr(ord("a") + i) for i in range(min(count, 26))]
 
 
-def _bind_dist(node: DistNode, out: list[Diagnostic]) -> Bound | None:
+def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used) -> Bound | None:
+    if node.dist in used:
+        return bind_model_use(used[node.dist], node.kwargs, node.callee_span, out, after_tilde=True)
     entry = DIST_TABLE.get(node.dist)
     if entry is None:
-        out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution"))
+        out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution", used=used))
         return None
-    call = _bind(entry, node.kwargs, node.callee_span, out)
+    call = _bind(entry, node.kwargs, node.callee_span, out, used)
     if call is not None and "net" in call.nets and call.params.context is None:
         net_kw = node.kwarg("net")
         out.append(
@@ -133,17 +143,23 @@ def _bind_dist(node: DistNode, out: list[Diagnostic]) -> Bound | None:
     return call
 
 
-def _bind(entry: OpEntry | DistEntry, kwargs: tuple[KwArg, ...], span: Span, out: list[Diagnostic]) -> Bound | None:
+def _bind(
+    entry: OpEntry | DistEntry, kwargs: tuple[KwArg, ...], span: Span, out: list[Diagnostic], used: Used
+) -> Bound | None:
     values = {k.name: k.value for k in kwargs}
     by_name = {k.name: k for k in kwargs}
+    for key, role in entry.params.nested.items():
+        # `encoder=Noise`: a model named without parentheses is a call without arguments.
+        if role == "distribution" and isinstance(values.get(key), str) and values[key] in used:
+            values[key] = CallValue(values[key], (), by_name[key].span)
     params = validate(entry.params, entry.name, values, span, by_name, out)
     if params is None:
         return None
-    return _bind_nested(entry, params, span, by_name, out)
+    return _bind_nested(entry, params, span, by_name, out, used)
 
 
 def _bind_nested(
-    entry: OpEntry | DistEntry, params: Any, span: Span, kwargs: dict[str, KwArg], out: list[Diagnostic]
+    entry: OpEntry | DistEntry, params: Any, span: Span, kwargs: dict[str, KwArg], out: list[Diagnostic], used: Used
 ) -> Bound | None:
     """Bind the nets and distributions given as keyword values; None if one has an error."""
     nets: dict[str, BoundNet] = {}
@@ -162,17 +178,19 @@ def _bind_nested(
             if net is not None:
                 nets[name] = net
         else:
-            dist = _bind_nested_dist(call, out)
+            dist = _bind_nested_dist(call, out, used)
             ok = ok and dist is not None
             if dist is not None:
                 dists[name] = dist
     return Bound(entry, params, nets, dists) if ok else None
 
 
-def _bind_nested_dist(call: CallValue, out: list[Diagnostic]) -> Bound | None:
+def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used) -> Bound | None:
+    if call.name in used:
+        return bind_model_use(used[call.name], (), call.span, out, after_tilde=False, given=call.kwargs)
     entry = DIST_TABLE.get(call.name)
     if entry is None:
-        out.append(_wrong_callee(call.name, call.span, expected="distribution"))
+        out.append(_wrong_callee(call.name, call.span, expected="distribution", used=used))
         return None
     if any(key == "context" for key, _ in call.kwargs):
         out.append(
@@ -187,7 +205,7 @@ def _bind_nested_dist(call: CallValue, out: list[Diagnostic]) -> Bound | None:
     params = validate(entry.params, entry.name, dict(call.kwargs), call.span, {}, out)
     if params is None:
         return None
-    return _bind_nested(entry, params, call.span, {}, out)
+    return _bind_nested(entry, params, call.span, {}, out, used)
 
 
 def _bind_net(call: CallValue, out: list[Diagnostic]) -> BoundNet | None:
@@ -199,11 +217,11 @@ def _bind_net(call: CallValue, out: list[Diagnostic]) -> BoundNet | None:
     return BoundNet(entry, params) if params is not None else None
 
 
-def _wrong_callee(name: str, span: Span, expected: str) -> Diagnostic:
+def _wrong_callee(name: str, span: Span, expected: str, used: Used | None = None) -> Diagnostic:
     role = role_of(name)
-    callee_span = Span(span.filename, span.line, span.column, span.line, span.column + len(name))
+    callee_span = Span(span.filename, span.line, span.column, span.line, span.column + len(name), span.via)
     if role is None:
-        pool = {"op": OP_TABLE, "distribution": DIST_TABLE, "net": NET_TABLE}[expected]
+        pool = {"op": OP_TABLE, "distribution": {**DIST_TABLE, **(used or {})}, "net": NET_TABLE}[expected]
         hint = did_you_mean(name, pool) or did_you_mean(name, all_names())
         return error("E201", callee_span, f"unknown {expected} `{name}`", hint)
     usage = {
@@ -321,3 +339,55 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return "`[" + ", ".join(_show(v).strip("`") for v in value) + "]`"
     return f"`{value}`"
+
+
+# --------------------------------------------------------------------------------------------
+# Models used as distributions (LANGUAGE.md §6.5)
+
+
+def bind_model_use(
+    model: Any,
+    kwargs: tuple[KwArg, ...],
+    span: Span,
+    out: list[Diagnostic],
+    after_tilde: bool,
+    given: tuple[tuple[str, Any], ...] = (),
+) -> Bound | None:
+    """Bind a use of another model of the file as a distribution.
+
+    After `~` its context (if it declares one) is bound by keyword (`h ~ Prior(c=t)`); as an
+    op's encoder or decoder the op binds it, and no keyword is taken.
+    """
+    problem = unfit(model, span)
+    if problem is not None:
+        out.append(problem)
+        return None
+    entry = model_entry(model)
+    if not after_tilde:
+        if given:
+            out.append(
+                error(
+                    "E203",
+                    span,
+                    f"`{model.name}` as an op's encoder or decoder takes no keywords: the op binds its context",
+                    f"write `{model.name}` or `{model.name}()`",
+                )
+            )
+            return None
+        return Bound(entry, entry.params())
+    values = {k.name: k.value for k in kwargs}
+    params = validate(entry.params, model.name, values, span, {k.name: k for k in kwargs}, out)
+    if params is None:
+        return None
+    if entry.context is not None and getattr(params, entry.context[0]) is None:
+        name = entry.context[0]
+        out.append(
+            error(
+                "E204",
+                span,
+                f"model `{model.name}` is conditioned on its context `{name}`: this use must say what it reads",
+                f"add `{name}=TENSOR`",
+            )
+        )
+        return None
+    return Bound(entry, params)

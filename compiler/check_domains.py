@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .catalogue import DistEntry, DistSlot, OpEntry
 from .catalogue.base import DomainRule
 from .check_args import Bound
+from .composition import ModelDist
 from .diagnostics import Diagnostic, error, warning
 from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, TensorType, image, interval
 from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
@@ -147,6 +148,9 @@ def _nested(
     kwarg = node.kwarg(key)
     span = kwarg.span if kwarg else node.span
     op = node.op
+    if slot.role == "encoder" and isinstance(entry, ModelDist):
+        _model_encoder(entry, op, slot, span, out)
+        return
     if slot.role == "encoder":
         required = UNIT if slot.values == "unit" else REAL
         if not required.contains(entry.support) or entry.discrete:
@@ -191,6 +195,35 @@ def _next_fold(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, no
 def fold_respected(fold: Fold, accepts: Domain) -> bool:
     """Whether a consumer accepting `accepts` stays inside the fold (and so ends it)."""
     return not fold.scrambled and fold.region.contains(accepts)
+
+
+def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: DomainResult) -> None:
+    """LANGUAGE.md §6.5: an encoder model must be exact, warning-free, and model exactly the
+    domain its op needs (a bound on log q over-estimates −log q; samples outside the domain
+    bound the wrong quantity)."""
+    used = entry.model
+    required = UNIT if slot.values == "unit" else REAL
+    if used.likelihood != "exact" or used.warnings:
+        why = "is only a lower bound" if used.likelihood != "exact" else "has warnings"
+        out.diagnostics.append(
+            error(
+                "E410",
+                span,
+                f"model `{used.name}` {why}, so it cannot be the encoder of `{op}`: "
+                "a bound on log q(u | x) would over-estimate the likelihood",
+                f"make `{used.name}` exact and warning-free (`survae-compile --check` lists why it is not)",
+            )
+        )
+    elif entry.support != required:
+        out.diagnostics.append(
+            error(
+                "E407",
+                span,
+                f"`{op}` needs its encoder to draw {required} values, but model `{used.name}` models "
+                f"{entry.support} values",
+                f"declare its input as `{required}[...]`",
+            )
+        )
 
 
 def _dist(model: ModelIR, node: DistNode, call: Bound, out: DomainResult) -> None:

@@ -12,6 +12,7 @@ from .catalogue import DistSlot, NetSlot, OpEntry, ShapeError, Slot
 from .catalogue.base import Shape
 from .catalogue.rules import params_out
 from .check_args import Bound, BoundNet
+from .composition import ModelDist, fit_shapes
 from .diagnostics import Diagnostic, error
 from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
 
@@ -32,7 +33,13 @@ def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, Sha
 
 
 def _check_dist(node: DistNode, call: Bound, shapes: dict[str, Shape], out: list[Diagnostic]) -> None:
-    """A conditional `~`: its net reads the context and gives parameters for the tensor."""
+    """A used model must fit the tensor; a conditional `~`'s net reads the context and gives
+    parameters for the tensor."""
+    if isinstance(call.entry, ModelDist):
+        problem = fit_shapes(call.entry, shapes[node.input], shapes.get(node.context or ""))
+        if problem:
+            out.append(error("E310", node.callee_span, problem, "a used model's input must have the shape of the tensor"))
+        return
     if node.context is None or node.context not in shapes or "net" not in call.nets:
         return
     try:
@@ -65,6 +72,11 @@ def _check_slot(key: str, slot: NetSlot | DistSlot, call: Bound) -> None:
         check_net(call.nets[key], slot, key, call.entry.name)
         return
     dist = call.dists.get(key)
+    if dist is not None and isinstance(dist.entry, ModelDist):
+        problem = fit_shapes(dist.entry, slot.event, slot.context)
+        if problem:
+            raise ShapeError("E310", problem, f"declare `{dist.entry.name}`'s input with the shape `{key}` models", param=key)
+        return
     if dist is not None and "net" in dist.nets:
         # Parameter counts do not change which shapes a net can connect: check with one per entry.
         check_net(dist.nets["net"], NetSlot(slot.context, params_out(1, slot.event)), key, call.entry.name)

@@ -23,6 +23,7 @@ from .diagnostics import InternalError
 from .domains import POSITIVE, REAL, UNIT, TensorType
 from .catalogue.base import Shape
 from .check_shapes import op_slots
+from .composition import ModelDist
 from .ir import ContextNode, DistNode, InputNode, OpNode
 from .namespace import Namespace
 
@@ -46,7 +47,7 @@ def emit_module(models: list[CheckedModel], source_name: str) -> str:
         "__all__ = [" + ", ".join(literal(class_names[m.name]) for m in models) + "]",
     ]
     for model in models:
-        lines += ["", ""] + _ModelEmitter(model, class_names[model.name], origin).emit()
+        lines += ["", ""] + _ModelEmitter(model, class_names, origin).emit()
     lines += [
         "",
         "",
@@ -82,6 +83,8 @@ def literal(value: object) -> str:
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
     if kind is Construct:
         return construct(value)  # type: ignore[arg-type]
+    if kind is LocalClass:
+        return f"{value.name}()"  # type: ignore[attr-defined]
     raise InternalError(f"value of type {kind.__name__} is not an allowed literal")
 
 
@@ -90,6 +93,14 @@ def construct(value: Construct) -> str:
         raise InternalError(f"unknown runtime class {value.runtime!r}")
     args = ", ".join(f"{key}={literal(arg)}" for key, arg in value.kwargs)
     return f"{RUNTIME_ALIAS}.{value.runtime}({args})"
+
+
+@dataclass(frozen=True)
+class LocalClass:
+    """A fresh instance of another model class of the same generated module (`Prior()`);
+    `name` comes from the module's class `Namespace`, so it is a safe identifier."""
+
+    name: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,9 +116,10 @@ class _Layer:
 
 
 class _ModelEmitter:
-    def __init__(self, model: CheckedModel, class_name: str, origin: str) -> None:
+    def __init__(self, model: CheckedModel, class_names: dict[str, str], origin: str) -> None:
         self.model = model
-        self.class_name = class_name
+        self.class_names = class_names
+        self.class_name = class_names[model.name]
         self.origin = origin
         self.vars = Namespace()
         self.layers: dict[str, _Layer] = {}
@@ -149,10 +161,11 @@ class _ModelEmitter:
         return [f"{self.var(c.tensor)}: torch.Tensor | None = None" for c in self._contexts()]
 
     def _require_contexts(self) -> list[str]:
-        return [
-            f"        {self.var(c.tensor)} = self._context({self.var(c.tensor)}, {literal(c.name)})"
-            for c in self._contexts()
-        ]
+        out = []
+        for c in self._contexts():
+            classes = f", {c.domain.classes}" if c.domain.is_discrete else ""
+            out.append(f"        {self.var(c.tensor)} = self._context({self.var(c.tensor)}, {literal(c.name)}{classes})")
+        return out
 
     def _reads(self, payload: OpNode | DistNode) -> str:
         """`, context=t` for a node that reads a tensor, else ''."""
@@ -185,10 +198,12 @@ class _ModelEmitter:
             assert isinstance(call.entry, OpEntry)
             types = tuple(self.model.types[t] for t in payload.inputs)
             context = self.model.types[payload.context].shape if payload.context else None
-            nested = build_slots(call, types, context)
+            nested = build_slots(call, types, context, self.class_names)
             args = EmitArgs(call.params, types, nested, self.layers[node].ordinal)
             return Construct(call.entry.runtime, call.entry.emit(args))
         assert isinstance(call.entry, DistEntry) and isinstance(payload, DistNode)
+        if isinstance(call.entry, ModelDist):
+            return _model_use(call.entry, self.class_names)
         t = self.model.types[payload.input]
         kwargs = call.entry.emit(call.params, t)
         if payload.context is not None and "net" in call.nets:
@@ -263,16 +278,26 @@ class _ModelEmitter:
 # What an op builds: its nets, encoders and decoders
 
 
-def build_slots(call: Bound, inputs: tuple[TensorType, ...], context: Shape | None = None) -> dict[str, Construct]:
+def build_slots(
+    call: Bound, inputs: tuple[TensorType, ...], context: Shape | None, class_names: dict[str, str]
+) -> dict[str, Construct]:
     """The runtime objects of an op's slots, by keyword, with their sizes filled in."""
     assert isinstance(call.entry, OpEntry)
     built: dict[str, Construct] = {}
     for key, slot in op_slots(call.entry, tuple(t.shape for t in inputs), call.params, context).items():
         if isinstance(slot, NetSlot):
             built[key] = _net(call.nets[key], slot)
+        elif key in call.dists and isinstance(call.dists[key].entry, ModelDist):
+            built[key] = _model_use(call.dists[key].entry, class_names)  # type: ignore[arg-type]
         elif key in call.dists:
             built[key] = _distribution(call.dists[key], slot, inputs[0])
     return built
+
+
+def _model_use(entry: ModelDist, class_names: dict[str, str]) -> Construct:
+    """`snn.AsDistribution(Prior(), context_name=...)`: a fresh instance per use."""
+    context = entry.context[0] if entry.context is not None else None
+    return Construct("AsDistribution", (("model", LocalClass(class_names[entry.name])), ("context_name", context)))
 
 
 def _net(net: BoundNet, slot: NetSlot) -> Construct:

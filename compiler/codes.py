@@ -47,6 +47,7 @@ CODES: tuple[Code, ...] = (
     Code("E307", "reshape changes the size", "`reshape(shape=...)` must keep the number of entries."),
     Code("E308", "concat sizes disagree", "Tensors joined by `concat` must agree on every axis but `dim`."),
     Code("E309", "net cannot connect these shapes", "A convolutional net or transformer keeps the spatial (or set) size, but the op needs another: couple along the channels, or use `mlp`; `affine_autoregressive` needs `made`, and `made` serves only it."),
+    Code("E310", "used model does not fit", "A model used as a distribution must have one input of the tensor's shape, at most one context, and read a context of the shape its user gives."),
     Code("E401", "tensor never consumed", "Every tensor must be consumed exactly once; an unconsumed one would lose its density."),
     Code("E402", "tensor consumed twice", "A tensor consumed a second time would have its density counted twice."),
     Code("E403", "density on discrete data", "A continuous distribution on int<K> data is not a likelihood: `dequantize` first."),
@@ -56,10 +57,11 @@ CODES: tuple[Code, ...] = (
     Code("E407", "encoder outside its domain", "An op's encoder must draw values in the domain the op fills: `dequantize`'s noise in (0, 1) (`standard_uniform`, `logit_normal`)."),
     Code("E408", "sampling cannot be ordered", "The generative direction has a cycle: an op or distribution reads (with `context=`) a tensor that can only be sampled after it, e.g. `affine_coupling(a, context=a)`. The message names the cycle."),
     Code("E409", "context consumed", "A `context` declaration is read with `context=NAME`, never transformed or given a density."),
+    Code("E410", "inexact encoder model", "A model used as an encoder must be exact and warning-free: a bound on log q would over-estimate the likelihood."),
     Code("E501", "file too large", "The file is over the size limit (1,000,000 bytes)."),
     Code("E502", "too many ops", "The model unrolls to more than 100,000 ops."),
     Code("E503", "tensor too large", "A declared tensor has more than 2**40 entries per example."),
-    Code("E504", "recursive block", "A block calls itself (directly or through others), or blocks nest more than 64 deep: blocks are inlined, so they cannot recurse."),
+    Code("E504", "recursive block or model", "A block calls itself (directly or through others), or blocks nest more than 64 deep: blocks are inlined, so they cannot recurse. Likewise a model cannot use itself as a distribution."),
     Code("W401", "waste: mass outside the data's domain", "A consumer accepts more values than the tensor's domain (a coupling on positive data): the model stays exact or a bound as before, but can generate values outside the domain, so its density integrates to less than 1 over it. Map the tensor onto the reals first."),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .check import CheckedModel, check_model
+from .composition import check_order
 from .diagnostics import CompileError, Diagnostic, error
 from .lower import lower_module
 from .parse import parse
@@ -22,10 +23,13 @@ class Compilation:
     warnings: list[Diagnostic]
 
     def model(self, name: str | None) -> list[CheckedModel]:
-        """All models, or the one called `name` (CompileError naming the choices if absent)."""
+        """All models, or the one called `name` and the models it uses (CompileError naming
+        the choices if absent)."""
         if name is None:
             return self.models
         chosen = [m for m in self.models if m.name == name]
+        if chosen:
+            return [m for m in self.models if m.name in chosen[0].uses()]
         if not chosen:
             names = ", ".join(f"`{m.name}`" for m in self.models) or "none"
             span = self.source.end_span()
@@ -44,12 +48,18 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
         )
     module = parse(source)
     lowered, diagnostics = lower_module(module)
+    ordered, cycles = check_order(lowered)  # a model is checked after the models it uses
+    diagnostics += cycles
     checked: list[CheckedModel] = []
-    for model in lowered:
-        result, found = check_model(model)
+    used: dict[str, CheckedModel] = {}
+    for model in ordered:
+        result, found = check_model(model, used)
         diagnostics += found
         if result is not None:
             checked.append(result)
+            used[result.name] = result
+    position = {m.name: i for i, m in enumerate(lowered)}
+    checked.sort(key=lambda m: position[m.name])
     # A statement inside `repeat N` is checked N times; report each finding once.
     diagnostics = list(dict.fromkeys(diagnostics))
     if any(d.is_error for d in diagnostics):

@@ -107,8 +107,8 @@ class DistNode:
 def _context_of(kwargs: tuple[KwArg, ...]) -> str | None:
     from .catalogue import TensorRef
 
-    read = next((k.value for k in kwargs if k.name == "context"), None)
-    return read.tensor if isinstance(read, TensorRef) else None
+    read = next((k.value for k in kwargs if isinstance(k.value, TensorRef)), None)
+    return read.tensor if read is not None else None
 
 
 Payload = InputNode | ContextNode | OpNode | DistNode

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .catalogue import OpEntry
 from .check_args import Bound
 from .check_domains import Leak
+from .composition import ModelDist
 from .ir import ModelIR
 from .source import Span
 
@@ -36,6 +37,11 @@ def infer_likelihood(model: ModelIR, bound: dict[str, Bound], leaks: list[Leak])
                 "`log_prob` is a one-sample lower bound (ELBO)"
             )
             reasons.setdefault(message, Reason("op", entry.name, span, message))
+        for used in [call.entry, *(d.entry for d in call.dists.values())]:
+            if isinstance(used, ModelDist) and used.model.likelihood != EXACT:
+                span = model.payload(node).span
+                message = f"the model `{used.name}` used at line {span.line} is a lower bound"
+                reasons.setdefault(message, Reason("model", used.name, span, message))
     for leak in leaks:
         message = leak.message()
         reasons.setdefault(message, Reason("leak", leak.consumer, leak.span, message))

@@ -93,7 +93,8 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
         else:
             models.append(decl)
     constants = Constants(consts, diagnostics)
-    lowered = [_ModelLowering(m, constants, blocks, broken, diagnostics).run() for m in models]
+    names = {m.name.text for m in models}
+    lowered = [_ModelLowering(m, constants, blocks, broken, names, diagnostics).run() for m in models]
     return [m for m in lowered if m is not None], diagnostics
 
 
@@ -191,9 +192,11 @@ class _ModelLowering:
         constants: Constants,
         blocks: dict[str, ast.BlockDecl],
         broken: set[str],
+        model_names: set[str],
         diagnostics: list[Diagnostic],
     ) -> None:
         self.broken = broken
+        self.model_names = model_names  # a model used after `~` takes its context by keyword
         self.decl = decl
         self.constants = constants
         self.file_constants = constants
@@ -469,7 +472,7 @@ class _ModelLowering:
             return
         node = self._node_id("dist")
         dist = stmt.dist
-        kwargs = self._kwargs(dist)
+        kwargs = self._kwargs(dist, reads_by_keyword=dist.callee.text in self.model_names)
         payload = DistNode(dist.callee.text, dist.callee.span, kwargs, tensor, stmt.span, self.repeat, stmt.target.span)
         self.graph.add_node(node, ir=payload)
         self._edge(tensor, node, 0)
@@ -542,7 +545,9 @@ class _ModelLowering:
         )
         return None
 
-    def _kwargs(self, call: ast.Call) -> tuple[KwArg, ...]:
+    def _kwargs(self, call: ast.Call, reads_by_keyword: bool = False) -> tuple[KwArg, ...]:
+        """Keyword arguments, values resolved; `context=NAME` (and, for a used model, any
+        `ctx=NAME`) reads a tensor."""
         seen: dict[str, Span] = {}
         out = []
         for kw in call.kwargs:
@@ -552,7 +557,7 @@ class _ModelLowering:
                 )
                 continue
             seen[kw.name.text] = kw.name.span
-            if kw.name.text == "context" and isinstance(kw.value, ast.Ident):
+            if (kw.name.text == "context" or reads_by_keyword) and isinstance(kw.value, ast.Ident):
                 read = self._tensor(kw.value, reading=True)
                 value: Any = TensorRef(read, kw.value.name) if read is not None else None
             else:

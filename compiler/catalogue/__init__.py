@@ -46,7 +46,8 @@ def all_names() -> list[str]:
 def runtime_names() -> frozenset[str]:
     """Every runtime class a generated module may construct."""
     entries = [*OPS, *DISTRIBUTIONS, *NETS]
-    return frozenset(e.runtime for e in entries)
+    # AsDistribution wraps another model of the same file used as a distribution (§6.5).
+    return frozenset(e.runtime for e in entries) | {"AsDistribution"}
 
 
 __all__ = [

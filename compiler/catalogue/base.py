@@ -73,7 +73,7 @@ class NoParams(Params):
 # What back ends build: a runtime constructor call with literal arguments
 
 
-Arg = Union[int, float, bool, str, None, tuple["Arg", ...], "Construct"]
+Arg = Union[int, float, bool, str, None, tuple["Arg", ...], "Construct", Any]  # Any: codegen's LocalClass
 
 
 @dataclass(frozen=True)

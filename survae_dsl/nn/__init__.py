@@ -12,7 +12,7 @@ from .distributions import Bernoulli, Categorical, HalfNormal, LogitNormal, Norm
 from .elementwise import Exp, Log, Logit, Scale, Shift, Sigmoid, Softplus, SoftplusInv
 from .linear import Conv1x1, Linear
 from .made import MADE
-from .model import Model, bits_per_dim, iw_log_prob
+from .model import AsDistribution, Model, bits_per_dim, iw_log_prob
 from .nets import MLP, ConvNet, ResNet, Transformer
 from .ordered import SortedToReal
 from .splines import SplineCoupling
@@ -25,6 +25,7 @@ __all__ = [
     "MLP",
     "VAE",
     "Abs",
+    "AsDistribution",
     "ActNorm",
     "AdditiveCoupling",
     "AffineAutoregressive",

@@ -9,7 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["Model", "bits_per_dim", "iw_log_prob"]
+from .functional import int_context
+
+__all__ = ["AsDistribution", "Model", "bits_per_dim", "iw_log_prob"]
 
 # iw_log_prob evaluates at most this many input entries at once (all inputs together).
 _IW_CHUNK_ENTRIES = 1 << 22
@@ -62,10 +64,17 @@ class Model(nn.Module):
             raise ValueError(f"num_samples={num_samples!r} but the contexts hold {batch} rows: one sample per row")
         return batch
 
-    def _context(self, value: Tensor | None, name: str) -> Tensor:
-        """A declared context, required: the model is conditioned on it."""
+    def _context(self, value: Tensor | None, name: str, num_classes: int | None = None) -> Tensor:
+        """A declared context, required: the model is conditioned on it.
+
+        An ``int<K>`` context given as integers becomes the cell centres (2x + 1)/K − 1 that
+        nets read; one given as floats is taken as already converted (an op such as
+        ``dequantize`` passes its input that way to an encoder model).
+        """
         if value is None:
             raise ValueError(f"{type(self).__name__} is conditioned on the context `{name}`: pass {name}=...")
+        if num_classes is not None and not value.is_floating_point():
+            return int_context(value, num_classes, dtype=self._anchor.dtype)
         return value
 
     def initialize(self, *inputs: Any, **contexts: Any) -> None:
@@ -166,3 +175,52 @@ def _tile(value: Any, copies: int) -> Any:
     if not isinstance(value, Tensor):
         return value
     return value.repeat(copies, *([1] * (value.dim() - 1)))
+
+
+class AsDistribution(nn.Module):
+    """A compiled model used as a distribution by another (LANGUAGE.md §6.5): a prior after
+    `~`, or an op's encoder or decoder.
+
+    ``log_prob(x, context)`` and ``sample(n, context, ...)`` follow the distribution protocol
+    of the runtime; ``context``, if the model declares one, is passed as its keyword
+    ``context_name``. Each use owns its model, so each use has its own parameters.
+    """
+
+    def __init__(self, model: Model, context_name: str | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.context_name = context_name
+
+    def _contexts(self, context: Tensor | None) -> dict[str, Tensor]:
+        if self.context_name is None:
+            return {}
+        if context is None:
+            raise ValueError(f"{type(self.model).__name__} is used with a context `{self.context_name}`; none was given")
+        return {self.context_name: context}
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """``(B, *shape)`` → ``(B,)``: the model's log_prob (a lower bound if the model is one)."""
+        return self.model.log_prob(x, **self._contexts(context))
+
+    def sample(
+        self,
+        num_samples: int,
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``(num_samples, *shape)``; with a context, one sample per context row."""
+        contexts = self._contexts(context)
+        count = None if contexts else num_samples
+        return self.model.sample(count, **contexts, temperature=temperature, generator=generator)
+
+    def sample_with_log_prob(
+        self,
+        num_samples: int,
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """A draw and its log-density (reparameterised: gradients reach the model)."""
+        x = self.sample(num_samples, context, temperature=temperature, generator=generator)
+        return x, self.log_prob(x, context)
