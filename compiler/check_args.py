@@ -67,7 +67,7 @@ def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Boun
     for node in model.graph.nodes:
         payload = model.payload(node)
         if isinstance(payload, OpNode):
-            result = _bind_op(payload, diagnostics, used)
+            result = _bind_op(payload, diagnostics, used, model.user_ops)
         elif isinstance(payload, DistNode):
             result = _bind_dist(payload, diagnostics, used)
         else:
@@ -77,10 +77,10 @@ def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Boun
     return bound, diagnostics
 
 
-def _bind_op(node: OpNode, out: list[Diagnostic], used: Used) -> Bound | None:
+def _bind_op(node: OpNode, out: list[Diagnostic], used: Used, user_ops: dict[str, OpEntry]) -> Bound | None:
     if node.failed:  # a block call already reported by lowering
         return None
-    entry = OP_TABLE.get(node.op)
+    entry = user_ops.get(node.op) or OP_TABLE.get(node.op)
     if entry is None:
         out.append(_wrong_callee(node.op, node.callee_span, expected="op"))
         return None

@@ -38,6 +38,7 @@ CODES: tuple[Code, ...] = (
     Code("E212", "no such model", "`--model NAME` (or `model=`) names a model the file does not have."),
     Code("E213", "several models", "`load()` found several models in the file; pass `model=NAME`."),
     Code("E214", "conditional distribution without a context", "A distribution with `net=` after `~`: nothing gives it the context its net reads. Use it as an op's `encoder=`/`decoder=`."),
+    Code("E215", "invalid transform declaration", "A `transform` with an unknown kind, no or a malformed `impl \"package.module:Class\"`, a shape rule using a name its input side does not bind, a domain other than real, positive, unit or interval(a, b), or an item given twice."),
     Code("E301", "axis out of range", "`dim` names an axis the tensor does not have (axes count from 0, without the batch)."),
     Code("E302", "cannot split", "A coupling needs at least 2 entries along `dim`, and `split` between 1 and n − 1."),
     Code("E303", "invalid dimension", "Each dimension of a declared shape is a whole number ≥ 1."),

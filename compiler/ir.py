@@ -125,6 +125,7 @@ class ModelIR:
     tensors: dict[str, TensorDef] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)  # input node ids, declaration order
     contexts: list[str] = field(default_factory=list)  # context node ids, declaration order
+    user_ops: dict[str, Any] = field(default_factory=dict)  # the file's `transform`s: name → OpEntry
 
     def payload(self, node: str) -> Payload:
         return self.graph.nodes[node]["ir"]

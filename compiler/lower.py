@@ -20,6 +20,7 @@ from .domains import POSITIVE, REAL, UNIT, Domain, integers, interval
 from .ir import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, TensorDef
 from .source import Span
 from .suggest import did_you_mean
+from .user_transforms import transform_entry
 
 MAX_UNROLLED_OPS = 100_000
 MAX_BLOCK_DEPTH = 64  # blocks calling blocks; deeper is almost surely a mistake (E504)
@@ -76,7 +77,11 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
     consts: dict[str, ast.ConstDecl] = {}
     blocks: dict[str, ast.BlockDecl] = {}
-    broken: set[str] = set()  # blocks whose declaration is in error: calls are not inlined
+    user_ops: dict[str, Any] = {}  # transform declarations → their catalogue entries
+    # Constants may be declared after the transforms that use them: resolve lazily.
+    declared = {d.name.text: d for d in module.declarations if isinstance(d, ast.ConstDecl)}
+    constants_for_transforms = Constants(declared, diagnostics)  # constants may come after a transform
+    broken: set[str] = set()  # blocks and transforms whose declaration is in error: calls are not lowered
     models: list[ast.ModelDecl] = []
     seen: dict[str, Span] = {}
     for decl in module.declarations:
@@ -86,6 +91,13 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
         seen[decl.name.text] = decl.name.span
         if isinstance(decl, ast.ConstDecl):
             consts[decl.name.text] = decl
+        elif isinstance(decl, ast.TransformDecl):
+            entry, found = transform_entry(decl, constants_for_transforms.resolve)
+            diagnostics += found
+            if entry is not None:
+                user_ops[entry.name] = entry
+            else:
+                broken.add(decl.name.text)
         elif isinstance(decl, ast.BlockDecl):
             blocks[decl.name.text] = decl
             if not _check_block(decl, diagnostics):
@@ -95,6 +107,9 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
     constants = Constants(consts, diagnostics)
     names = {m.name.text for m in models}
     lowered = [_ModelLowering(m, constants, blocks, broken, names, diagnostics).run() for m in models]
+    for model in lowered:
+        if model is not None:
+            model.user_ops = user_ops
     return [m for m in lowered if m is not None], diagnostics
 
 
@@ -331,6 +346,9 @@ class _ModelLowering:
     ) -> str | None:
         if call.callee.text in self.blocks:
             return self._inline(self.blocks[call.callee.text], call, piped, targets)
+        if call.callee.text in self.broken:  # a `transform` whose declaration is reported
+            args = tuple(piped) + tuple(self._positional(a, call) for a in call.args)
+            return self._placeholder(call, tuple(dict.fromkeys(args)), targets)
         args = [(t, piped_span) for t in piped] + [(self._positional(a, call), a.span) for a in call.args]
         node = self._node_id("op")
         known = tuple((t, span) for t, span in args if t is not None)

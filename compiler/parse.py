@@ -223,6 +223,79 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def block_param(self, meta: object, name: Token, default: ast.Value | None = None) -> ast.BlockParam:
         return ast.BlockParam(self._binding(name), default, self._span(meta))
 
+    def transform_decl(
+        self,
+        meta: object,
+        name: Token,
+        params: tuple[ast.BlockParam, ...] | None,
+        kind: Token,
+        items: list[tuple[str, object, Span]],
+    ) -> ast.TransformDecl:
+        found: dict[str, object] = {}
+        for keyword, value, _span in items:
+            found.setdefault(keyword, value)
+        return ast.TransformDecl(
+            self._binding(name),
+            params or (),
+            ast.Name(str(kind), self._tok_span(kind)),
+            found.get("impl"),  # type: ignore[arg-type]
+            found.get("shape"),  # type: ignore[arg-type]
+            found.get("domain"),  # type: ignore[arg-type]
+            found.get("fold"),  # type: ignore[arg-type]
+            self._span(meta),
+            tuple((keyword, span) for keyword, _, span in items),
+        )
+
+    def transform_body(self, meta: object, *items: tuple[str, object, Span] | None) -> list[tuple[str, object, Span]]:
+        return [i for i in items if i is not None]
+
+    def impl_item(self, meta: object, text: Token) -> tuple[str, object, Span]:
+        return ("impl", ast.String(self._decode(text), self._tok_span(text)), self._span(meta))
+
+    def shape_item(self, meta: object, left: ast.ShapeSide, right: ast.ShapeSide) -> tuple[str, object, Span]:
+        return ("shape", (left, right), self._span(meta))
+
+    def shape_side(self, meta: object, *dims: object) -> ast.ShapeSide:
+        if len(dims) == 1 and isinstance(dims[0], Token):  # `same`
+            return ast.ShapeSide(None, self._span(meta))
+        return ast.ShapeSide(tuple(dims), self._span(meta))  # type: ignore[arg-type]
+
+    def s_name(self, meta: object, token: Token) -> ast.ShapeName:
+        return ast.ShapeName(str(token), self._tok_span(token))
+
+    def s_num(self, meta: object, token: Token) -> ast.ShapeExpr:
+        number = self.number(meta, token)
+        return ast.ShapeNumber(number.value, number.span)  # type: ignore[arg-type]
+
+    def s_neg(self, meta: object, operand: ast.ShapeExpr) -> ast.ShapeBinary:
+        zero = ast.ShapeNumber(0, self._span(meta))
+        return ast.ShapeBinary("-", zero, operand, self._span(meta))
+
+    def _binary(self, op: str, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+        return ast.ShapeBinary(op, left, right, self._span(meta))
+
+    def s_add(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+        return self._binary("+", meta, left, right)
+
+    def s_sub(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+        return self._binary("-", meta, left, right)
+
+    def s_mul(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+        return self._binary("*", meta, left, right)
+
+    def s_div(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+        return self._binary("/", meta, left, right)
+
+    def domain_item(self, meta: object, first: ast.DomainRef, second: ast.DomainRef | None = None) -> tuple[str, object, Span]:
+        return ("domain", (first, second), self._span(meta))
+
+    def domain_side(self, meta: object, name: Token, *args: ast.ShapeExpr | None) -> ast.DomainRef:
+        values = tuple(a for a in args if a is not None)
+        return ast.DomainRef(ast.Name(str(name), self._tok_span(name)), values, self._span(meta))
+
+    def fold_item(self, meta: object, region: ast.DomainRef) -> tuple[str, object, Span]:
+        return ("fold", region, self._span(meta))
+
     def context_decl(self, meta: object, name: Token, type_: ast.TypeExpr) -> ast.ContextDecl:
         return ast.ContextDecl(self._binding(name), type_, self._span(meta))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .check import CheckedModel
 from .ir import ContextNode, InputNode
 from .likelihood import EXACT
+from .user_transforms import impl_parts
 
 CLASS_WORDS = {EXACT: "exact log-likelihood", "lower_bound": "lower bound"}
 
@@ -20,9 +21,22 @@ def format_model(model: CheckedModel) -> str:
     if model.reasons:
         lines.append("    because:")
         lines += [f"      - {r.message}" for r in model.reasons]
+    imports = _user_imports(model)
+    if imports:
+        lines.append("    imports (the generated module runs this code of yours):")
+        lines += [f"      - {line}" for line in imports]
     lines.append("    tensors:")
     lines += ["      " + row for row in _table(model)]
     return "\n".join(lines)
+
+
+def _user_imports(model: CheckedModel) -> list[str]:
+    """`module:Class` for each user transform the model uses, with the transform's name."""
+    found = {}
+    for call in model.bound.values():
+        if impl_parts(call.entry.runtime) is not None:
+            found[call.entry.runtime] = f"`{call.entry.runtime}` (transform `{call.entry.name}`)"
+    return sorted(found.values())
 
 
 def _table(model: CheckedModel) -> list[str]:

@@ -191,7 +191,66 @@ class BlockDecl:
         return tuple(p for p in self.params if p.default is not None)
 
 
-Declaration = Union[ConstDecl, ModelDecl, BlockDecl]
+@dataclass(frozen=True)
+class ShapeName:
+    """A dimension name in a `transform`'s shape rule (`D`, `C`, `L`)."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ShapeNumber:
+    value: int | float  # dimensions must be whole; domain bounds may be any number
+    span: Span
+
+
+@dataclass(frozen=True)
+class ShapeBinary:
+    """`left OP right` with OP one of + - * / (integer division that must be exact)."""
+
+    op: str
+    left: ShapeExpr
+    right: ShapeExpr
+    span: Span
+
+
+ShapeExpr = Union[ShapeName, ShapeNumber, ShapeBinary]
+
+
+@dataclass(frozen=True)
+class ShapeSide:
+    """One side of `shape ... -> ...`: a list of dimension expressions, or `same`."""
+
+    dims: tuple[ShapeExpr, ...] | None  # None for `same`
+    span: Span
+
+
+@dataclass(frozen=True)
+class DomainRef:
+    """`real`, `positive`, `unit`, `same`, or `interval(a, b)` (a, b may be keyword names)."""
+
+    name: Name
+    args: tuple[ShapeExpr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TransformDecl:
+    """`transform name(h, k=default): KIND { impl ...; shape ...; domain ...; fold ... }`."""
+
+    name: Name
+    params: tuple[BlockParam, ...]
+    kind: Name
+    impl: String | None
+    shape: tuple[ShapeSide, ShapeSide] | None
+    domain: tuple[DomainRef, DomainRef | None] | None
+    fold: DomainRef | None
+    span: Span
+    items: tuple[tuple[str, Span], ...] = ()  # (item keyword, span) in order, to report repeats
+
+
+Declaration = Union[ConstDecl, ModelDecl, BlockDecl, TransformDecl]
 
 
 @dataclass(frozen=True)

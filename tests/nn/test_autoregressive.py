@@ -161,13 +161,14 @@ def test_rejects_non_vectors_and_unknown_scales():
         AffineAutoregressive((3,), MADE(3), scale="cube")
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(
     features=st.integers(1, 6),
     hidden=st.lists(st.integers(1, 8), min_size=0, max_size=2).map(tuple),
     scale=st.sampled_from(SCALES),
 )
 def test_round_trip_for_any_made(features, hidden, scale):
+    torch.manual_seed(1000 * features + 10 * len(hidden) + SCALES.index(scale))  # the weights and x: repeatable
     layer = AffineAutoregressive((features,), _made(features, hidden=hidden), scale=scale).double()
     x = torch.randn(3, features, dtype=torch.float64)
     z, _ = layer(x)
