@@ -16,17 +16,17 @@ import re
 from dataclasses import dataclass
 
 from .catalogue import Construct, DistEntry, DistSlot, EmitArgs, NetSlot, OpEntry, runtime_names
+from .catalogue.base import Shape
 from .catalogue.rules import params_out
 from .check import CheckedModel
 from .check_args import Bound, BoundNet
-from .diagnostics import InternalError
-from .domains import POSITIVE, REAL, UNIT, TensorType
-from .catalogue.base import Shape
 from .check_shapes import op_slots
 from .composition import ModelDist
-from .user_transforms import impl_alias, impl_parts
+from .diagnostics import InternalError
+from .domains import POSITIVE, REAL, UNIT, TensorType
 from .ir import ContextNode, DistNode, InputNode, OpNode
 from .namespace import Namespace
+from .user_transforms import impl_alias, impl_parts
 
 RUNTIME_ALIAS = "snn"
 ALLOWED_IMPORTS = frozenset({"__future__", "torch", "survae_dsl.nn"})

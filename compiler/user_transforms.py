@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field, create_model
 
 from . import syntax as ast
-from .catalogue import OP_TABLE, DIST_TABLE, NET_TABLE, EmitArgs, Kind, OpEntry, Params, ShapeError, TensorRef
+from .catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, EmitArgs, Kind, OpEntry, Params, ShapeError, TensorRef
 from .catalogue.base import DomainRule, Kwargs, Shape, always
 from .diagnostics import Diagnostic, error
 from .domains import POSITIVE, REAL, UNIT, Domain, interval
