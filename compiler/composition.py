@@ -136,8 +136,6 @@ def check_order(models: list[ModelIR]) -> tuple[list[ModelIR], list[Diagnostic]]
     return [by_name[n] for n in order], diagnostics
 
 
-
-
 def fit_shapes(entry: ModelDist, event: Shape, context: Shape | None) -> str | None:
     """Why a used model cannot model a tensor of shape `event` given a context of shape
     `context` (None if it can)."""

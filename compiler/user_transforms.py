@@ -57,7 +57,9 @@ def transform_entry(decl: ast.TransformDecl, resolve: Any) -> tuple[OpEntry | No
     name = decl.name.text
     if name in OP_TABLE or name in DIST_TABLE or name in NET_TABLE:
         return None, [
-            error("E208", decl.name.span, f"`{name}` is already in the catalogue", f"call your transform e.g. `my_{name}`")
+            error(
+                "E208", decl.name.span, f"`{name}` is already in the catalogue", f"call your transform e.g. `my_{name}`"
+            )
         ]
     try:
         _no_repeats(decl)
@@ -146,7 +148,9 @@ def _keywords(decl: ast.TransformDecl, resolve: Any) -> dict[str, Any]:
     for param in params[1:]:
         value = resolve(param.default)
         if not isinstance(value, (int, float, bool, str, tuple)) or param.name.text in ("shape", "context"):
-            raise _bad(param.span, f"keyword `{param.name.text}` needs a number, boolean, name or list as its default", None)
+            raise _bad(
+                param.span, f"keyword `{param.name.text}` needs a number, boolean, name or list as its default", None
+            )
         values[param.name.text] = value
     return values
 
@@ -178,11 +182,17 @@ def _shape_rule(decl: ast.TransformDecl) -> tuple[tuple[ast.ShapeExpr, ...] | No
         if isinstance(dim, ast.ShapeName):
             names.add(dim.text)
         elif not (isinstance(dim, ast.ShapeNumber) and isinstance(dim.value, int) and dim.value >= 1):
-            raise _bad(dim.span, "the input side of `shape` lists dimension names or whole numbers", "e.g. `shape [C, L] -> ...`")
+            raise _bad(
+                dim.span,
+                "the input side of `shape` lists dimension names or whole numbers",
+                "e.g. `shape [C, L] -> ...`",
+            )
     for dim in right.dims or ():
         for leaf in _leaves(dim):
             if isinstance(leaf, ast.ShapeName) and leaf.text not in names:
-                raise _bad(leaf.span, f"`{leaf.text}` is not a dimension of the input side", f"use one of {sorted(names)}")
+                raise _bad(
+                    leaf.span, f"`{leaf.text}` is not a dimension of the input side", f"use one of {sorted(names)}"
+                )
             if isinstance(leaf, ast.ShapeNumber) and not isinstance(leaf.value, int):
                 raise _bad(leaf.span, "dimensions are whole numbers", None)
     return left.dims, right.dims
@@ -201,14 +211,22 @@ def _apply_shape(
         return shape
     pattern = "[" + ", ".join(_show(d) for d in in_dims) + "]"
     if len(in_dims) != len(shape):
-        raise ShapeError("E304", f"`{name}` works on tensors of shape {pattern}, found [{', '.join(map(str, shape))}]", None)
+        raise ShapeError(
+            "E304", f"`{name}` works on tensors of shape {pattern}, found [{', '.join(map(str, shape))}]", None
+        )
     bound: dict[str, int] = {}
     for dim, size in zip(in_dims, shape, strict=True):
         if isinstance(dim, ast.ShapeNumber) and dim.value != size:
-            raise ShapeError("E304", f"`{name}` needs {dim.value} where the tensor has {size} (pattern {pattern})", None)
+            raise ShapeError(
+                "E304", f"`{name}` needs {dim.value} where the tensor has {size} (pattern {pattern})", None
+            )
         if isinstance(dim, ast.ShapeName):
             if bound.setdefault(dim.text, size) != size:
-                raise ShapeError("E304", f"`{name}` needs equal sizes for `{dim.text}` in {pattern}, found {bound[dim.text]} and {size}", None)
+                raise ShapeError(
+                    "E304",
+                    f"`{name}` needs equal sizes for `{dim.text}` in {pattern}, found {bound[dim.text]} and {size}",
+                    None,
+                )
     return tuple(_evaluate_dim(name, d, bound) for d in out_dims)
 
 
@@ -277,7 +295,9 @@ def _domain_value(ref: ast.DomainRef, defaults: dict[str, Any]) -> Any:
 
         bounds(None)
         return bounds
-    raise _bad(ref.span, f"`{name}` is not a domain a transform can declare", "use real, positive, unit or interval(a, b)")
+    raise _bad(
+        ref.span, f"`{name}` is not a domain a transform can declare", "use real, positive, unit or interval(a, b)"
+    )
 
 
 def _number(expr: ast.ShapeExpr, values: dict[str, Any]) -> float:

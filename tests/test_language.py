@@ -147,8 +147,10 @@ def test_split_and_tilde_equals_slice_with_a_decoder() -> None:
     with torch.no_grad():
         for parameter in split.parameters():
             parameter.normal_(0.0, 0.3)
-    renamed = {k.replace("normal_1.net", "slice_1.decoder.net").replace("normal_2", "normal_1"): v
-               for k, v in split.state_dict().items()}
+    renamed = {
+        k.replace("normal_1.net", "slice_1.decoder.net").replace("normal_2", "normal_1"): v
+        for k, v in split.state_dict().items()
+    }
     sliced.load_state_dict(renamed)
     x = torch.randn(16, 4, dtype=torch.float64)
     torch.testing.assert_close(split.log_prob(x), sliced.log_prob(x))
@@ -156,7 +158,10 @@ def test_split_and_tilde_equals_slice_with_a_decoder() -> None:
 
 
 def test_joint_model_of_two_inputs() -> None:
-    source = "model J {\n input x: real[2]\n input y: real[3]\n x ~ normal()\n y ~ normal(context=x, net=mlp(hidden=[8]))\n}\n"
+    source = (
+        "model J {\n input x: real[2]\n input y: real[3]\n"
+        " x ~ normal()\n y ~ normal(context=x, net=mlp(hidden=[8]))\n}\n"
+    )
     joint = _compile(source, "J")().double()
     x, y = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     assert joint.log_prob(x, y).shape == (5,)
@@ -275,9 +280,11 @@ def test_a_used_model_is_its_own_copy_and_its_class_carries_through() -> None:
     first, second = vae(), vae()
     assert first.Prior_1.model is not second.Prior_1.model
     source = (LANGUAGE / "vae_flow_prior.survae").read_text(encoding="utf-8")
-    bound = source.replace("z ~ normal()\n}", "z = augment(z, size=1)\n    z ~ normal()\n}").replace(
-        "input z: real[4]", "input z: real[3]"
-    ).replace("latent=[4]", "latent=[3]")
+    bound = (
+        source.replace("z ~ normal()\n}", "z = augment(z, size=1)\n    z ~ normal()\n}")
+        .replace("input z: real[4]", "input z: real[3]")
+        .replace("latent=[4]", "latent=[3]")
+    )
     (prior, user) = check_source(bound).models
     assert prior.likelihood == "lower_bound" and user.likelihood == "lower_bound"
     assert any("`Prior`" in r.message for r in user.reasons)
@@ -307,8 +314,12 @@ def _transform(kind: str, extra: str = "") -> str:
 
 @pytest.mark.parametrize(
     ("kind", "likelihood"),
-    [("bijective", "exact"), ("inference_surjective", "exact"), ("generative_surjective", "lower_bound"),
-     ("stochastic", "lower_bound")],
+    [
+        ("bijective", "exact"),
+        ("inference_surjective", "exact"),
+        ("generative_surjective", "lower_bound"),
+        ("stochastic", "lower_bound"),
+    ],
 )
 def test_a_user_transform_counts_by_its_kind(kind: str, likelihood: str) -> None:
     source = _transform(kind) + "model M {\n input x: real[2]\n h = t(x)\n h ~ normal()\n}\n"

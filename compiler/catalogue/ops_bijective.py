@@ -6,7 +6,20 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import NET_BASED, CallValue, EmitArgs, Kind, Kwargs, NetSlot, NoParams, OpEntry, Params, Shape, TensorRef, single
+from .base import (
+    NET_BASED,
+    CallValue,
+    EmitArgs,
+    Kind,
+    Kwargs,
+    NetSlot,
+    NoParams,
+    OpEntry,
+    Params,
+    Shape,
+    TensorRef,
+    single,
+)
 from .rules import need_rank, params_out, part_along, same_shape, shape_only, with_size
 
 # --------------------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ SHIFT = OpEntry(
     emit=lambda e: (("shape", e.t.shape), ("by", float(e.params.by))),
 )
 
+
 def _scale_sign(domain: Domain, params: ScaleParams) -> str | None:
     if params.by < 0 and domain != REAL:
         return f"`scale` by a negative number needs a real tensor, found {domain}"
@@ -117,19 +118,35 @@ SCALE = OpEntry(
 )
 
 SIGMOID = elementwise(
-    "sigmoid", "Sigmoid", REAL, _sigmoid, "real → unit",
+    "sigmoid",
+    "Sigmoid",
+    REAL,
+    _sigmoid,
+    "real → unit",
     "z = 1 / (1 + e^{−x}); log|det J| = Σ log σ(x) + log σ(−x).",
 )
 LOGIT = elementwise(
-    "logit", "Logit", UNIT, _logit, "unit → real (inputs clamped to [ε, 1 − ε])",
+    "logit",
+    "Logit",
+    UNIT,
+    _logit,
+    "unit → real (inputs clamped to [ε, 1 − ε])",
     "z = log x − log(1 − x); log|det J| = −Σ log x + log(1 − x).",
 )
 SOFTPLUS = elementwise(
-    "softplus", "Softplus", REAL, _softplus, "real → positive",
+    "softplus",
+    "Softplus",
+    REAL,
+    _softplus,
+    "real → positive",
     "z = log(1 + e^x); log|det J| = Σ log σ(x).",
 )
 SOFTPLUS_INV = elementwise(
-    "softplus_inv", "SoftplusInv", POSITIVE, _softplus_inv, "positive → real (inputs clamped to ≥ ε)",
+    "softplus_inv",
+    "SoftplusInv",
+    POSITIVE,
+    _softplus_inv,
+    "positive → real (inputs clamped to ≥ ε)",
     "z = log(e^x − 1); log|det J| = −Σ log(1 − e^{−x}).",
 )
 
@@ -143,11 +160,19 @@ def _log(v: float) -> float:
 
 
 EXP = elementwise(
-    "exp", "Exp", REAL, _exp, "real → positive",
+    "exp",
+    "Exp",
+    REAL,
+    _exp,
+    "real → positive",
     "z = e^x; log|det J| = Σ x.",
 )
 LOG = elementwise(
-    "log", "Log", POSITIVE, _log, "positive → real (inputs clamped to ≥ ε)",
+    "log",
+    "Log",
+    POSITIVE,
+    _log,
+    "positive → real (inputs clamped to ≥ ε)",
     "z = log x; log|det J| = −Σ log x.",
 )
 

@@ -158,8 +158,13 @@ def _sort_layout(op: str) -> object:
                     param="dim" if params.dim != 0 else "key",
                 )
             return shape
-        need_rank(shape, (2,), op, "vectors `[N]` or sets `[F, N]` (N elements of F features)",
-                  "reshape or `transpose` the tensor to `[F, N]` first")
+        need_rank(
+            shape,
+            (2,),
+            op,
+            "vectors `[N]` or sets `[F, N]` (N elements of F features)",
+            "reshape or `transpose` the tensor to `[F, N]` first",
+        )
         if params.dim != 1:
             raise ShapeError(
                 "E301",
@@ -332,9 +337,7 @@ AUGMENT = OpEntry(
     infer_shape=single(_augmented),  # type: ignore[arg-type]
     domain=DomainRule(accepts=always(REAL), role="net"),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("size", e.params.size), ("dim", e.params.dim)), e, "encoder"),
-    slots=lambda shapes, p: {
-        "encoder": DistSlot("encoder", with_size(shapes[0], p.dim, p.size), shapes[0], "real")
-    },
+    slots=lambda shapes, p: {"encoder": DistSlot("encoder", with_size(shapes[0], p.dim, p.size), shapes[0], "real")},
 )
 
 # --------------------------------------------------------------------------------------------
@@ -395,4 +398,3 @@ SURJECTIVE_OPS: tuple[OpEntry, ...] = (
     STOCHASTIC_PERMUTATION,
     SORTED_TO_REAL,
 )
-

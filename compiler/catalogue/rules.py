@@ -76,5 +76,3 @@ def part_along(shape: Shape, dim: int, first: int | None, op: str, param: str) -
             param=param,
         )
     return first, n - first
-
-
