@@ -8,7 +8,7 @@ import graphviz
 
 from .catalogue import KIND_STYLES, OpEntry, Style
 from .check import CheckedModel
-from .ir import DistNode, InputNode, OpNode
+from .ir import ContextNode, DistNode, InputNode, OpNode
 from .report import CLASS_WORDS
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -51,6 +51,8 @@ def _kind(model: CheckedModel, node: str) -> str:
     payload = model.ir.payload(node)
     if isinstance(payload, InputNode):
         return "input"
+    if isinstance(payload, ContextNode):
+        return "context"
     if isinstance(payload, DistNode):
         return "distribution"
     entry = model.bound[node].entry
@@ -70,7 +72,8 @@ def _draw_model(graph: graphviz.Digraph, model: CheckedModel, prefix: str) -> No
     for source, target, data in model.ir.graph.edges(data=True):
         tensor = data["tensor"]
         label = f"{tensor}\n{model.types[tensor]}"
-        graph.edge(_dot_id(prefix, source), _dot_id(prefix, target), label=_escape(label))
+        style = {"style": "dashed"} if data["kind"] == "context" else {}  # a read, not a consumption
+        graph.edge(_dot_id(prefix, source), _dot_id(prefix, target), label=_escape(label), **style)
 
 
 def _dot_id(prefix: str, node: str) -> str:
@@ -90,6 +93,8 @@ def _label(model: CheckedModel, node: str) -> str:
     payload = model.ir.payload(node)
     if isinstance(payload, InputNode):
         return f"input {payload.name}\n{model.types[payload.tensor]}"
+    if isinstance(payload, ContextNode):
+        return f"context {payload.name}\n{model.types[payload.tensor]}"
     if isinstance(payload, DistNode):
         return f"~ {payload.dist}\nline {payload.span.line}"
     assert isinstance(payload, OpNode)

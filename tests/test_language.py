@@ -359,3 +359,13 @@ def test_the_example_layer_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.testing.assert_close(model.soft_clip_1.inverse(model.soft_clip_1(x)[0]), x)
     assert model.sample(5).shape == (5, 2)
     sys.modules.pop("mylayers", None)  # imported by the generated module; do not leak it to other tests
+
+
+def test_every_example_draws_with_context_reads_dashed() -> None:
+    from survae_dsl.compiler.render_dot import render
+
+    source = render([CHECKED["ConditionalFlow"]], "dot").decode("utf-8")
+    reads = [line for line in source.splitlines() if "context." in line and "->" in line]
+    assert len(reads) == 4 and all("style=dashed" in line for line in reads)  # 3 couplings and the `~`
+    for name in EXPECTED:
+        assert render([CHECKED[name]], "dot").startswith(b"digraph")

@@ -173,6 +173,7 @@ KIND_STYLES: dict[str, Style] = {
     Kind.STOCHASTIC.value: Style("octagon", "#f4cccc"),
     "distribution": Style("ellipse", "#eeeeee"),
     "input": Style("parallelogram", "#ffffff"),
+    "context": Style("parallelogram", "#fff2cc"),
 }
 
 
