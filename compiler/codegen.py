@@ -75,6 +75,11 @@ def user_imports(models: list[CheckedModel]) -> list[str]:
     return sorted(modules)
 
 
+def safe_comment(name: str) -> str:
+    """A name as it may appear in a comment (names are identifiers already; be strict anyway)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
 def safe_filename(name: str) -> str:
     """The file name as it may appear in comments: its base name, odd characters replaced."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(name)) or "model.survae"
@@ -132,6 +137,7 @@ class _Layer:
     node: str
     line: int
     ordinal: int  # 1 for the model's first layer of this op, 2 for the next, ...
+    via: tuple = ()  # (block, call span) for a layer written inside blocks, innermost first
 
 
 class _ModelEmitter:
@@ -149,13 +155,16 @@ class _ModelEmitter:
                 continue
             counts[call.entry.name] = counts.get(call.entry.name, 0) + 1
             attr = f"{call.entry.name}_{counts[call.entry.name]}"
-            self.layers[node] = _Layer(attr, node, model.ir.payload(node).span.line, counts[call.entry.name])
+            span = model.ir.payload(node).span
+            self.layers[node] = _Layer(attr, node, span.line, counts[call.entry.name], span.via)
 
     def var(self, tensor: str) -> str:
         return self.vars.name(tensor)
 
-    def at(self, line: int) -> str:
-        return f"  # {self.origin}:{line}"
+    def at(self, layer: _Layer) -> str:
+        """`  # file:LINE`, and for a layer inside blocks the calls that put it here."""
+        calls = "".join(f", in `{safe_comment(block)}` called at line {call.line}" for block, call in layer.via)
+        return f"  # {self.origin}:{layer.line}{calls}"
 
     def emit(self) -> list[str]:
         return [
@@ -208,7 +217,7 @@ class _ModelEmitter:
         out = ["    def __init__(self) -> None:", "        super().__init__()"]
         for node, layer in self.layers.items():
             built = construct(self._construct(node, self.model.bound[node]))
-            out.append(f"        self.{layer.attr} = {built}{self.at(layer.line)}")
+            out.append(f"        self.{layer.attr} = {built}{self.at(layer)}")
         return out
 
     def _construct(self, node: str, call: Bound) -> Construct:
@@ -248,12 +257,12 @@ class _ModelEmitter:
                 args = ", ".join(self.var(t) for t in payload.inputs)
                 outs = ", ".join(self.var(t) for t in payload.outputs)
                 outs = f"({outs})" if len(payload.outputs) > 1 else outs
-                out.append(f"        {outs}, ldj = self.{layer.attr}({args}{self._reads(payload)}){self.at(layer.line)}")
+                out.append(f"        {outs}, ldj = self.{layer.attr}({args}{self._reads(payload)}){self.at(layer)}")
                 out.append("        log_p = log_p + ldj")
             elif isinstance(payload, DistNode):
                 layer = self.layers[node]
                 density = f"self.{layer.attr}.log_prob({self.var(payload.input)}{self._reads(payload)})"
-                out.append(f"        log_p = log_p + {density}{self.at(layer.line)}")
+                out.append(f"        log_p = log_p + {density}{self.at(layer)}")
         return out + ["        return log_p"]
 
     def _sample_doc(self) -> str:
@@ -282,13 +291,13 @@ class _ModelEmitter:
             if isinstance(payload, DistNode):
                 layer = self.layers[node]
                 call = f"self.{layer.attr}.sample(n{self._reads(payload)}, temperature=temperature, generator=generator)"
-                out.append(f"        {self.var(payload.input)} = {call}{self.at(layer.line)}")
+                out.append(f"        {self.var(payload.input)} = {call}{self.at(layer)}")
             elif isinstance(payload, OpNode):
                 layer = self.layers[node]
                 targets = ", ".join(self.var(t) for t in payload.inputs)
                 args = ", ".join(self.var(t) for t in payload.outputs)
                 call = f"self.{layer.attr}.inverse({args}{self._reads(payload)}, generator=generator)"
-                out.append(f"        {targets} = {call}{self.at(layer.line)}")
+                out.append(f"        {targets} = {call}{self.at(layer)}")
         result = inputs[0] if len(inputs) == 1 else "(" + ", ".join(inputs) + ")"
         return out + [f"        return {result}"]
 
