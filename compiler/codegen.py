@@ -220,6 +220,13 @@ class _ModelEmitter:
             out.append(f"        self.{layer.attr} = {built}{self.at(layer)}")
         return out
 
+    def layer_constructs(self) -> list[tuple[str, int, Construct]]:
+        """(attribute, source line, what `__init__` builds) for each layer, in `__init__` order."""
+        return [
+            (layer.attr, layer.line, self._construct(node, self.model.bound[node]))
+            for node, layer in self.layers.items()
+        ]
+
     def _construct(self, node: str, call: Bound) -> Construct:
         payload = self.model.ir.payload(node)
         if isinstance(payload, OpNode):

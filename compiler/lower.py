@@ -15,7 +15,7 @@ import networkx as nx
 
 from . import syntax as ast
 from .catalogue import CallValue, TensorRef
-from .diagnostics import Diagnostic, error
+from .diagnostics import Diagnostic, error, warning
 from .domains import POSITIVE, REAL, UNIT, Domain, integers, interval
 from .ir import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, TensorDef
 from .source import Span
@@ -38,10 +38,11 @@ class Constants:
     _resolving: set[str] = field(default_factory=set)
     # A block's keyword parameters, already resolved: they shadow the file's constants.
     overrides: dict[str, Any] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)  # constants read so far (shared with `within`)
 
     def within(self, overrides: dict[str, Any]) -> Constants:
         """The scope of a block body: the file's constants and the block's keyword values."""
-        return Constants(self.decls, self.diagnostics, overrides=overrides)
+        return Constants(self.decls, self.diagnostics, overrides=overrides, used=self.used)
 
     def resolve(self, value: ast.Value) -> Any:
         """A plain Python value: numbers, bools, strings (enum names), tuples, CallValue."""
@@ -58,6 +59,8 @@ class Constants:
         if ident.name in self.overrides:
             return self.overrides[ident.name]
         decl = self.decls.get(ident.name)
+        if decl is not None:
+            self.used.add(ident.name)
         if decl is None:
             return ident.name  # an enum name such as `tanh_exp`; the schema decides
         if ident.name in self._resolving:
@@ -81,6 +84,7 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
     # Constants may be declared after the transforms that use them: resolve lazily.
     declared = {d.name.text: d for d in module.declarations if isinstance(d, ast.ConstDecl)}
     constants_for_transforms = Constants(declared, diagnostics)  # constants may come after a transform
+    called: set[str] = set()  # blocks and transforms called by some model (directly or not)
     broken: set[str] = set()  # blocks and transforms whose declaration is in error: calls are not lowered
     models: list[ast.ModelDecl] = []
     seen: dict[str, Span] = {}
@@ -104,13 +108,33 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
                 broken.add(decl.name.text)
         else:
             models.append(decl)
-    constants = Constants(consts, diagnostics)
+    constants = Constants(consts, diagnostics, used=constants_for_transforms.used)
     names = {m.name.text for m in models}
-    lowered = [_ModelLowering(m, constants, blocks, broken, names, diagnostics).run() for m in models]
+    lowerings = [_ModelLowering(m, constants, blocks, broken, names, diagnostics) for m in models]
+    lowered = [lowering.run() for lowering in lowerings]
+    for lowering in lowerings:
+        called |= lowering.called
     for model in lowered:
         if model is not None:
             model.user_ops = user_ops
+    diagnostics += _unused(module, constants.used, called)
     return [m for m in lowered if m is not None], diagnostics
+
+
+def _unused(module: ast.Module, used_constants: set[str], called: set[str]) -> list[Diagnostic]:
+    """W402 for a constant no model, block or transform reads; W403 for a block or transform
+    no model calls. Both are usually a typo or a leftover."""
+    out = []
+    for decl in module.declarations:
+        name = decl.name.text
+        if isinstance(decl, ast.ConstDecl) and name not in used_constants:
+            out.append(warning("W402", decl.name.span, f"constant `{name}` is never used", "use it, or delete the line"))
+        elif isinstance(decl, (ast.BlockDecl, ast.TransformDecl)) and name not in called:
+            what = "block" if isinstance(decl, ast.BlockDecl) else "transform"
+            out.append(
+                warning("W403", decl.name.span, f"{what} `{name}` is never called by a model", "call it, or delete it")
+            )
+    return out
 
 
 def _check_block(decl: ast.BlockDecl, out: list[Diagnostic]) -> bool:
@@ -211,6 +235,7 @@ class _ModelLowering:
         diagnostics: list[Diagnostic],
     ) -> None:
         self.broken = broken
+        self.called: set[str] = set()  # blocks and transforms this model calls
         self.model_names = model_names  # a model used after `~` takes its context by keyword
         self.decl = decl
         self.constants = constants
@@ -344,6 +369,7 @@ class _ModelLowering:
     def _op(
         self, call: ast.Call, piped: tuple[str | None, ...], piped_span: Span, targets: tuple[ast.Name, ...]
     ) -> str | None:
+        self.called.add(call.callee.text)
         if call.callee.text in self.blocks:
             return self._inline(self.blocks[call.callee.text], call, piped, targets)
         if call.callee.text in self.broken:  # a `transform` whose declaration is reported

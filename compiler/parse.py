@@ -39,14 +39,20 @@ class _BracketNewlines:
 
     always_accept = ("_NL",)
 
+    def __init__(self) -> None:
+        # The brackets open at the last token yielded: after a syntax error they tell whether
+        # the real mistake is an unclosed bracket on an earlier line.
+        self.open: list[Token] = []
+
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        depth = 0
+        self.open = []
         for token in stream:
             if token.type in _OPENERS:
-                depth += 1
+                self.open.append(token)
             elif token.type in _CLOSERS:
-                depth = max(depth - 1, 0)
-            elif token.type == "_NL" and depth > 0:
+                if self.open:
+                    self.open.pop()
+            elif token.type == "_NL" and self.open:
                 continue
             yield token
 
@@ -70,12 +76,21 @@ def _spellings() -> dict[str, str]:
     return spelled
 
 
+MAX_SYNTAX_ERRORS = 20
+
+
 def parse(source: Source) -> ast.Module:
-    """Parse a whole file; raises `CompileError` with E1xx diagnostics on a syntax error."""
+    """Parse a whole file; raises `CompileError` with E1xx diagnostics on a syntax error.
+
+    After a syntax error the parser recovers at the next line: the offending line is blanked
+    (line numbers stay) and the file parsed again, so one run reports the syntax errors of
+    every statement. Recovery stops at the end of the file (an unclosed `{` or bracket
+    explains everything after it) and after MAX_SYNTAX_ERRORS.
+    """
     try:
         tree = _parser().parse(source.text)
     except UnexpectedInput as exc:
-        raise CompileError([_syntax_error(exc, source)], source) from None
+        raise CompileError(_recover(source, exc), source) from None
     try:
         return _ToAst(source).transform(tree)
     except VisitError as exc:
@@ -86,6 +101,28 @@ def parse(source: Source) -> ast.Module:
 
 # ---------------------------------------------------------------------------------------------
 # Syntax errors
+
+
+def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
+    """The first syntax error and those found after blanking each erroneous line in turn."""
+    found = [_syntax_error(first, source)]
+    lines = source.text.split("\n")
+    exc: UnexpectedInput | None = first
+    while exc is not None and len(found) < MAX_SYNTAX_ERRORS:
+        line = found[-1].span.line
+        if found[-1].code == "E103" or not 1 <= line <= len(lines) or not lines[line - 1].strip():
+            break
+        lines[line - 1] = " " * len(lines[line - 1])  # same length: error offsets stay valid
+        try:
+            _parser().parse("\n".join(lines))
+            exc = None
+        except UnexpectedInput as again:
+            exc = again
+            diagnostic = _syntax_error(again, source)
+            if diagnostic.span.line <= line or diagnostic.code == "E103":
+                break  # the blanked line was part of a larger broken construct: stop here
+            found.append(diagnostic)
+    return found
 
 
 def _spell(terminals: set[str] | frozenset[str]) -> str:
@@ -113,9 +150,25 @@ def _point(source: Source, line: int, column: int, width: int = 1) -> Span:
     return Span(source.filename, line, column, line, column + width)
 
 
+def _unclosed(exc: UnexpectedInput) -> Token | None:
+    """The bracket left open on an earlier line when the parser stopped, if any."""
+    line = getattr(getattr(exc, "token", None), "line", None) or getattr(exc, "line", None)
+    opened = _parser().options.postlex.open  # type: ignore[union-attr]
+    return opened[-1] if opened and line is not None and opened[-1].line < line else None
+
+
 def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(exc, source)
+    opener = _unclosed(exc)
+    if opener is not None:
+        closer = ")" if opener.type == "LPAR" else "]"
+        return error(
+            "E102",
+            _point(source, opener.line, opener.column),
+            f"`{opener.value}` is not closed: the statement runs on into line {getattr(exc, 'line', '?')}",
+            f"close it with `{closer}` on its line, or where the call ends",
+        )
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         return error(
             "E103",

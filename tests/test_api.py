@@ -87,7 +87,7 @@ def test_compile_source_returns_every_class_by_name() -> None:
 @pytest.mark.parametrize(
     ("source", "code", "line", "column"),
     [
-        ("model M {\n    input x: real[2]\n    x ~ standard_normal(\n}\n", "E102", 4, 1),
+        ("model M {\n    input x: real[2]\n    x ~ standard_normal(\n}\n", "E102", 3, 24),
         ("model M {\n    input x: real[2]\n    h = reverse(x)\n}\n", "E401", 3, 5),
         ("model M {\n    input x: int<256>[2]\n    x ~ standard_normal()\n}\n", "E403", 3, 5),
         ("model M {\n    input x: real[2]\n    h = logit(x)\n    h ~ standard_normal()\n}\n", "E405", 3, 15),
