@@ -378,9 +378,9 @@ class _ModelLowering:
         args = [(t, piped_span) for t in piped] + [(self._positional(a, call), a.span) for a in call.args]
         node = self._node_id("op")
         known = tuple((t, span) for t, span in args if t is not None)
+        kwargs = self._kwargs(call)  # before the outputs are bound: `context=a` reads the old `a`
         outputs = tuple(self._define(t, node, i) for i, t in enumerate(targets))
         tensors, spans = tuple(t for t, _ in known), tuple(span for _, span in known)
-        kwargs = self._kwargs(call)
         resolved = len(known) == len(args)
         payload = OpNode(
             call.callee.text, call.callee.span, kwargs, tensors, outputs, call.span, self.repeat, spans, resolved

@@ -199,3 +199,13 @@ def test_check_model_returns_diagnostics_instead_of_raising() -> None:
     models, _ = lower_module(parse(Source("m.survae", model("h = bogus(x)\nh ~ normal()"))))
     result, diagnostics = check_model(models[0])
     assert result is None and [d.code for d in diagnostics] == ["E201"]
+
+
+def test_a_context_read_sees_the_tensor_before_the_statement_rebinds_it() -> None:
+    """In `a = affine_coupling(a, context=a)` both `a`s are the old one: a cycle (E408), not a
+    read of the coupling's own output."""
+    source = model(
+        "a, b = split(x)\na = affine_coupling(a, net=mlp(hidden=[4]), context=a)\na ~ normal()\nb ~ normal()",
+        "real[4]",
+    )
+    assert codes(source) == ["E408"]
