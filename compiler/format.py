@@ -29,12 +29,14 @@ Canonical style
   fit are joined onto one line. Lists never wrap.
 - Comments: a full-line comment stays above the statement (or declaration, transform item,
   call argument) that follows it, or at the end of its block; a trailing comment stays at the
-  end of its statement's last line. Trailing comments on consecutive lines are aligned two
-  spaces after the longest of those lines. A comment inside a call's parentheses forces that
-  call to wrap, so it can keep its place after `(` or after its argument. A comment where no
-  line of the canonical layout exists (inside a list, a type, or a header's parameters) moves
-  to a full line just above its statement or argument, or after the `{` of its block. No
-  comment is ever dropped; the text of each is kept, less trailing spaces.
+  end of its statement's last line, two spaces after the code. Trailing comments of
+  consecutive lines at one indentation are aligned two spaces past the longest of them; a
+  line ending in `{` or `(`, or starting with `}` or `)`, is never aligned with others.
+- A comment inside a call's parentheses forces that call to wrap, so that it keeps its place
+  after `(`, after its argument, or above it. A comment where the canonical layout has no
+  line for it (inside a list, a type, or a header's parameters) moves to a full line just
+  above its statement or argument, or after the `{` of its block. No comment is ever
+  dropped; the text of each is kept, less trailing spaces.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from lark import Token, v_args
 
@@ -355,7 +357,7 @@ class _Line:
     comment: str | None = None
 
 
-_Part = Union[ast.Value, ast.Ident]
+_Part = ast.Value  # one element of a pipeline (an identifier or a call) or any value
 
 
 class _Printer:
@@ -527,7 +529,7 @@ class _Printer:
             return self._number(expr.value, expr.span)
         if _is_negation(expr):
             operand = self._shape(expr.right)
-            # `-2` would read back as the number -2, `--D` is not a token sequence we print.
+            # Parentheses unless a name follows: `-2` would read back as the number -2.
             return f"-{operand}" if isinstance(expr.right, ast.ShapeName) else f"-({operand})"
         left, right = self._shape(expr.left), self._shape(expr.right)
         if _binds_looser(expr.left, expr.op, right_side=False):
@@ -553,13 +555,30 @@ class _Printer:
 
     def _overlong(self, indent: str, prefix: str, parts: list[_Part], suffix: str, broken: set[int]) -> list[int]:
         """Calls that could still wrap on the first too-long line of the chain's own lines."""
-        for text, members in _segments(indent + prefix, parts, suffix, broken, self._flat, indent):
+        for text, members in self._segments(indent, prefix, parts, suffix, broken):
             wrappable = [i for i in members if isinstance(parts[i], ast.Call) and _arguments(parts[i])]
             if len(text) > WIDTH and wrappable:
                 return wrappable
         return []
 
+    def _segments(
+        self, indent: str, prefix: str, parts: list[_Part], suffix: str, broken: set[int]
+    ) -> Iterator[tuple[str, list[int]]]:
+        """The chain's own lines (not wrapped arguments), and the unwrapped parts on each."""
+        text, members = indent + prefix, []
+        for index, part in enumerate(parts):
+            text += " |> " if index else ""
+            if index in broken:
+                assert isinstance(part, ast.Call)
+                yield text + part.callee.text + "(", members
+                text, members = indent + ")", []
+            else:
+                text += self._flat(part)
+                members.append(index)
+        yield text + suffix, members
+
     def _render(self, indent: str, prefix: str, parts: list[_Part], suffix: str, broken: set[int]) -> list[_Line]:
+        """The chain with the calls in `broken` wrapped, one argument per line."""
         lines: list[_Line] = []
         text = indent + prefix
         for index, part in enumerate(parts):
@@ -596,24 +615,13 @@ def _arguments(call: ast.Call) -> list[ast.Value | ast.Keyword]:
     return [*call.args, *call.kwargs]
 
 
-def _segments(
-    start: str, parts: list[_Part], suffix: str, broken: set[int], flat: Any, indent: str
-) -> Iterator[tuple[str, list[int]]]:
-    """The chain's own lines (not the wrapped arguments) and which unwrapped parts each holds."""
-    text, members = start, []
-    for index, part in enumerate(parts):
-        text += " |> " if index else ""
-        if index in broken:
-            yield text + part.callee.text + "(", members
-            text, members = indent + ")", []
-        else:
-            text += flat(part)
-            members.append(index)
-    yield text + suffix, members
-
-
 def _aligned(lines: list[_Line]) -> list[str]:
-    """Trailing comments of consecutive lines share a column, two spaces past the longest."""
+    """Trailing comments of a run of sibling lines share a column, two spaces past the longest.
+
+    A run is consecutive lines at one indentation that each carry a comment; a line that opens
+    or closes a bracket or brace stands alone, so a comment after `{` or `)` is not pushed
+    out by the statements around it.
+    """
     out: list[str] = []
     index = 0
     while index < len(lines):
@@ -621,13 +629,26 @@ def _aligned(lines: list[_Line]) -> list[str]:
             out.append(lines[index].text)
             index += 1
             continue
-        run_end = index
-        while run_end < len(lines) and lines[run_end].comment is not None:
-            run_end += 1
-        column = max(len(line.text) for line in lines[index:run_end]) + 2
-        out += [line.text.ljust(column) + str(line.comment) for line in lines[index:run_end]]
-        index = run_end
+        end = index + 1
+        while end < len(lines) and _aligns_with(lines[end - 1], lines[end]):
+            end += 1
+        column = max(len(line.text) for line in lines[index:end]) + 2
+        out += [line.text.ljust(column) + str(line.comment) for line in lines[index:end]]
+        index = end
     return out
+
+
+def _aligns_with(first: _Line, other: _Line) -> bool:
+    def indent(line: _Line) -> int:
+        return len(line.text) - len(line.text.lstrip())
+
+    def alone(line: _Line) -> bool:
+        code = line.text.strip()
+        return code.endswith(("{", "(")) or code.startswith(("}", ")"))
+
+    if first.comment is None or other.comment is None or alone(first) or alone(other):
+        return False
+    return indent(first) == indent(other)
 
 
 def _string(text: str) -> str:

@@ -10,11 +10,16 @@ from .user_transforms import impl_parts
 CLASS_WORDS = {EXACT: "exact log-likelihood", "lower_bound": "lower bound"}
 
 
-def format_report(models: list[CheckedModel]) -> str:
-    return "\n\n".join(format_model(m) for m in models) + "\n"
+Counts = dict[str, list[tuple[str, "int | None"]]]
 
 
-def format_model(model: CheckedModel) -> str:
+def format_report(models: list[CheckedModel], counts: Counts | None = None) -> str:
+    """The `--check` text; `counts` (model name → per-layer parameter counts) adds a table of
+    the layers with their parameters."""
+    return "\n\n".join(format_model(m, (counts or {}).get(m.name)) for m in models) + "\n"
+
+
+def format_model(model: CheckedModel, counts: list[tuple[str, int | None]] | None = None) -> str:
     lines = [f"{model.name}: {CLASS_WORDS[model.likelihood]}"]
     if model.ir.doc:
         lines.append(f"    doc: {model.ir.doc!r}"[:200])
@@ -27,7 +32,29 @@ def format_model(model: CheckedModel) -> str:
         lines += [f"      - {line}" for line in imports]
     lines.append("    tensors:")
     lines += ["      " + row for row in _table(model)]
+    if counts is not None:
+        lines.append("    layers:")
+        lines += ["      " + row for row in _layers(model, counts)]
     return "\n".join(lines)
+
+
+def _layers(model: CheckedModel, counts: list[tuple[str, int | None]]) -> list[str]:
+    """One row per layer of the generated class: its op, line and parameter count."""
+    nodes = [n for n in model.inference_order if n in model.bound]
+    rows = [("layer", "line", "op", "parameters")]
+    for node, (attr, count) in zip(nodes, counts, strict=True):
+        rows.append((attr, str(model.ir.payload(node).span.line), model.bound[node].entry.name, _count(count)))
+    known = [c for _, c in counts]
+    rows.append(("total", "", "", _count(None if None in known else sum(c for c in known if c is not None))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths[:3], strict=True)), row[3].rjust(widths[3])])
+        for row in rows
+    ]
+
+
+def _count(count: int | None) -> str:
+    return f"{count:,}" if count is not None else "unknown (user code)"
 
 
 def _user_imports(model: CheckedModel) -> list[str]:

@@ -42,7 +42,7 @@ def test_every_good_model_is_listed() -> None:
     listed = {path.name for path, _, _ in MODELS.values() if path.parent == GOOD}
     assert {p.name for p in GOOD.glob("*.survae")} == listed
     goldens = {p.name for p in GOOD.glob("*.expected")}
-    wanted = {f"{n}.{kind}.expected" for n in MODELS for kind in ("check", "py")} | {"abs_flow.dot.expected"}
+    wanted = {f"{n}.{kind}.expected" for n in MODELS for kind in ("check", "py", "info")} | {"abs_flow.dot.expected"}
     assert goldens == wanted, "each good model has its .check and .py goldens, and nothing else is left over"
 
 
@@ -63,6 +63,30 @@ def test_check_report(name: str, cli: Callable[..., Any], golden: Callable[[Path
         assert re.search(r"at line \d+", line)
     assert "    tensors:" in lines
     assert all(line.startswith("    ") for line in lines[1:]), "only the class line is at column 0"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_info_json(
+    name: str, cli: Callable[..., Any], golden: Callable[[Path, str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--info` is the `--check` report as JSON, valid against its own schema."""
+    from survae_dsl.compiler.info import Info
+
+    path, class_line, reasons = MODELS[name]
+    monkeypatch.chdir(path.parent)  # positions name the file as given: keep goldens machine-independent
+    result = cli(path.name, "--info")
+    assert (result.status, result.err) == (0, ""), result.err
+    golden(GOOD / f"{name}.info.expected", result.out)
+    info = Info.model_validate_json(result.out)
+    assert info.ok and info.file == path.name
+    first = info.models[0]
+    assert f"{first.name}: " + ("exact log-likelihood" if first.likelihood == "exact" else "lower bound") == class_line
+    assert len(first.reasons) == len(reasons)
+    report = cli(path.name, "--check").out
+    assert len(first.tensors) == report.split("    tensors:")[1].split("    layers:")[0].count("\n") - 2
+    known = [layer.parameters for layer in first.layers]
+    assert first.parameters == (sum(known) if None not in known else None)  # type: ignore[arg-type]
+    assert f"{first.parameters:,}" in report
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
