@@ -2,8 +2,9 @@
 
 The formatter prints the AST, so the layout of the input does not matter, only its meaning and
 its comments. Before returning, it re-parses its own output and compares the two ASTs with
-their spans stripped: a formatter bug raises `InternalError` instead of changing a model (equal
-ASTs lower to the same IR, because lowering reads spans only for diagnostics).
+their spans stripped: a formatter bug raises `InternalError` instead of changing a model. Equal
+ASTs lower to the same graph (ops, keywords, tensors); only the line numbers quoted by
+diagnostics and by comments in generated code move.
 
 Canonical style
 ---------------
@@ -46,6 +47,7 @@ import difflib
 import math
 import re
 import sys
+import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -718,11 +720,13 @@ def _format_file(path: Path, check: bool, diff: bool) -> int:
         formatted = format_source(text, filename=str(path))
     except CompileError as exc:
         print(exc.render(), file=sys.stderr)
-        print(f"\n{path}: not formatted (syntax error)", file=sys.stderr)
+        print(f"\n{path}: not formatted: it does not parse", file=sys.stderr)
         return 1
     except InternalError as exc:
-        print(f"survae-fmt: internal error: {exc}. This is a bug in survae-fmt; please report it.", file=sys.stderr)
-        return 3
+        return _internal(str(exc))
+    except Exception as exc:  # noqa: BLE001 - anything else is our bug, and says so
+        traceback.print_exception(exc, file=sys.stderr)
+        return _internal(f"{type(exc).__name__} while formatting {path}")
     if formatted == text:
         return 0
     if diff:
@@ -741,6 +745,11 @@ def _format_file(path: Path, check: bool, diff: bool) -> int:
         return _fail(f"cannot write {path}: {_reason(exc)}")
     print(f"reformatted {path}", file=sys.stderr)
     return 0
+
+
+def _internal(message: str) -> int:
+    print(f"survae-fmt: internal error: {message}. This is a bug in survae-fmt; please report it.", file=sys.stderr)
+    return 3
 
 
 def _fail(message: str) -> int:

@@ -126,7 +126,11 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
 
 
 def _spell(terminals: set[str] | frozenset[str]) -> str:
-    spelled = sorted({_spellings().get(t, t.lower()) for t in terminals if not t.startswith("__")})
+    known = _spellings()
+    # Anonymous terminals (`__ANON_0` for `->`) are shown by their text; other internal ones not.
+    spelled = sorted({known.get(t, t.lower()) for t in terminals if t in known or not t.startswith("__")})
+    if not spelled:  # Lark found no terminal that could follow: say so rather than guess
+        return "a different token here"
     if len(spelled) == 1:
         return spelled[0]
     return "one of " + ", ".join(spelled[:-1]) + " or " + spelled[-1]

@@ -9,6 +9,8 @@ comment scanner.
 from __future__ import annotations
 
 import os
+import re
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from textwrap import dedent
@@ -31,18 +33,25 @@ FILES = sorted(
 IDS = [str(p.relative_to(ROOT)) for p in FILES]
 
 
+_SEEN: list[str] = []
+
+
+@lru_cache(maxsize=1)
+def _comment_lexing_parser() -> Lark:
+    grammar = resources.files("survae_dsl.grammar").joinpath("survae.lark").read_text("utf-8")
+    return Lark(grammar, parser="lalr", postlex=_BracketNewlines(), lexer_callbacks={"COMMENT": _keep}, cache=True)
+
+
+def _keep(token: Token) -> Token:
+    _SEEN.append(str(token).rstrip())
+    return token
+
+
 def comments(text: str) -> list[str]:
     """The comment tokens of a file, as the grammar's own lexer sees them."""
-    found: list[str] = []
-
-    def keep(token: Token) -> Token:
-        found.append(str(token).rstrip())
-        return token
-
-    grammar = resources.files("survae_dsl.grammar").joinpath("survae.lark").read_text("utf-8")
-    parser = Lark(grammar, parser="lalr", postlex=_BracketNewlines(), lexer_callbacks={"COMMENT": keep})
-    parser.parse(text)
-    return found
+    _SEEN.clear()
+    _comment_lexing_parser().parse(text)
+    return list(_SEEN)
 
 
 def parses(text: str) -> bool:
@@ -99,6 +108,34 @@ def test_formatting_keeps_the_lowered_ir(path: Path) -> None:
     if before is None:
         pytest.skip("does not lower without errors")
     assert ir_summary(format_source(text)) == before
+
+
+_TOKENS = re.compile(r'"(?:\\.|[^"\\\n])*"|#[^\n]*|[()\[\]{,]')
+
+
+def sprinkle(text: str) -> str:
+    """`text` with a comment and a line break after every `(`, `[` and `,` inside brackets, and
+    a comment after every `{`: a comment in every place the grammar allows one."""
+    out, depth, last, count = [], 0, 0, 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        depth += token in "([" and len(token) == 1
+        depth -= token in ")]" and len(token) == 1
+        if token == "{" or (token in "([," and depth > 0):
+            count += 1
+            out += [text[last : match.end()], f"  # s{count}\n"]
+            last = match.end()
+    return "".join(out) + text[last:]
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if "bad" not in p.parts], ids=lambda p: p.name)
+def test_comments_everywhere_are_kept_and_formatting_is_still_idempotent(path: Path) -> None:
+    text = sprinkle(path.read_text(encoding="utf-8"))
+    assert parses(text)
+    once = format_source(text)
+    assert format_source(once) == once
+    assert sorted(comments(once)) == sorted(comments(text))
+    assert strip_spans(parse(Source("f.survae", once))) == strip_spans(parse(Source("f.survae", text)))
 
 
 def test_the_repository_files_are_checked() -> None:
