@@ -1,6 +1,6 @@
 """The catalogue of diagnostic codes: a stable code, a title, and when it fires.
 
-`docs/diagnostics.md` is generated from this table (`python -m survae_dsl.compiler.codes`),
+`docs/diagnostics.md` is generated from this table and `explain.py` (`python -m survae_dsl.compiler.docs_pages docs`),
 and the test suite checks that every code here has a bad model in `tests/bad` and that the
 compiler uses no code missing from it.
 """
@@ -81,7 +81,9 @@ def diagnostics_page() -> str:
         "accounting and supports, `E5xx` limits. Lower-bound reasons are not diagnostics: `--check`",
         "lists them under `because:`.",
         "",
-        "This page is generated from `compiler/codes.py` (`python -m survae_dsl.compiler.codes`).",
+        "This page is generated from `compiler/codes.py` and `compiler/explain.py`",
+        "(`python -m survae_dsl.compiler.docs_pages docs`); `survae-compile --explain CODE` prints",
+        "the same explanation of one code.",
         "",
         "| code | title | when |",
         "|---|---|---|",

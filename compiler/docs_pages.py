@@ -114,7 +114,25 @@ def catalogue_page() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-PAGES = {"catalogue.md": catalogue_page, "diagnostics.md": diagnostics_page}
+def diagnostics_with_explanations() -> str:
+    """docs/diagnostics.md: the table of codes, then each code's `--explain` text with its
+    wrong and right examples (the examples are tested to produce and not produce the code)."""
+    from .codes import CODES
+    from .explain import EXPLANATIONS
+
+    out = [diagnostics_page().rstrip("\n"), "", "## Every code explained", ""]
+    for code in CODES:
+        out += [f"### `{code.code}`: {code.title}", ""]
+        entry = EXPLANATIONS.get(code.code)
+        if entry is None:
+            out += [code.explanation, ""]
+            continue
+        out += [entry.text, "", "Wrong:", "", "```", entry.wrong.rstrip("\n"), "```", "", "Right:", "", "```"]
+        out += [entry.right.rstrip("\n"), "```", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+PAGES = {"catalogue.md": catalogue_page, "diagnostics.md": diagnostics_with_explanations}
 
 
 def main(argv: list[str]) -> int:

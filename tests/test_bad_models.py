@@ -246,6 +246,8 @@ def test_codes_are_well_formed() -> None:
 
 def test_diagnostics_page_is_generated_from_codes() -> None:
     page = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert page == codes.diagnostics_page(), "regenerate docs/diagnostics.md: python -m survae_dsl.compiler.codes"
+    from survae_dsl.compiler.docs_pages import diagnostics_with_explanations
+
+    assert page == diagnostics_with_explanations(), "regenerate it: python -m survae_dsl.compiler.docs_pages docs"
     for c in codes.CODES:
         assert f"| `{c.code}` |" in page
