@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--emit", choices=("ast", "ir", "python"), help="print one phase of the pipeline")
     parser.add_argument("--explain", metavar="CODE", help="explain a diagnostic code, with a wrong and a right example")
     parser.add_argument("--format", action="store_true", help="rewrite the file in the canonical layout (keeps comments)")
+    parser.add_argument(
+        "--standalone", action="store_true", help="with -o: copy the runtime into the module, so it needs only torch"
+    )
     return parser
 
 
@@ -133,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         from .codegen import emit_module
 
-        pending.append((Path(args.output), emit_module(models, source_path.name).encode("utf-8")))
+        code = emit_module(models, source_path.name, standalone=args.standalone)
+        pending.append((Path(args.output), code.encode("utf-8")))
     if args.render:
         from .render_dot import RenderError, render
 

@@ -32,8 +32,9 @@ RUNTIME_ALIAS = "snn"
 ALLOWED_IMPORTS = frozenset({"__future__", "torch", "survae_dsl.nn"})
 
 
-def emit_module(models: list[CheckedModel], source_name: str) -> str:
-    """The whole generated file for these models."""
+def emit_module(models: list[CheckedModel], source_name: str, standalone: bool = False) -> str:
+    """The whole generated file for these models; `standalone` copies in the runtime it uses,
+    so the module needs only torch (and the modules of user transforms)."""
     origin = safe_filename(source_name)
     classes = Namespace()
     class_names = {m.name: classes.name(m.name) for m in models}
@@ -61,6 +62,12 @@ def emit_module(models: list[CheckedModel], source_name: str) -> str:
     ]
     code = "\n".join(lines)
     verify_generated(code, frozenset(imports))
+    if standalone:
+        from .standalone import STANDARD_LIBRARY, standalone_module
+
+        used = set(re.findall(rf"\b{RUNTIME_ALIAS}\.([A-Za-z_][A-Za-z0-9_]*)", code))
+        code = standalone_module(code, used)
+        verify_generated(code, frozenset(imports) | STANDARD_LIBRARY, runtime=False)
     return code
 
 
@@ -357,7 +364,7 @@ def _distribution(call: Bound, slot: DistSlot, source: TensorType) -> Construct:
 # Self-check
 
 
-def verify_generated(code: str, user_modules: frozenset[str] = frozenset()) -> None:
+def verify_generated(code: str, user_modules: frozenset[str] = frozenset(), runtime: bool = True) -> None:
     """Parse the generated code and check its imports (ours, and the modules the file's
     `transform` declarations name) and runtime references."""
     try:
@@ -372,8 +379,10 @@ def verify_generated(code: str, user_modules: frozenset[str] = frozenset()) -> N
             names = {node.module or ""}
         else:
             names = set()
-        if names - ALLOWED_IMPORTS - user_modules:
-            raise InternalError(f"generated code imports {sorted(names - ALLOWED_IMPORTS - user_modules)}")
+        allowed = (ALLOWED_IMPORTS if runtime else ALLOWED_IMPORTS - {"survae_dsl.nn"}) | user_modules
+        refused = {n for n in names - allowed if not n.startswith("torch.")}
+        if refused:
+            raise InternalError(f"generated code imports {sorted(refused)}")
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == RUNTIME_ALIAS:
             if node.attr not in allowed_runtime:
                 raise InternalError(f"generated code uses unknown runtime name {node.attr!r}")
