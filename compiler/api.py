@@ -42,3 +42,32 @@ def load(path: str | Path, model: str | None = None) -> type[Any]:
         raise CompileError([error("E213", first_line, f"{path} holds several models: {names}", "pass `model=NAME`")])
     return next(iter(classes.values()))
 
+
+
+def _read(path_or_source: str | Path) -> tuple[str, str]:
+    """(text, filename) of a `.survae` path or of source text given directly."""
+    if isinstance(path_or_source, Path) or (
+        "\n" not in path_or_source and "{" not in path_or_source and Path(path_or_source).is_file()
+    ):
+        path = Path(path_or_source)
+        return path.read_text(encoding="utf-8"), str(path)
+    return str(path_or_source), "<string>"
+
+
+def check(path_or_source: str | Path) -> Any:
+    """Check a `.survae` file (or source text) without compiling it to Python: the
+    `Compilation` of its models (`.models`, each with `.likelihood` and `.reasons`). In a
+    notebook it displays as its diagram. Raises `CompileError` for a bad model."""
+    text, filename = _read(path_or_source)
+    return check_source(text, filename)
+
+
+def render(
+    path_or_source: str | Path, model: str | None = None, collapse: bool = False, direction: str = "inference"
+) -> Any:
+    """The diagram of a `.survae` file (or source text) as a `graphviz.Digraph`: it displays
+    itself in a notebook, and `.render(...)`/`.pipe(format=...)` write it out."""
+    from .render_dot import build_graph
+
+    compilation = check(path_or_source)
+    return build_graph(compilation.model(model), collapse=collapse, direction=direction)

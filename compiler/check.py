@@ -38,6 +38,12 @@ class CheckedModel:
     def name(self) -> str:
         return self.ir.name
 
+    def _repr_svg_(self) -> str:
+        """In a notebook a checked model displays as its diagram."""
+        from .render_dot import render
+
+        return render([self], "svg").decode("utf-8")
+
     def uses(self) -> set[str]:
         """This model's name and those of every model it uses, directly or not."""
         names = {self.name}

@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--render", metavar="OUT.{svg,png,pdf,dot}", help="draw the model graph (format from the suffix)")
     parser.add_argument("--model", metavar="NAME", help="only this model of the file")
+    parser.add_argument("--collapse", action="store_true", help="with --render: draw each repeat and block call as one node")
+    parser.add_argument(
+        "--direction",
+        choices=("inference", "generative"),
+        default="inference",
+        help="with --render: draw the data -> latent direction (default) or the sampling direction",
+    )
     parser.add_argument("--info", action="store_true", help="print the --check findings as JSON (see --info-schema)")
     parser.add_argument("--info-schema", action="store_true", help="print the JSON schema of --info and exit")
     parser.add_argument("--emit", choices=("ast", "ir", "python"), help="print one phase of the pipeline")
@@ -142,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         from .render_dot import RenderError, render
 
         try:
-            pending.append((Path(args.render), render(models, _format(args.render))))
+            pending.append((Path(args.render), render(models, _format(args.render), args.collapse, args.direction)))
         except RenderError as exc:
             raise UsageError(str(exc)) from None
     for path, data in pending:

@@ -22,6 +22,12 @@ class Compilation:
     models: list[CheckedModel]
     warnings: list[Diagnostic]
 
+    def _repr_svg_(self) -> str:
+        """In a notebook a checked file displays as the diagram of its models."""
+        from .render_dot import render
+
+        return render(self.models, "svg").decode("utf-8")
+
     def model(self, name: str | None) -> list[CheckedModel]:
         """All models, or the one called `name` and the models it uses (CompileError naming
         the choices if absent)."""

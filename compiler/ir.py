@@ -53,6 +53,20 @@ class InputNode:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """A `repeat` statement or a block call that nodes were written in (for diagrams).
+
+    `key` is unique per instance (every iteration of one `repeat` shares it; each call of a
+    block has its own); `label` is what a diagram prints; `count` the repeat count (1 for calls).
+    """
+
+    kind: str  # "repeat" | "block"
+    label: str
+    key: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class ContextNode:
     """`context c: TYPE`: a tensor the model reads (`context=c`) but never models."""
 
@@ -75,6 +89,7 @@ class OpNode:
     input_spans: tuple[Span, ...] = ()  # where each tensor argument is written
     resolved: bool = True  # False if a tensor argument was not found (already an E202/E209)
     failed: bool = False  # a block call that could not be inlined (reported): a placeholder
+    scope: tuple[Scope, ...] = ()  # the `repeat`s and block calls it was written in, outermost first
 
     def kwarg(self, name: str) -> KwArg | None:
         return next((k for k in self.kwargs if k.name == name), None)
@@ -94,6 +109,7 @@ class DistNode:
     span: Span
     repeat: tuple[tuple[int, int], ...] = ()
     input_span: Span | None = None  # the tensor's name before `~`
+    scope: tuple[Scope, ...] = ()
 
     def kwarg(self, name: str) -> KwArg | None:
         return next((k for k in self.kwargs if k.name == name), None)

@@ -17,7 +17,7 @@ from . import syntax as ast
 from .catalogue import CallValue, TensorRef
 from .diagnostics import Diagnostic, error, warning
 from .domains import POSITIVE, REAL, UNIT, Domain, integers, interval
-from .ir import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, TensorDef
+from .ir import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, Scope, TensorDef
 from .source import Span
 from .suggest import did_you_mean
 from .user_transforms import transform_entry
@@ -247,6 +247,8 @@ class _ModelLowering:
         self.ir = ModelIR(decl.name.text, decl.name.span, None, self.graph)
         self.env: dict[str, str] = {}  # user name → current tensor id
         self.repeat: tuple[tuple[int, int], ...] = ()
+        self.scope: tuple[Scope, ...] = ()  # `repeat`s and block calls being lowered, outermost first
+        self.calls = 0  # block calls inlined so far: each gets its own scope key
         self.counter = 0
         self.suffixes: dict[str, int] = {}  # user name → last suffix probed by _define
         self.bad_inputs: set[str] = set()  # inputs whose type is in error: already reported
@@ -383,7 +385,16 @@ class _ModelLowering:
         tensors, spans = tuple(t for t, _ in known), tuple(span for _, span in known)
         resolved = len(known) == len(args)
         payload = OpNode(
-            call.callee.text, call.callee.span, kwargs, tensors, outputs, call.span, self.repeat, spans, resolved
+            call.callee.text,
+            call.callee.span,
+            kwargs,
+            tensors,
+            outputs,
+            call.span,
+            self.repeat,
+            spans,
+            resolved,
+            scope=self.scope,
         )
         self.graph.add_node(node, ir=payload)
         for position, tensor in enumerate(tensors):
@@ -429,17 +440,20 @@ class _ModelLowering:
         values = self._block_keywords(block, call)
         if values is None or any(a is None for a in args):
             return self._placeholder(call, tuple(args), targets)
-        outer = (self.env, self.constants, self.via)
+        outer = (self.env, self.constants, self.via, self.scope)
         self.env = {p.name.text: tensor for p, tensor in zip(wanted, args, strict=True)}  # type: ignore[misc]
         self.constants = self.file_constants.within(values)
         self.via = ((name, call.span), *self.via)
+        self.calls += 1
+        parent = self.scope[-1].key if self.scope else ""
+        self.scope = (*self.scope, Scope("block", f"{name} (line {call.span.line})", f"{parent}/b{self.calls}"))
         body = relocate(block.body, self.via)
         try:
             for stmt in body:
                 self._statement(stmt, top=False)
             returned = self._returned(body)
         finally:
-            self.env, self.constants, self.via = outer
+            self.env, self.constants, self.via, self.scope = outer
         if returned is None:
             return self._placeholder(call, (), targets)
         if len(returned) != len(targets):
@@ -517,7 +531,9 @@ class _ModelLowering:
         node = self._node_id("dist")
         dist = stmt.dist
         kwargs = self._kwargs(dist, reads_by_keyword=dist.callee.text in self.model_names)
-        payload = DistNode(dist.callee.text, dist.callee.span, kwargs, tensor, stmt.span, self.repeat, stmt.target.span)
+        payload = DistNode(
+            dist.callee.text, dist.callee.span, kwargs, tensor, stmt.span, self.repeat, stmt.target.span, self.scope
+        )
         self.graph.add_node(node, ir=payload)
         self._edge(tensor, node, 0)
         self._read(payload.context, node)
@@ -534,15 +550,17 @@ class _ModelLowering:
                 )
             )
             return
-        outer = self.repeat
+        outer, outer_scope = self.repeat, self.scope
         # A body without ops (empty, or only misplaced `doc`/`input`) does the same each time:
         # once is enough, and `repeat 10**12 { }` must not spin (E502 counts only ops).
         times = count if count_ops(stmt.body, self.constants) else 1
+        parent = outer_scope[-1].key if outer_scope else ""
+        self.scope = (*outer_scope, Scope("repeat", f"repeat {count} (line {stmt.span.line})", f"{parent}/r{stmt.span.line}", count))
         for iteration in range(times):
             self.repeat = (*outer, (stmt.span.line, iteration))
             for inner in stmt.body:
                 self._statement(inner, top=False)
-        self.repeat = outer
+        self.repeat, self.scope = outer, outer_scope
 
     # helpers ---------------------------------------------------------------------------------
     def _node_id(self, prefix: str) -> str:

@@ -72,7 +72,9 @@ def stripped(source: str) -> str:
     drop: set[int] = set()
     for node in tree.body:
         relative = isinstance(node, ast.ImportFrom) and (node.level == 1 or node.module == "__future__")
-        exported = isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        exported = isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        )
         if relative or exported:
             drop |= set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     lines = [line for number, line in enumerate(source.splitlines(), start=1) if number not in drop]
@@ -87,12 +89,11 @@ def standalone_module(generated: str, used: set[str]) -> str:
     head, _, models = generated.partition("import survae_dsl.nn as snn\n")
     if not models:
         raise InternalError("the generated module does not import the runtime as expected")
-    parts = [head.replace("from __future__ import annotations\n", "from __future__ import annotations\n", 1)]
+    parts = [head]
     for module in modules:
         parts.append(f"# {'-' * 92}\n# Copied from {RUNTIME_PACKAGE}.{module}\n\n{stripped(sources[module])}")
     exported = sorted(used | {"Model", "iw_log_prob", "bits_per_dim"})
     gather = "\n".join(f"    {name} = {name}" for name in exported)
-    parts.append(
-        f"# {'-' * 92}\n# The runtime names the model classes below use, as in the normal module.\n\n\nclass snn:\n{gather}\n"
-    )
+    rule = f"# {'-' * 92}\n# The runtime names the model classes below use, as in the normal module."
+    parts.append(f"{rule}\n\n\nclass snn:\n{gather}\n")
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts) + models

@@ -4,6 +4,9 @@ Public API (re-exported lazily, PEP 562, so that importing the compiler never pu
 
 - `load(path, model=None)` → the compiled model class of a `.survae` file;
 - `compile_source(text, filename=..., model=None)` → compiled classes by model name;
+- `check(path_or_source)` → the checked models (displayed as their diagram in a notebook);
+- `render(path_or_source, model=None, collapse=False, direction="inference")` → a
+  `graphviz.Digraph` of the architecture;
 - `CompileError` — raised for a bad model, carrying its diagnostics;
 - `Model`, `iw_log_prob`, `bits_per_dim` — from the runtime, `survae_dsl.nn`.
 """
@@ -18,13 +21,25 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load": "survae_dsl.compiler.api",
     "compile_source": "survae_dsl.compiler.api",
+    "check": "survae_dsl.compiler.api",
+    "render": "survae_dsl.compiler.api",
     "CompileError": "survae_dsl.compiler.diagnostics",
     "Model": "survae_dsl.nn",
     "iw_log_prob": "survae_dsl.nn",
     "bits_per_dim": "survae_dsl.nn",
 }
 
-__all__ = ["CompileError", "Model", "__version__", "bits_per_dim", "compile_source", "iw_log_prob", "load"]
+__all__ = [
+    "CompileError",
+    "Model",
+    "__version__",
+    "bits_per_dim",
+    "check",
+    "compile_source",
+    "iw_log_prob",
+    "load",
+    "render",
+]
 
 
 def __getattr__(name: str) -> Any:
