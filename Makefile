@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`. Both work on a fresh machine:
-# they create .venv, install CPU torch, the package with its test extras, and Graphviz's dot.
+# they create .venv, install CPU torch, the package with its test and train extras, and Graphviz's dot.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	# A pinned CPU build: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,train]'
 	touch $(STAMP)
 
 graphviz:
