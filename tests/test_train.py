@@ -1,0 +1,323 @@
+"""`survae-train` (survae_dsl/train.py), run in-process on tiny models and data.
+
+Each run takes a fraction of a second to a few seconds on 2 CPU cores: the models are one- or
+two-coupling flows written inline, the data a built-in toy set capped with --max-steps or a
+small .npy file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from survae_dsl import train as survae_train
+
+FLOW = """
+model Flow {
+    input x: real[2]
+    h = affine_coupling(x, net=mlp(hidden=[16]))
+    h = reverse(h)
+    h = affine_coupling(h, net=mlp(hidden=[16]))
+    h ~ normal()
+}
+"""
+
+DEQUANTIZED = """
+model Counts {
+    input x: int<5>[4]
+    h = dequantize(x) |> logit()
+    h = affine_coupling(h, net=mlp(hidden=[8]))
+    h ~ normal()
+}
+"""
+
+IMAGES = """
+model Tiny {
+    input x: int<5>[1, 4, 4]
+    h = dequantize(x) |> logit()
+    h = flatten(h)
+    h = affine_coupling(h, net=mlp(hidden=[8]))
+    h ~ normal()
+}
+"""
+
+CLOUDS = """
+model Clouds {
+    input x: real[6, 2]
+    h = flatten(x)
+    h = affine_coupling(h, net=mlp(hidden=[8]))
+    h ~ normal()
+}
+"""
+
+CONDITIONAL = """
+model Cond {
+    context c: real[3]
+    input x: real[2]
+    h = affine_coupling(x, net=mlp(hidden=[8]), context=c)
+    h ~ normal()
+}
+"""
+
+# Values that vary from run to run even with the same seed.
+TIMINGS = ("seconds", "examples_per_second")
+
+
+@dataclass(frozen=True)
+class Run:
+    status: int
+    out: str
+    err: str
+    folder: Path
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.folder / "metrics.json").read_text())
+
+
+@pytest.fixture
+def train(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Callable[..., Run]:
+    """`train(model_text, *args, out="run")`: survae-train in-process, writing under tmp_path."""
+
+    def run(model_text: str, *args: str | Path, out: str = "run") -> Run:
+        model = tmp_path / "model.survae"
+        model.write_text(model_text)
+        capsys.readouterr()
+        status = survae_train.main([str(model), "--out", str(tmp_path / out), *map(str, args)])
+        captured = capsys.readouterr()
+        return Run(status, captured.out, captured.err, tmp_path / out)
+
+    return run
+
+
+def npy(tmp_path: Path, name: str, array: np.ndarray) -> Path:
+    path = tmp_path / name
+    np.save(path, array)
+    return path
+
+
+@pytest.fixture
+def counts(tmp_path: Path) -> Path:
+    """200 examples of int<5>[4]: 180 to train on, 20 held out."""
+    rng = np.random.default_rng(0)
+    return npy(tmp_path, "counts.npy", np.minimum(rng.poisson(1.5, size=(200, 4)), 4))
+
+
+@pytest.fixture
+def points(tmp_path: Path) -> Path:
+    """200 2-D points of two blobs."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[-2.0, 0.0], [2.0, 0.0]])[rng.integers(0, 2, 200)]
+    return npy(tmp_path, "points.npy", (centres + 0.3 * rng.standard_normal((200, 2))).astype(np.float32))
+
+
+def without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in metrics.items() if key not in TIMINGS}
+
+
+def finite_numbers(value: Any) -> list[float]:
+    """Every number in a JSON value (flattened)."""
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in finite_numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in finite_numbers(v)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def test_corners_metrics_checkpoint_and_plots(train: Callable[..., Run]) -> None:
+    run = train(FLOW, "--data", "corners", "--max-steps", "30")
+    assert run.status == 0, run.err
+    metrics = run.metrics
+    for key in (
+        "model",
+        "likelihood",
+        "data",
+        "epochs",
+        "steps",
+        "seconds",
+        "train",
+        "test",
+        "parameters",
+        "seed",
+        "torch",
+        "machine",
+        "history",
+        "plots",
+    ):
+        assert key in metrics, key
+    assert (metrics["model"], metrics["likelihood"], metrics["steps"]) == ("Flow", "exact", 30)
+    assert metrics["data"]["name"] == "corners" and metrics["data"]["test"] == "corners test split"
+    assert metrics["parameters"] == sum(p.numel() for p in survae_load(run).parameters())
+    for split in ("train", "test"):
+        assert set(metrics[split]) >= {"log_prob_nats", "bits_per_dim", "examples"}
+        assert math.isclose(metrics[split]["bits_per_dim"], -metrics[split]["log_prob_nats"] / (2 * math.log(2)))
+    assert "true_log_prob_nats" in metrics["test"]  # corners has a closed-form density
+    assert "iw" not in metrics["test"]  # exact: the IW bound would equal log_prob
+    assert set(metrics["machine"]) >= {"processor", "cpu_count"}
+    assert all(math.isfinite(n) for n in finite_numbers(metrics))
+    for plot in ("density.png", "samples.png"):
+        assert (run.folder / plot).read_bytes().startswith(b"\x89PNG"), plot
+    assert metrics["plots"] == ["density.png", "samples.png"]
+    checkpoint = torch.load(run.folder / "checkpoint.pt", weights_only=True)
+    assert set(checkpoint) >= {"model", "optimizer", "rng", "state", "config"}
+    assert checkpoint["state"]["step"] == 30 and checkpoint["state"]["epoch"] == 0  # 40 steps per epoch
+    assert "test log_prob" in run.out
+
+
+def survae_load(run: Run) -> torch.nn.Module:
+    import survae_dsl
+
+    return survae_dsl.load(run.folder.parent / "model.survae")()
+
+
+def test_same_seed_same_metrics_lower_bound(train: Callable[..., Run], counts: Path) -> None:
+    args = ("--data", counts, "--epochs", "2", "--batch-size", "64", "--iw-k", "4")
+    first, second = train(DEQUANTIZED, *args, out="a"), train(DEQUANTIZED, *args, out="b")
+    other = train(DEQUANTIZED, *args, "--seed", "1", out="c")
+    assert first.status == second.status == other.status == 0, first.err
+    metrics = first.metrics
+    assert metrics["likelihood"] == "lower_bound"
+    assert metrics["data"]["train_examples"] == 180 and metrics["data"]["test_examples"] == 20
+    assert metrics["steps"] == 6 and metrics["epochs_completed"] == 2 and len(metrics["history"]) == 2
+    iw = metrics["test"]["iw"]
+    assert iw["k"] == 4 and iw["examples"] == 20
+    assert iw["log_prob_nats"] >= iw["elbo_nats"] - 1e-3  # the IW bound is the tighter one
+    assert all(math.isfinite(n) for n in finite_numbers(metrics))
+    assert without_timings(metrics) == without_timings(second.metrics)
+    assert metrics["test"] != other.metrics["test"]
+
+
+def test_resume_reaches_the_same_result(train: Callable[..., Run], counts: Path) -> None:
+    args = ("--data", counts, "--epochs", "3", "--batch-size", "64", "--iw-k", "4")
+    whole = train(DEQUANTIZED, *args, out="whole")
+    part = train(DEQUANTIZED, *args, "--max-steps", "4", out="split")  # stops inside epoch 2
+    assert whole.status == part.status == 0, part.err
+    assert part.metrics["steps"] == 4 and part.metrics["epochs_completed"] == 1
+    resumed = train(DEQUANTIZED, *args, "--resume", out="split")
+    assert resumed.status == 0, resumed.err
+    assert "resuming" in resumed.err
+    expected, got = without_timings(whole.metrics), without_timings(resumed.metrics)
+    assert got["steps"] == 9 and got == expected
+
+
+def test_resume_refuses_other_options_or_no_checkpoint(train: Callable[..., Run], counts: Path) -> None:
+    missing = train(DEQUANTIZED, "--data", counts, "--resume", out="none")
+    assert missing.status == 1 and "no checkpoint" in missing.err
+    assert train(DEQUANTIZED, "--data", counts, "--max-steps", "1", out="r").status == 0
+    other = train(DEQUANTIZED, "--data", counts, "--lr", "0.01", "--resume", out="r")
+    assert other.status == 1 and "lr" in other.err and "Traceback" not in other.err
+    edited = train(DEQUANTIZED.replace("hidden=[8]", "hidden=[9]"), "--data", counts, "--resume", out="r")
+    assert edited.status == 1 and "does not fit the model" in edited.err
+
+
+@pytest.mark.parametrize(
+    ("model", "array", "message"),
+    [
+        (FLOW, np.zeros((50, 3), dtype=np.float32), "shape (50, 3)"),
+        (DEQUANTIZED, np.full((50, 4), 5), "0..4"),
+        (FLOW, np.where(np.arange(100).reshape(50, 2) == 7, np.nan, 0.0).astype(np.float32), "NaN"),
+    ],
+    ids=["wrong-shape", "value-outside-int-K", "nan"],
+)
+def test_bad_data_is_refused_before_training(
+    train: Callable[..., Run], tmp_path: Path, model: str, array: np.ndarray, message: str
+) -> None:
+    run = train(model, "--data", npy(tmp_path, "bad.npy", array))
+    assert run.status == 1
+    assert run.err.startswith("survae-train: error: ") and run.err.count("\n") == 1, run.err
+    assert message in run.err
+    assert not (run.folder / "checkpoint.pt").exists()
+
+
+def test_bad_test_file_and_unknown_data_set(train: Callable[..., Run], points: Path, tmp_path: Path) -> None:
+    bad_test = train(FLOW, "--data", points, "--test", npy(tmp_path, "t.npy", np.zeros((5, 2, 1))))
+    assert bad_test.status == 1 and "held-out data" in bad_test.err
+    unknown = train(FLOW, "--data", "cornerz")
+    assert unknown.status == 1 and "unknown data set 'cornerz'" in unknown.err and "corners" in unknown.err
+
+
+def test_conditional_or_broken_model_is_refused(train: Callable[..., Run], points: Path) -> None:
+    run = train(CONDITIONAL, "--data", points)
+    assert run.status == 1 and "conditioned on `c`" in run.err and "Traceback" not in run.err
+    broken = train(FLOW.replace("normal()", "nromal()"), "--data", points)
+    assert broken.status == 1 and "E201" in broken.err and "does not compile (1 error)" in broken.err
+    several = train(FLOW + CLOUDS, "--data", points)
+    assert several.status == 1 and "several models" in several.err and "pass --model NAME" in several.err
+
+
+def test_non_finite_loss_stops_naming_step_and_layer(
+    train: Callable[..., Run], points: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the 5th training step on, every coupling outputs NaN: the run stops at step 5
+    (epoch 2: 3 steps per epoch) and names the first coupling and its line."""
+    from survae_dsl.nn import AffineCoupling
+
+    original = AffineCoupling.forward
+    training_calls = [0]
+
+    def forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        z, ldj = original(self, x, *args, **kwargs)
+        if torch.is_grad_enabled():
+            training_calls[0] += 1
+        if training_calls[0] > 8:  # two couplings per step
+            z = z * float("nan")
+        return z, ldj
+
+    monkeypatch.setattr(AffineCoupling, "forward", forward)
+    run = train(FLOW, "--data", points, "--epochs", "3", "--batch-size", "64")
+    assert run.status == 1
+    assert run.err.count("survae-train: error: ") == 1 and "Traceback" not in run.err
+    assert "at step 5 (epoch 2, batch 2)" in run.err
+    assert "layer `affine_coupling_1` (" in run.err and "model.survae:4)" in run.err
+    assert "is left as it was" in run.err
+    checkpoint = torch.load(run.folder / "checkpoint.pt", weights_only=True)
+    assert (checkpoint["state"]["epoch"], checkpoint["state"]["step"]) == (1, 3)
+    assert not (run.folder / "metrics.json").exists()
+
+
+def test_interrupted_checkpoint_write_leaves_the_previous_one(
+    train: Callable[..., Run], points: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second checkpoint's rename is interrupted: the first stays whole, no temp file is left."""
+    import survae_dsl.compiler.files as files
+
+    real_replace = files.os.replace
+    calls = [0]
+
+    def replace(source: Any, target: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        real_replace(source, target)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    run = train(FLOW, "--data", points, "--epochs", "3", "--batch-size", "64")
+    assert run.status == 130
+    assert sorted(p.name for p in run.folder.iterdir()) == ["checkpoint.pt"]
+    checkpoint = torch.load(run.folder / "checkpoint.pt", weights_only=True)
+    assert checkpoint["state"]["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "array"),
+    [
+        (IMAGES, np.random.default_rng(2).integers(0, 5, size=(40, 1, 4, 4))),
+        (CLOUDS, np.random.default_rng(3).standard_normal((40, 6, 2)).astype(np.float32)),
+    ],
+    ids=["images", "point-clouds"],
+)
+def test_sample_plots_of_images_and_point_clouds(
+    train: Callable[..., Run], tmp_path: Path, model: str, array: np.ndarray
+) -> None:
+    run = train(model, "--data", npy(tmp_path, "d.npy", array), "--epochs", "1", "--iw-k", "2")
+    assert run.status == 0, run.err
+    assert run.metrics["plots"] == ["samples.png"]
+    assert (run.folder / "samples.png").read_bytes().startswith(b"\x89PNG")
