@@ -24,7 +24,7 @@ test: $(STAMP) graphviz
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/bench_compile.py
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info out

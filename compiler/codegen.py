@@ -372,17 +372,14 @@ def verify_generated(code: str, user_modules: frozenset[str] = frozenset(), runt
     except SyntaxError as exc:
         raise InternalError(f"generated code does not parse: {exc}") from None
     allowed_runtime = runtime_names() | {"Model"}
+    allowed = (ALLOWED_IMPORTS if runtime else ALLOWED_IMPORTS - {"survae_dsl.nn"}) | user_modules
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            names = {node.module or ""}
-        else:
-            names = set()
-        allowed = (ALLOWED_IMPORTS if runtime else ALLOWED_IMPORTS - {"survae_dsl.nn"}) | user_modules
-        refused = {n for n in names - allowed if not n.startswith("torch.")}
-        if refused:
-            raise InternalError(f"generated code imports {sorted(refused)}")
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == RUNTIME_ALIAS:
-            if node.attr not in allowed_runtime:
+        kind = type(node)
+        if kind is ast.Import or kind is ast.ImportFrom:
+            names = {a.name for a in node.names} if kind is ast.Import else {node.module or ""}  # type: ignore[attr-defined]
+            refused = {n for n in names - allowed if not n.startswith("torch.")}
+            if refused:
+                raise InternalError(f"generated code imports {sorted(refused)}")
+        elif kind is ast.Attribute and type(node.value) is ast.Name and node.value.id == RUNTIME_ALIAS:  # type: ignore[attr-defined]
+            if node.attr not in allowed_runtime:  # type: ignore[attr-defined]
                 raise InternalError(f"generated code uses unknown runtime name {node.attr!r}")
