@@ -63,6 +63,7 @@ CODES: tuple[Code, ...] = (
     Code("E502", "too many ops", "The model unrolls to more than 100,000 ops."),
     Code("E503", "tensor too large", "A declared tensor has more than 2**40 entries per example."),
     Code("E504", "recursive block or model", "A block calls itself (directly or through others), or blocks nest more than 64 deep: blocks are inlined, so they cannot recurse. Likewise a model cannot use itself as a distribution."),
+    Code("E505", "nesting too deep", "Brackets and braces (`repeat` bodies, lists, calls) nest more than 100 deep: flatten the model with `repeat`, blocks or constants."),
     Code("W401", "waste: mass outside the data's domain", "A consumer accepts more values than the tensor's domain (a coupling on positive data): the model stays exact or a bound as before, but can generate values outside the domain, so its density integrates to less than 1 over it. Map the tensor onto the reals first."),
     Code("W402", "unused constant", "A `const` that nothing reads: often a typo in the name where it was meant to be used."),
     Code("W403", "unused block or transform", "A `block` or `transform` that no model calls."),

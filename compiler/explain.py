@@ -47,6 +47,15 @@ def _explanations(**entries: tuple[str, str, str]) -> dict[str, Explanation]:
     return {code: Explanation(code, _text(t), _file(w), _file(r)) for code, (t, w, r) in entries.items()}
 
 
+# E505's wrong example: a constant nested 101 lists deep, ten brackets per line.
+_NESTED_TOO_DEEP = (
+    "const DEEP = "
+    + "\n".join("[" * 10 for _ in range(10))
+    + "\n[1]"
+    + "]" * 100
+    + "\n\nmodel Flow {\n    input x: real[2]\n    x ~ normal()\n}\n"
+)
+
 EXPLANATIONS: dict[str, Explanation] = _explanations(
     # ---------------------------------------------------------------- E1xx: syntax
     E101=(
@@ -1468,6 +1477,29 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
             input x: real[2]
             h = x
             repeat 4 { h = step(h) }
+            h ~ normal()
+        }
+        """,
+    ),
+    E505=(
+        """
+        Brackets and braces nest more than 100 deep: lists inside lists, calls inside calls,
+        `repeat` bodies inside `repeat` bodies.
+
+        The compiler checks this before parsing, because each level costs it a level of
+        recursion, and thousands of levels would exhaust Python's stack: the limit turns a
+        crash into a diagnostic. No real architecture needs more than a few levels.
+
+        Fix: write a chain of steps with `repeat N { ... }` or a `block`, and give a deep
+        value a name with `const` instead of nesting it.
+        """,
+        _NESTED_TOO_DEEP,
+        """
+        const WIDTHS = [64, 64]
+
+        model Flow {
+            input x: real[2]
+            h = affine_coupling(x, net=mlp(hidden=WIDTHS))
             h ~ normal()
         }
         """,

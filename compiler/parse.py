@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -77,6 +78,32 @@ def _spellings() -> dict[str, str]:
 
 
 MAX_SYNTAX_ERRORS = 20
+MAX_NESTING = 100  # brackets and braces inside each other; real models nest a few levels
+_OPENING = {"(": ")", "[": "]", "{": "}"}
+_NOT_CODE = re.compile(r'"(\\.|[^"\\\n])*"|#[^\n]*')
+
+
+def _too_deep(source: Source) -> Diagnostic | None:
+    """E505 where brackets and braces first nest deeper than MAX_NESTING.
+
+    Checked before parsing: the parser and the tree transformer recurse once per level, and
+    a few thousand levels would exhaust Python's stack (an internal error, not a diagnostic).
+    Strings and comments are blanked first (same length, so offsets stay).
+    """
+    code = _NOT_CODE.sub(lambda m: " " * len(m.group(0)), source.text)
+    depth = 0
+    for match in re.finditer(r"[\[\](){}]", code):
+        depth += 1 if match.group(0) in _OPENING else -1
+        if depth > MAX_NESTING:
+            line = code.count("\n", 0, match.start()) + 1
+            column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
+            return error(
+                "E505",
+                _point(source, line, column),
+                f"brackets and braces nest more than {MAX_NESTING} deep here",
+                "flatten the model: a `repeat` or a block call instead of nesting, a constant instead of nested lists",
+            )
+    return None
 
 
 def parse(source: Source) -> ast.Module:
@@ -87,6 +114,9 @@ def parse(source: Source) -> ast.Module:
     every statement. Recovery stops at the end of the file (an unclosed `{` or bracket
     explains everything after it) and after MAX_SYNTAX_ERRORS.
     """
+    deep = _too_deep(source)
+    if deep is not None:
+        raise CompileError([deep], source)
     try:
         tree = _parser().parse(source.text)
     except UnexpectedInput as exc:
