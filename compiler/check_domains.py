@@ -152,7 +152,7 @@ def _nested(
         _model_encoder(entry, op, slot, span, out)
         return
     if slot.role == "encoder":
-        required = UNIT if slot.values == "unit" else REAL
+        required = slot.domain(REAL)
         if not required.contains(entry.support) or entry.discrete:
             out.diagnostics.append(
                 error(
@@ -202,7 +202,7 @@ def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: D
     domain its op needs (a bound on log q over-estimates −log q; samples outside the domain
     bound the wrong quantity)."""
     used = entry.model
-    required = UNIT if slot.values == "unit" else REAL
+    required = slot.domain(REAL)
     if used.likelihood != "exact" or used.warnings:
         why = "is only a lower bound" if used.likelihood != "exact" else "has warnings"
         out.diagnostics.append(

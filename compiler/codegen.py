@@ -23,7 +23,7 @@ from .check_args import Bound, BoundNet
 from .check_shapes import op_slots
 from .composition import ModelDist
 from .diagnostics import InternalError
-from .domains import POSITIVE, REAL, UNIT, TensorType
+from .domains import TensorType
 from .ir import ContextNode, DistNode, InputNode, OpNode
 from .namespace import Namespace
 from .user_transforms import impl_alias, impl_parts
@@ -351,8 +351,7 @@ def _distribution(call: Bound, slot: DistSlot, source: TensorType) -> Construct:
     context and from how many parameters it needs per entry."""
     entry = call.entry
     assert isinstance(entry, DistEntry)
-    domain = {"input": source.domain, "gaps": POSITIVE, "unit": UNIT}.get(slot.values, REAL)
-    event = TensorType(domain, slot.event)
+    event = TensorType(slot.domain(source.domain), slot.event)
     kwargs = entry.emit(call.params, event)
     if "net" in call.nets:
         out_shape = params_out(entry.params_per_entry(call.params, event), slot.event)

@@ -313,34 +313,30 @@ class _ModelLowering:
         self.ir.doc = stmt.text
 
     def _input(self, stmt: ast.InputDecl) -> None:
-        if stmt.name.text in self.env:
-            first = self.ir.tensors[self.env[stmt.name.text]].span
-            self.diagnostics.append(_duplicate(stmt.name, first, "model's inputs and tensors"))
-            return
-        resolved = self._type(stmt.type)
-        if resolved is None:
-            self.bad_inputs.add(stmt.name.text)
-            return
-        domain, shape = resolved
-        node = f"input:{stmt.name.text}"
-        tensor = self._define(stmt.name, node, 0)
-        self.graph.add_node(node, ir=InputNode(stmt.name.text, tensor, domain, shape, stmt.span))
-        self.ir.inputs.append(node)
+        node = self._declare(stmt, "input", InputNode)
+        if node is not None:
+            self.ir.inputs.append(node)
 
     def _context(self, stmt: ast.ContextDecl) -> None:
+        node = self._declare(stmt, "context", ContextNode)
+        if node is not None:
+            self.ir.contexts.append(node)
+
+    def _declare(self, stmt: ast.InputDecl | ast.ContextDecl, kind: str, payload: type) -> str | None:
+        """The graph node of an `input` or `context` declaration (None after an error)."""
         if stmt.name.text in self.env:
             first = self.ir.tensors[self.env[stmt.name.text]].span
             self.diagnostics.append(_duplicate(stmt.name, first, "model's inputs and tensors"))
-            return
+            return None
         resolved = self._type(stmt.type)
         if resolved is None:
             self.bad_inputs.add(stmt.name.text)
-            return
+            return None
         domain, shape = resolved
-        node = f"context:{stmt.name.text}"
+        node = f"{kind}:{stmt.name.text}"
         tensor = self._define(stmt.name, node, 0)
-        self.graph.add_node(node, ir=ContextNode(stmt.name.text, tensor, domain, shape, stmt.span))
-        self.ir.contexts.append(node)
+        self.graph.add_node(node, ir=payload(stmt.name.text, tensor, domain, shape, stmt.span))
+        return node
 
     def _assign(self, stmt: ast.Assign) -> None:
         pipeline = stmt.value

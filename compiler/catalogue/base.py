@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
-from ..domains import REAL, Domain, TensorType, image
+from ..domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
 
 
 class Kind(str, Enum):
@@ -211,6 +211,11 @@ class DistSlot:
     event: Shape
     context: Shape
     values: str
+
+    def domain(self, source: Domain) -> Domain:
+        """Where the modelled (decoders) or drawn (encoders) values lie; `source` is the
+        domain of the op's input, which "input" decoders model part of."""
+        return {"input": source, "gaps": POSITIVE, "unit": UNIT}.get(self.values, REAL)
 
 
 Slot = NetSlot | DistSlot
