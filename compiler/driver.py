@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .check import CheckedModel, check_model
 from .composition import check_order
 from .diagnostics import CompileError, Diagnostic, error
+from .gc_pause import paused_gc
 from .lower import lower_module
 from .parse import parse
 from .source import Source
@@ -43,6 +44,7 @@ class Compilation:
         return chosen
 
 
+@paused_gc()
 def check_source(text: str, filename: str = "<string>") -> Compilation:
     """Parse, lower and check; raises `CompileError` with all diagnostics if any is an error."""
     source = Source(filename, text)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from lark import Token, v_args
+from lark import Token
 
 from . import syntax as ast
 from .diagnostics import CompileError, InternalError
@@ -336,8 +336,7 @@ def _transform_items(source: Source, module: ast.Module) -> dict[int, list[_Item
         return {}
     recorded: dict[tuple[int, int], list[_Item]] = {}
 
-    @v_args(meta=True, inline=True)
-    class _Recorder(_ToAst):  # type: ignore[misc]
+    class _Recorder(_ToAst):
         def transform_decl(self, meta: object, name: Token, params: Any, kind: Token, items: Any) -> Any:
             decl = super().transform_decl(meta, name, params, kind, items)
             recorded[_start(decl)] = [_Item(keyword, value, span) for keyword, value, span in items]

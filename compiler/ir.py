@@ -15,6 +15,7 @@ from typing import Any
 
 import networkx as nx
 
+from .catalogue.base import TensorRef
 from .source import Span
 
 
@@ -121,8 +122,6 @@ class DistNode:
 
 
 def _context_of(kwargs: tuple[KwArg, ...]) -> str | None:
-    from .catalogue import TensorRef
-
     read = next((k.value for k in kwargs if isinstance(k.value, TensorRef)), None)
     return read.tensor if read is not None else None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .base import (
     KIND_STYLES,
     Arg,
@@ -43,8 +45,9 @@ def all_names() -> list[str]:
     return sorted([*OP_TABLE, *DIST_TABLE, *NET_TABLE])
 
 
+@lru_cache(maxsize=1)
 def runtime_names() -> frozenset[str]:
-    """Every runtime class a generated module may construct."""
+    """Every runtime class a generated module may construct (the catalogue is fixed at import)."""
     entries = [*OPS, *DISTRIBUTIONS, *NETS]
     # AsDistribution wraps another model of the same file used as a distribution (§6.5).
     return frozenset(e.runtime for e in entries) | {"AsDistribution"}
