@@ -13,9 +13,9 @@ What it does, in order:
    (shape, values outside `int<K>`, NaN) before any training;
 3. trains with Adam in float32 on the CPU, one tqdm bar per epoch on stderr, after
    `model.initialize(first batch)`; `--max-steps` caps the total number of steps;
-4. checkpoints atomically to OUT/checkpoint.pt after every epoch and when `--max-steps`
-   stops the run (model, optimizer, epoch, step, RNG states, metrics so far); `--resume`
-   continues from it and reaches the same final metrics as an uninterrupted run;
+4. checkpoints atomically to OUT/checkpoint.pt after every epoch and wherever training stops
+   (`--max-steps`, Ctrl-C, SIGTERM): model, optimizer, epoch, step, RNG states, metrics so far;
+   `--resume` continues from it and reaches the same final metrics as an uninterrupted run;
 5. evaluates on the train (at most `TRAIN_EVAL_EXAMPLES` examples) and held-out data: mean
    log_prob in nats and bits/dim; for lower-bound models also `iw_log_prob` with k=`--iw-k` on
    the first `IW_EXAMPLES` held-out examples; the true log-likelihood when the data set has a
@@ -30,8 +30,19 @@ with the same options give the same metrics (all but the timings).
 A non-finite loss or gradient stops the run with the step and, where it can be found, the
 first layer whose output (or parameter) is non-finite; the last checkpoint is left as it was.
 
+Interruptions: Ctrl-C (SIGINT) or SIGTERM during training finishes the current step, writes the
+checkpoint there (mid-epoch: the epoch's batch order, position and loss so far are in it), prints
+the command that continues the run and exits with 130 (SIGINT) or 143 (SIGTERM), no traceback; a
+second Ctrl-C stops at once, leaving the last checkpoint as it was. A run that is killed (SIGKILL,
+a crash, a power cut) loses only the work since its last checkpoint: every file is written to a
+temporary file and renamed, so checkpoint.pt, metrics.json and the plots are the previous complete
+version or absent, never truncated; a temporary file a kill leaves behind is removed by the next
+run in OUT. `--resume` with the same options then replays from the checkpoint exactly (same batch
+order and noise), reaching the same metrics as a run that was never stopped.
+
 Exit status: 0 success; 1 a problem with the model, the data, the files or the training
-(one line on stderr: `survae-train: error: ...`); 2 bad command-line usage; 130 interrupted.
+(one line on stderr: `survae-train: error: ...`); 2 bad command-line usage; 130 interrupted
+(Ctrl-C); 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -45,6 +56,8 @@ import math
 import os
 import platform
 import re
+import shlex
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -69,6 +82,8 @@ EVAL_BATCH = 1_024
 HELD_OUT_FRACTION = 0.1
 SPLIT_SEED = 0
 CHECKPOINT = "checkpoint.pt"
+# The files written in OUT (through `write_atomic`: a temporary `.NAME.XXXXXXXX.tmp`, then a rename).
+OUTPUTS = (CHECKPOINT, "metrics.json", "density.png", "samples.png")
 CHECKPOINT_VERSION = 1
 # Options that must be the same to --resume a checkpoint (epochs, max-steps, iw-k may change).
 _RESUME_KEYS = ("model", "data", "test", "batch_size", "lr", "seed")
@@ -76,6 +91,14 @@ _RESUME_KEYS = ("model", "data", "test", "batch_size", "lr", "seed")
 
 class TrainError(Exception):
     """A problem the user can fix (model, data, files, a diverged run): one line, exit 1."""
+
+
+class _Stopped(Exception):
+    """Training stopped on SIGINT/SIGTERM at a step boundary, its checkpoint written."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="survae-train",
         description="Train a .survae model by maximum likelihood, evaluate it on held-out data and plot it.",
+        epilog=(
+            "Ctrl-C (or SIGTERM) stops training after the current step, writes OUT/checkpoint.pt there, "
+            "prints the command to continue and exits with 130 (143 for SIGTERM); a second Ctrl-C stops at once. "
+            "A killed run keeps its last checkpoint (written after every epoch) and any earlier outputs whole: "
+            "every file is written to a temporary file and renamed. Run the same command with --resume to "
+            "continue; it reaches the same result as a run that was never stopped."
+        ),
     )
     parser.add_argument("model_file", metavar="MODEL.survae", help="the model file")
     parser.add_argument("--data", required=True, metavar="NAME|FILE.npy", help="a bundled data set or a .npy array")
@@ -128,22 +158,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--test", metavar="FILE.npy", help="held-out data (default: the test split, or 10%% of FILE.npy)"
     )
     parser.add_argument("--max-steps", type=_positive(int), help="stop after this many steps in all")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt (after Ctrl-C, a kill or --max-steps); the other options must match",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `survae-train`; returns the exit status (argparse exits with 2 on bad usage)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         _run(args)
     except TrainError as exc:
         print(f"survae-train: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("survae-train: interrupted; the last checkpoint is left as it was", file=sys.stderr)
+    except _Stopped as stopped:
+        print(f"survae-train: {stopped}", file=sys.stderr)
+        print(f"survae-train: to continue: {_resume_command(argv)}", file=sys.stderr)
+        return 128 + stopped.signum
+    except KeyboardInterrupt:  # outside training, or a second Ctrl-C: stopped at once
+        checkpoint = getattr(args, "checkpoint_path", None)
+        if checkpoint is not None and checkpoint.is_file():
+            print(
+                f"survae-train: interrupted; {checkpoint} and earlier outputs are left as they were "
+                f"(to continue: {_resume_command(argv)})",
+                file=sys.stderr,
+            )
+        else:
+            print("survae-train: interrupted before the first checkpoint", file=sys.stderr)
         return 130
     return 0
+
+
+def _resume_command(argv: list[str]) -> str:
+    """The command line that continues this run: the same arguments with --resume."""
+    return shlex.join(["survae-train", *argv, *([] if "--resume" in argv else ["--resume"])])
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -170,7 +222,7 @@ def _run(args: argparse.Namespace) -> None:
 
     name = cls.model_name
     out = Path(args.out) if args.out else Path("out") / "train" / f"{name}-{Path(data.name).stem}"
-    checkpoint_path = out / CHECKPOINT
+    checkpoint_path = args.checkpoint_path = out / CHECKPOINT  # for main's message on Ctrl-C
     config = {
         "model_file": str(Path(args.model_file).resolve()),
         "model": name,
@@ -185,6 +237,7 @@ def _run(args: argparse.Namespace) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TrainError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    _remove_temporaries(out)
 
     torch.manual_seed(args.seed)
     model = cls().float()
@@ -192,7 +245,19 @@ def _run(args: argparse.Namespace) -> None:
     state = _TrainState.fresh(args.seed) if checkpoint is None else _TrainState.restore(checkpoint, model, optimizer)
     if checkpoint is not None:
         print(f"resuming from {checkpoint_path}: epoch {state.epoch}, step {state.step}", file=sys.stderr)
-    _train(model, optimizer, state, data, input_type, args, config, checkpoint_path)
+    with _stop_requests() as stop:
+        _train(model, optimizer, state, data, input_type, args, config, checkpoint_path, stop)
+    if stop.signum is not None:
+        per_epoch = math.ceil(data.train.shape[0] / args.batch_size)
+        if state.batch_in_epoch:
+            where = f"batch {state.batch_in_epoch} of {per_epoch} in epoch {state.epoch + 1}"
+        else:
+            where = f"the end of epoch {state.epoch}" if state.epoch else "before the first step"
+        raise _Stopped(
+            stop.signum,
+            f"stopped by {_signal_name(stop.signum)} at step {state.step} ({where}); "
+            f"the checkpoint {checkpoint_path} holds the run up to there",
+        )
 
     model.eval()
     metrics = _evaluate(model, data, input_type, args)
@@ -331,6 +396,52 @@ class _TrainState:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+@dataclass
+class _StopRequest:
+    """The signal (SIGINT, SIGTERM) that asked training to stop, if any."""
+
+    signum: int | None = None
+
+
+@contextmanager
+def _stop_requests() -> Iterator[_StopRequest]:
+    """While training, SIGINT and SIGTERM ask it to stop at the next step boundary (a second one
+    raises KeyboardInterrupt at once). A signal ignored by whoever started the process (SIGINT
+    for ``cmd &`` in a shell script) stays ignored; off the main thread the handlers are left alone."""
+    request = _StopRequest()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if request.signum is not None:
+            raise KeyboardInterrupt
+        request.signum = signum
+        note = f"\nsurvae-train: {_signal_name(signum)}: stopping after this step (Ctrl-C again to stop at once)\n"
+        try:  # os.write, not print: a handler may run in the middle of a print to stderr
+            os.write(2, note.encode())
+        except OSError:
+            pass
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            current = signal.getsignal(signum)
+            if current is signal.SIG_IGN:
+                continue
+            signal.signal(signum, handler)
+        except ValueError:  # not the main thread
+            continue
+        previous[signum] = current
+    try:
+        yield request
+    finally:
+        for signum, current in previous.items():
+            signal.signal(signum, current if current is not None else signal.SIG_DFL)
+
+
+def _signal_name(signum: int) -> str:
+    """``Ctrl-C`` for SIGINT, else the signal's name."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
 def _train(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -340,13 +451,15 @@ def _train(
     args: argparse.Namespace,
     config: dict[str, Any],
     checkpoint_path: Path,
+    stop: _StopRequest,
 ) -> None:
-    """Adam steps until ``args.epochs`` epochs or ``args.max_steps`` steps are done."""
+    """Adam steps until ``args.epochs`` epochs or ``args.max_steps`` steps are done, or a signal
+    asks to stop; the checkpoint is written at every epoch's end and wherever training stops."""
     x = data.train
     n = x.shape[0]
     per_epoch = math.ceil(n / args.batch_size)
     model.train()
-    while state.epoch < args.epochs and not _capped(state, args):
+    while state.epoch < args.epochs and not _capped(state, args) and stop.signum is None:
         order_gen = torch.Generator()
         order_gen.set_state(state.order_state)
         order = torch.randperm(n, generator=order_gen)
@@ -355,7 +468,7 @@ def _train(
             state.initialized = True
         with _progress(per_epoch, state, args) as bar:
             start = time.perf_counter()
-            while state.batch_in_epoch < per_epoch and not _capped(state, args):
+            while state.batch_in_epoch < per_epoch and not _capped(state, args) and stop.signum is None:
                 index = order[state.batch_in_epoch * args.batch_size : (state.batch_in_epoch + 1) * args.batch_size]
                 loss = _step(model, optimizer, x[index], state, checkpoint_path)
                 state.batch_in_epoch += 1
@@ -536,6 +649,22 @@ def _save_checkpoint(
         write_atomic(path, buffer.getvalue())
     except OSError as exc:
         raise TrainError(f"cannot write the checkpoint {path}: {exc.strerror or exc}") from None
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Remove the temporary files (``.checkpoint.pt.XXXXXXXX.tmp`` and the like) that a run killed
+    while writing leaves in OUT; the files they were to replace are whole and are kept."""
+    pattern = re.compile("|".join(rf"\.{re.escape(name)}\.\w+\.tmp" for name in OUTPUTS))
+    removed = []
+    for path in sorted(out.iterdir()):
+        if pattern.fullmatch(path.name) and path.is_file():
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path.name)
+    if removed:
+        print(f"survae-train: removed {', '.join(removed)} in {out}, left by an interrupted run", file=sys.stderr)
 
 
 def _read_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,17 @@ small .npy file.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Callable
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -306,6 +314,69 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(
     assert checkpoint["state"]["epoch"] == 1
 
 
+def signals_during_steps(monkeypatch: pytest.MonkeyPatch, signals: dict[int, int]) -> None:
+    """Send the process ``signals[k]`` SIGINTs as training step k starts (as if Ctrl-C were pressed)."""
+    real_step = survae_train._step
+
+    def step(model: Any, optimizer: Any, batch: torch.Tensor, state: Any, checkpoint: Path) -> float:
+        for _ in range(signals.get(state.step + 1, 0)):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(model, optimizer, batch, state, checkpoint)
+
+    monkeypatch.setattr(survae_train, "_step", step)
+
+
+def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_resumes(
+    train: Callable[..., Run], counts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during step 5 (epoch 2, 3 steps per epoch): step 5 is finished and checkpointed,
+    exit 130 with the command to continue, which reaches the uninterrupted result."""
+    args = ("--data", counts, "--epochs", "3", "--batch-size", "64", "--iw-k", "4")
+    whole = train(DEQUANTIZED, *args, out="whole")
+    signals_during_steps(monkeypatch, {5: 1})
+    stopped = train(DEQUANTIZED, *args, out="split")
+    assert stopped.status == 130, stopped.err
+    assert "Traceback" not in stopped.err
+    assert "survae-train: stopped by Ctrl-C at step 5 (batch 2 of 3 in epoch 2)" in stopped.err
+    assert stopped.err.rstrip().endswith(
+        f"--out {stopped.folder} --data {counts} --epochs 3 --batch-size 64 --iw-k 4 --resume"
+    )
+    state = torch.load(stopped.folder / "checkpoint.pt", weights_only=True)["state"]
+    assert (state["epoch"], state["step"], state["batch_in_epoch"]) == (1, 5, 2)
+    assert sorted(p.name for p in stopped.folder.iterdir()) == ["checkpoint.pt"]
+    monkeypatch.undo()
+    resumed = train(DEQUANTIZED, *args, "--resume", out="split")
+    assert resumed.status == 0, resumed.err
+    assert without_timings(resumed.metrics) == without_timings(whole.metrics)
+
+
+def test_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(
+    train: Callable[..., Run], counts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signals_during_steps(monkeypatch, {5: 2})
+    run = train(DEQUANTIZED, "--data", counts, "--epochs", "3", "--batch-size", "64")
+    assert run.status == 130 and "Traceback" not in run.err
+    assert f"survae-train: interrupted; {run.folder / 'checkpoint.pt'} and earlier outputs are left" in run.err
+    assert "--resume)" in run.err
+    state = torch.load(run.folder / "checkpoint.pt", weights_only=True)["state"]
+    assert (state["epoch"], state["step"]) == (1, 3)  # the end of epoch 1: step 5 was not finished
+
+
+def test_ctrl_c_ignored_by_the_parent_stays_ignored(
+    train: Callable[..., Run], counts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started with SIGINT ignored (`cmd &` in a shell script), survae-train does not take it over."""
+    signals_during_steps(monkeypatch, {2: 1})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        run = train(DEQUANTIZED, "--data", counts, "--epochs", "2", "--batch-size", "64", "--iw-k", "2")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert run.status == 0, run.err
+    assert run.metrics["steps"] == 6
+
+
 @pytest.mark.parametrize(
     ("model", "array"),
     [
@@ -321,3 +392,179 @@ def test_sample_plots_of_images_and_point_clouds(
     assert run.status == 0, run.err
     assert run.metrics["plots"] == ["samples.png"]
     assert (run.folder / "samples.png").read_bytes().startswith(b"\x89PNG")
+
+
+# ------------------------------------------------------------------ killed and interrupted runs
+#
+# survae-train as a separate process (`python -m survae_dsl.train`, what the `survae-train` script
+# runs), stopped as soon as its first checkpoint (the end of epoch 1 of 5) appears: SIGKILL loses
+# the epoch in progress, Ctrl-C and SIGTERM stop after the step in progress. An epoch is 62 steps
+# (a few tenths of a second), so the signal lands during training unless the test process is
+# starved for about a second (it looks every 5 ms). The data are 3-D, so that no plots are drawn
+# (they take longer than the training). The runs use one thread, so that they compare.
+
+FLOW_3D = """
+model Flow3 {
+    input x: real[3]
+    h = affine_coupling(x, net=mlp(hidden=[16]))
+    h = reverse(h)
+    h = affine_coupling(h, net=mlp(hidden=[16]))
+    h ~ normal()
+}
+"""
+KILL_OPTIONS = ("--epochs", "5", "--batch-size", "64", "--seed", "3")
+KILL_EPOCHS, KILL_PER_EPOCH = 5, 62  # 3,960 training examples (4,400 less 10% held out)
+
+
+@dataclass
+class Uninterrupted:
+    """The model and data the kill tests train, and a run of them that nobody stops."""
+
+    model: Path
+    data: Path
+    folder: Path
+    process: subprocess.Popen[str] | None = None
+
+    def arguments(self, out: Path) -> list[str]:
+        return [str(self.model), "--data", str(self.data), "--out", str(out), *KILL_OPTIONS]
+
+    def start(self, out: Path, *more: str) -> subprocess.Popen[str]:
+        """survae-train in a process of its own, with Ctrl-C delivered as in a terminal (a shell
+        script's `cmd &` would start it with SIGINT ignored, and survae-train leaves that so)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "survae_dsl.train", *self.arguments(out), *more],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Any]:
+        assert self.process is not None
+        _, err = finish(self.process)
+        assert self.process.returncode == 0, err
+        return json.loads((self.folder / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uninterrupted]:
+    """Started at once, the uninterrupted run goes on alongside the first test that needs it;
+    `.metrics` waits for it."""
+    folder = tmp_path_factory.mktemp("kill")
+    model = folder / "model.survae"
+    model.write_text(FLOW_3D)
+    rng = np.random.default_rng(4)
+    data = npy(folder, "data.npy", (rng.standard_normal((4_400, 3)) * [1.0, 2.0, 0.5]).astype(np.float32))
+    run = Uninterrupted(model, data, folder / "whole")
+    run.process = run.start(run.folder)
+    yield run
+    if run.process.poll() is None:
+        run.process.kill()
+        run.process.communicate()
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        return process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"survae-train did not finish in 120 s:\n{err}")
+
+
+def wait_for_checkpoint(process: subprocess.Popen[str], path: Path) -> None:
+    """Return as soon as ``path`` exists (written by rename, so whole); fail if the process ends first."""
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        if process.poll() is not None:
+            pytest.fail(f"survae-train ended ({process.returncode}) before its first checkpoint:\n{finish(process)[1]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no checkpoint after 60 s:\n{finish(process)[1]}")
+        time.sleep(0.005)
+
+
+def test_killed_run_keeps_its_files_and_resumes_to_the_same_result(
+    uninterrupted: Uninterrupted, tmp_path: Path
+) -> None:
+    """SIGKILL once the first checkpoint is written: the checkpoint is a whole one (an epoch's end),
+    the outputs an earlier run left in the folder are untouched, a temporary file a kill during a
+    write would leave is removed, and --resume replays the lost epoch to the uninterrupted result."""
+    out = tmp_path / "run"
+    out.mkdir()
+    earlier = {"metrics.json": b'{"from": "an earlier run"}\n', "density.png": b"\x89PNG", "samples.png": b"\x89PNG"}
+    for name, content in earlier.items():
+        (out / name).write_bytes(content)
+    process = uninterrupted.start(out)
+    wait_for_checkpoint(process, out / "checkpoint.pt")
+    process.kill()
+    _, err = finish(process)
+    assert process.returncode == -signal.SIGKILL, err
+
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    state = checkpoint["state"]
+    assert 1 <= state["epoch"] < KILL_EPOCHS, f"killed after training ended (the machine stalled?):\n{err}"
+    assert (state["step"], state["batch_in_epoch"]) == (state["epoch"] * KILL_PER_EPOCH, 0)
+    assert [h["epoch"] for h in state["history"]] == list(range(1, state["epoch"] + 1))
+    assert set(checkpoint) >= {"model", "optimizer", "rng", "config"}
+    for name, content in earlier.items():
+        assert (out / name).read_bytes() == content, name
+    others = {p.name for p in out.iterdir()} - {"checkpoint.pt", *earlier}
+    assert all(re.fullmatch(r"\.checkpoint\.pt\.\w+\.tmp", name) for name in others), others
+
+    # What a kill in the middle of writing the next checkpoint leaves: a truncated temporary file.
+    (out / ".checkpoint.pt.k1ll3d_x.tmp").write_bytes((out / "checkpoint.pt").read_bytes()[:1000])
+    resumed = uninterrupted.start(out, "--resume")
+    _, err = finish(resumed)
+    assert resumed.returncode == 0, err
+    assert f"resuming from {out / 'checkpoint.pt'}: epoch {state['epoch']}, step {state['step']}" in err
+    assert ".checkpoint.pt.k1ll3d_x.tmp" in err and "left by an interrupted run" in err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "density.png", "metrics.json", "samples.png"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["epochs_completed"], metrics["steps"]) == (KILL_EPOCHS, KILL_EPOCHS * KILL_PER_EPOCH)
+    assert all(math.isfinite(n) for n in finite_numbers(metrics))
+    assert without_timings(metrics) == without_timings(uninterrupted.metrics)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_says_how_to_resume(
+    uninterrupted: Uninterrupted, tmp_path: Path, signum: int
+) -> None:
+    """Ctrl-C (or SIGTERM) during epoch 2: the step in progress finishes, the checkpoint is written
+    there (mid-epoch), the exit status is 130 (143), no traceback; the printed command resumes and
+    reaches the uninterrupted result."""
+    out = tmp_path / "run"
+    process = uninterrupted.start(out)
+    wait_for_checkpoint(process, out / "checkpoint.pt")
+    process.send_signal(signum)
+    _, err = finish(process)
+    assert process.returncode == 128 + signum, err
+    assert "Traceback" not in err
+
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["state"]
+    assert KILL_PER_EPOCH <= state["step"] < KILL_EPOCHS * KILL_PER_EPOCH, f"stopped after training ended:\n{err}"
+    assert state["step"] == state["epoch"] * KILL_PER_EPOCH + state["batch_in_epoch"]
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert f"survae-train: stopped by {name} at step {state['step']} (" in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]  # no metrics.json, no temporary file
+
+    hint = [line for line in err.splitlines() if line.startswith("survae-train: to continue: ")]
+    assert len(hint) == 1, err
+    command = shlex.split(hint[0].removeprefix("survae-train: to continue: "))
+    assert command == ["survae-train", *uninterrupted.arguments(out), "--resume"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "survae_dsl.train", *command[1:]],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {out / 'checkpoint.pt'}: epoch {state['epoch']}, step {state['step']}" in resumed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["epochs_completed"], metrics["steps"]) == (KILL_EPOCHS, KILL_EPOCHS * KILL_PER_EPOCH)
+    assert all(math.isfinite(n) for n in finite_numbers(metrics))
+    assert without_timings(metrics) == without_timings(uninterrupted.metrics)
