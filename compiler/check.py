@@ -33,6 +33,15 @@ class CheckedModel:
     warnings: list[Diagnostic]
     inference_order: list[str] = field(default_factory=list)
     sampling_order: list[str] = field(default_factory=list)
+    # (layer attribute, scalar parameters or None if unknown) per layer, set by the E506 check
+    parameter_counts: list[tuple[str, int | None]] | None = None
+
+    @property
+    def parameter_total(self) -> int | None:
+        """Scalar parameters of the whole model; None if unknown (a user transform) or not counted."""
+        if self.parameter_counts is None or any(c is None for _, c in self.parameter_counts):
+            return None
+        return sum(c for _, c in self.parameter_counts)  # type: ignore[misc]
 
     @property
     def name(self) -> str:
@@ -78,6 +87,11 @@ def check_model(model: ModelIR, used: dict[str, CheckedModel] | None = None) -> 
         inference_order=list(model.graph.nodes),
         sampling_order=order,
     )
+    from .param_count import check_parameter_limit  # it builds on codegen, which imports this module
+
+    too_large = check_parameter_limit(checked, used or {})
+    if too_large is not None:
+        return None, [*diagnostics, too_large]
     return checked, diagnostics
 
 

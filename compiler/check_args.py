@@ -256,10 +256,24 @@ def validate(
         reported: set[str] = set()
         for err in exc.errors():
             key = str(err["loc"][0]) if err["loc"] else ""
+            if key in values and _reported(values[key]):  # None: the constant it names failed (reported)
+                continue
             if key not in reported:  # one diagnostic per keyword: its first problem
                 reported.add(key)
                 out.append(_translate(err, schema, owner, values, call_span, kwargs))
         return None
+
+
+def _reported(value: Any) -> bool:
+    """Whether a keyword's value holds None: a constant that could not be resolved, which
+    lowering has reported (E208, E505, E507)."""
+    if value is None:
+        return True
+    if isinstance(value, tuple):
+        return any(_reported(v) for v in value)
+    if isinstance(value, CallValue):
+        return any(_reported(v) for _, v in value.kwargs)
+    return False
 
 
 def _translate(

@@ -68,9 +68,26 @@ class InternalError(Exception):
     """A bug in survae-compile, never the user's fault; reported as such by the CLI."""
 
 
+# The characters of a long source line shown around a diagnostic's column: a file of one
+# 100 kB line with thousands of errors must not print the whole line under each of them.
+EXCERPT_WIDTH = 200
+
+
 def _caret_line(span: Span, line_text: str) -> str:
     width = span.end_column - span.column if span.end_line == span.line else len(line_text) - span.column + 1
     return " " * (span.column - 1) + "^" * max(width, 1)
+
+
+def excerpt(span: Span, line_text: str) -> tuple[str, str]:
+    """(the source line, its caret line); a line longer than EXCERPT_WIDTH is cut to that
+    many characters around the column, with `…` where it was cut."""
+    caret = _caret_line(span, line_text)
+    if len(line_text) <= EXCERPT_WIDTH:
+        return line_text, caret
+    start = max(0, min(span.column - 1 - EXCERPT_WIDTH // 4, len(line_text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    before, after = ("…" if start else ""), ("…" if end < len(line_text) else "")
+    return before + line_text[start:end] + after, (" " * len(before) + caret[start:end]).rstrip()
 
 
 def render(diag: Diagnostic, source: Source | None) -> str:
@@ -78,8 +95,8 @@ def render(diag: Diagnostic, source: Source | None) -> str:
     out = [f"{diag.span}: {diag.severity.value}[{diag.code}]: {diag.message}"]
     gutter = " " * len(str(diag.span.line))
     if source is not None and source.line_text(diag.span.line):
-        text = source.line_text(diag.span.line)
-        caret = _caret_line(diag.span, text) + (f" {diag.label}" if diag.label else "")
+        text, caret = excerpt(diag.span, source.line_text(diag.span.line))
+        caret += f" {diag.label}" if diag.label else ""
         out += [f"{gutter} |", f"{diag.span.line} | {text}", f"{gutter} | {caret}"]
     for block, call in diag.span.via:
         out.append(f"{gutter} = note: in block `{block}`, called at {call}")

@@ -55,7 +55,8 @@ class Domain:
 def _num(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return repr(int(value)) if float(value).is_integer() else f"{value:.6g}"
+    # Whole numbers in full up to 10**15; past that `1e+300`, not three hundred digits.
+    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
 
 
 def interval(lo: float, hi: float) -> Domain:

@@ -56,6 +56,13 @@ _NESTED_TOO_DEEP = (
     + "\n\nmodel Flow {\n    input x: real[2]\n    x ~ normal()\n}\n"
 )
 
+# E507's wrong example: a list that doubles twenty times, named by `hidden=`.
+_DOUBLED_TWENTY_TIMES = (
+    "const W0 = 64\n"
+    + "".join(f"const W{i + 1} = [W{i}, W{i}]\n" for i in range(20))
+    + "\nmodel Flow {\n    input x: real[2]\n    h = affine_coupling(x, net=mlp(hidden=W20))\n    h ~ normal()\n}\n"
+)
+
 EXPLANATIONS: dict[str, Explanation] = _explanations(
     # ---------------------------------------------------------------- E1xx: syntax
     E101=(
@@ -1413,16 +1420,19 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
     ),
     E503=(
         """
-        A declared tensor has more than 2**40 entries per example. Shapes exclude the batch
-        axis, so this is the size of a single data point: at four bytes an entry, one
-        example would take four terabytes, and no module built from it could run.
+        A tensor has more than 2**40 entries per example: a declared `input` or `context`,
+        or a tensor an op makes (`augment`'s `size=`, `vae`'s `shape=`, a `concat` of large
+        tensors). Shapes exclude the batch axis, so this is the size of a single data point:
+        at four bytes an entry, one example would take four terabytes, and no module built
+        from it could run.
 
         The limit is there to stop a typo in a shape (an extra digit, a size in bytes where
-        a size in entries was meant) from reaching the shape checks and nets with sizes
-        whose products overflow.
+        a size in entries was meant) from reaching the nets and distributions sized from
+        it. For an op, the diagnostic points at the call, and the tensors after it are not
+        checked further.
 
-        Fix: check the declared shape; it is usually a typo. A 3-channel 1024 × 1024 image
-        is `real[3, 1024, 1024]`, about three million entries.
+        Fix: check the declared shape or the op's sizes; it is usually a typo. A 3-channel
+        1024 × 1024 image is `real[3, 1024, 1024]`, about three million entries.
         """,
         """
         model ImageFlow {
@@ -1484,11 +1494,14 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
     E505=(
         """
         Brackets and braces nest more than 100 deep: lists inside lists, calls inside calls,
-        `repeat` bodies inside `repeat` bodies.
+        `repeat` bodies inside `repeat` bodies. The operators of a transform's shape rule
+        (`n + n + ...`) count as levels too, and so do the constants a value names when
+        each is defined through the next.
 
-        The compiler checks this before parsing, because each level costs it a level of
-        recursion, and thousands of levels would exhaust Python's stack: the limit turns a
-        crash into a diagnostic. No real architecture needs more than a few levels.
+        The compiler checks this before parsing (and while resolving constants), because
+        each level costs it a level of recursion, and thousands of levels would exhaust
+        Python's stack: the limit turns a crash into a diagnostic. No real architecture
+        needs more than a few levels.
 
         Fix: write a chain of steps with `repeat N { ... }` or a `block`, and give a deep
         value a name with `const` instead of nesting it.
@@ -1496,6 +1509,65 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         _NESTED_TOO_DEEP,
         """
         const WIDTHS = [64, 64]
+
+        model Flow {
+            input x: real[2]
+            h = affine_coupling(x, net=mlp(hidden=WIDTHS))
+            h ~ normal()
+        }
+        """,
+    ),
+    E506=(
+        """
+        The model has more than 2**34 (about 17 billion) learned parameters in all, counted
+        as `--check` counts them. At four bytes each they would take 64 GiB, and training
+        with Adam needs four times that: the module's constructor would exhaust memory
+        before anything runs. The diagnostic points at the layer with the most parameters.
+
+        It is nearly always a dense map on a large tensor: `linear` on n entries has 2n²
+        + n parameters, so a flattened image of a few million entries needs trillions. A
+        net's `hidden` widths multiply the same way, and `normal()` learns two numbers for
+        every entry of its tensor.
+
+        Fix: keep images as images and mix channels with `conv1x1`, couple along the
+        channels with `conv` nets, use smaller `hidden` widths, or give a large tensor
+        `standard_normal()`.
+        """,
+        """
+        model Images {
+            input x: real[3, 1024, 1024]
+            h = flatten(x)
+            h = linear(h)
+            h ~ normal()
+        }
+        """,
+        """
+        model Images {
+            input x: real[3, 1024, 1024]
+            h = conv1x1(x)
+            h ~ normal()
+        }
+        """,
+    ),
+    E507=(
+        """
+        A value expands to more than 1,000,000 entries through the constants it names. A
+        constant is substituted wherever it is named, so a list that names one constant
+        twice holds its whole value twice: `const B = [A, A]` doubles `A`, and twenty such
+        lines make a million entries from a file of a few hundred bytes.
+
+        The compiler counts entries while it resolves constants, and stops at the first
+        value over the limit, so such a file is an error instead of a compile that runs
+        out of memory. A file under the size limit cannot spell out a longer list, and no
+        keyword of the catalogue needs one.
+
+        Fix: name each constant once in a value; a list of widths such as `hidden` is
+        usually a few numbers.
+        """,
+        _DOUBLED_TWENTY_TIMES,
+        """
+        const WIDTH = 64
+        const WIDTHS = [WIDTH, WIDTH]
 
         model Flow {
             input x: real[2]

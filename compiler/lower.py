@@ -8,6 +8,7 @@ one run reports as much as possible.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
@@ -25,6 +26,10 @@ from .user_transforms import transform_entry
 MAX_UNROLLED_OPS = 100_000
 MAX_BLOCK_DEPTH = 64  # blocks calling blocks; deeper is almost surely a mistake (E504)
 MAX_TENSOR_ENTRIES = 2**40
+# Values built from constants: as deep as brackets may nest in the text (E505), and no more
+# entries than a file under the size limit could spell out (E507).
+MAX_VALUE_DEPTH = 100
+MAX_VALUE_ENTRIES = 1_000_000
 _NAMED_DOMAINS = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
 _ALL_DOMAIN_NAMES = ["real", "positive", "unit", "interval", "int"]
 
@@ -39,40 +44,114 @@ class Constants:
     # A block's keyword parameters, already resolved: they shadow the file's constants.
     overrides: dict[str, Any] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # constants read so far (shared with `within`)
+    # Each constant's value and its number of entries, once resolved in this scope: a constant
+    # that names another twice (`const B = [A, A]`) must not resolve it twice.
+    _resolved: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    _depth: int = 0  # lists, calls and constants entered by the resolution under way
 
     def within(self, overrides: dict[str, Any]) -> Constants:
         """The scope of a block body: the file's constants and the block's keyword values."""
         return Constants(self.decls, self.diagnostics, overrides=overrides, used=self.used)
 
     def resolve(self, value: ast.Value) -> Any:
-        """A plain Python value: numbers, bools, strings (enum names), tuples, CallValue."""
-        if isinstance(value, (ast.Number, ast.Bool, ast.String)):
-            return value.value
-        if isinstance(value, ast.ListValue):
-            return tuple(self.resolve(v) for v in value.items)
-        if isinstance(value, ast.Call):
-            kwargs = tuple((k.name.text, self.resolve(k.value)) for k in value.kwargs)
-            return CallValue(value.callee.text, kwargs, value.span)
-        return self._ident(value)
+        """A plain Python value: numbers, bools, strings (enum names), tuples, CallValue.
 
-    def _ident(self, ident: ast.Ident) -> Any:
+        None where an error was reported: a constant defined through itself (E208), a value
+        nested more than MAX_VALUE_DEPTH deep through constants (E505), or one that expands
+        to more than MAX_VALUE_ENTRIES entries (E507)."""
+        try:
+            return self._resolve(value)[0]
+        except _ValueLimit as exc:
+            # Too deep: shown where the value is used (its innermost constant says little);
+            # too large: where the list that crosses the limit is written.
+            self.diagnostics.append(
+                exc.diagnostic
+                or error(
+                    "E505",
+                    value.span,
+                    f"this value nests more than {MAX_VALUE_DEPTH} deep through the constants it names",
+                    "give the value directly, or through fewer constants",
+                )
+            )
+            self.used.update(self.decls)  # which constants the value reads is unknown now: no W402
+            return None
+
+    def _resolve(self, value: ast.Value) -> tuple[Any, int]:
+        """(value, its number of entries)."""
+        if isinstance(value, (ast.Number, ast.Bool, ast.String)):
+            return value.value, 1
+        if self._depth >= MAX_VALUE_DEPTH:
+            raise _ValueLimit(None)
+        self._depth += 1
+        try:
+            if isinstance(value, ast.ListValue):
+                items = [self._resolve(v) for v in value.items]
+                return tuple(v for v, _ in items), self._counted(sum(n for _, n in items), value.span)
+            if isinstance(value, ast.Call):
+                kwargs = [(k.name.text, self._resolve(k.value)) for k in value.kwargs]
+                size = self._counted(1 + sum(n for _, (_, n) in kwargs), value.span)
+                return CallValue(value.callee.text, tuple((k, v) for k, (v, _) in kwargs), value.span), size
+            return self._ident(value)
+        finally:
+            self._depth -= 1
+
+    @staticmethod
+    def _counted(size: int, span: Span) -> int:
+        if size > MAX_VALUE_ENTRIES:
+            raise _ValueLimit(
+                error(
+                    "E507",
+                    span,
+                    f"this value expands to {size:,} entries through the constants it names, "
+                    f"over the limit of {MAX_VALUE_ENTRIES:,}",
+                    "a constant named twice in a list repeats its whole value: name it once",
+                )
+            )
+        return size
+
+    def _ident(self, ident: ast.Ident) -> tuple[Any, int]:
         if ident.name in self.overrides:
-            return self.overrides[ident.name]
+            return self.overrides[ident.name], 1
         decl = self.decls.get(ident.name)
         if decl is not None:
             self.used.add(ident.name)
         if decl is None:
-            return ident.name  # an enum name such as `tanh_exp`; the schema decides
+            return ident.name, 1  # an enum name such as `tanh_exp`; the schema decides
+        if ident.name in self._resolved:
+            return self._resolved[ident.name]
         if ident.name in self._resolving:
             self.diagnostics.append(
                 error("E208", ident.span, f"constant `{ident.name}` is defined in terms of itself", "give it a value")
             )
-            return None
+            return None, 1
         self._resolving.add(ident.name)
         try:
-            return self.resolve(decl.value)
+            self._resolved[ident.name] = self._resolve(decl.value)
         finally:
             self._resolving.discard(ident.name)
+        return self._resolved[ident.name]
+
+
+def count_text(n: int) -> str:
+    """`n` with thousands separators, or `about 10**k` when it has too many digits for that
+    (Python refuses to print integers of more than 4,300 digits)."""
+    if n.bit_length() <= 256:
+        return f"{n:,}"
+    return f"about 10**{int((n.bit_length() - 1) * math.log10(2))}"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """`[a, b, ...]`, each size as `count_text` gives it but without separators."""
+    return "[" + ", ".join(count_text(d).replace(",", "") for d in shape) + "]"
+
+
+class _ValueLimit(Exception):
+    """A resolved value over a limit: E507 where it was found, or None for too deep (E505,
+    reported where the value is used)."""
+
+    def __init__(self, diagnostic: Diagnostic | None) -> None:
+        super().__init__(diagnostic.message if diagnostic else "too deep")
+        self.diagnostic = diagnostic
 
 
 def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
@@ -536,6 +615,8 @@ class _ModelLowering:
 
     def _repeat(self, stmt: ast.Repeat) -> None:
         count = self.constants.resolve(stmt.count)
+        if count is None:  # a constant that could not be resolved: reported already
+            return
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             self.diagnostics.append(
                 error(
@@ -639,13 +720,21 @@ class _ModelLowering:
             size *= dim
         if size > MAX_TENSOR_ENTRIES:
             self.diagnostics.append(
-                error("E503", type_expr.span, f"a tensor of {size:,} entries per example is over the limit of 2**40", None)
+                error(
+                    "E503",
+                    type_expr.span,
+                    f"a tensor of {count_text(size)} entries per example is over the limit of 2**40 "
+                    f"({MAX_TENSOR_ENTRIES:,})",
+                    "check the declared shape: it is usually a typo (shapes leave out the batch axis)",
+                )
             )
             return None
         return (domain, tuple(dims)) if domain is not None else None
 
     def _domain(self, type_expr: ast.TypeExpr) -> Domain | None:
         name, args = type_expr.domain.text, [self.constants.resolve(a) for a in type_expr.domain_args]
+        if any(a is None for a in args):  # a constant that could not be resolved: reported already
+            return None
         if name in _NAMED_DOMAINS and not args:
             return _NAMED_DOMAINS[name]
         if name == "int" and len(args) == 1 and isinstance(args[0], int) and args[0] >= 2:

@@ -1,7 +1,8 @@
 """Python identifiers for generated code that a model file cannot subvert.
 
 User names (models, tensors) become Python identifiers only through a `Namespace`, which
-refuses keywords, soft keywords, builtins and the names generated code itself relies on, and
+refuses keywords, soft keywords, builtins and the names generated code itself relies on
+(including the `impl_` prefix of the modules user transforms import), and
 keeps every name unique by adding a suffix.
 """
 
@@ -43,8 +44,10 @@ class Namespace:
         if wanted in self._given:
             return self._given[wanted]
         base = wanted if _IDENTIFIER.match(wanted) and wanted.isascii() else "v"
-        if base.startswith("__"):
-            base = "v" + base  # dunder names have meanings of their own in Python
+        if base.startswith(("__", "impl_")):
+            # dunder names have meanings of their own in Python; `impl_...` names the modules
+            # of user transforms (user_transforms.impl_alias)
+            base = "v" + base
         candidate, k = base, 0
         while candidate in self._taken:
             k += 1

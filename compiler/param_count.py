@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .catalogue import Construct
+from .catalogue import CallValue, Construct, TensorRef
 from .check import CheckedModel
+from .check_args import Bound
 from .codegen import LocalClass, _ModelEmitter
+from .diagnostics import Diagnostic, error
+from .ir import OpNode
 from .namespace import Namespace
 from .user_transforms import impl_parts
 
@@ -267,8 +270,99 @@ def model_parameter_counts(
     """(layer attribute, count) for each layer of the model's generated class, in the order of
     its `__init__`. `class_names`: model name → class name, as `codegen.emit_module` gives them;
     `models_totals`: class name → total of each model this one uses."""
+    return [(attr, count) for attr, _node, count in _layer_counts(checked_model, class_names, models_totals)]
+
+
+def _layer_counts(
+    checked_model: CheckedModel, class_names: dict[str, str], models_totals: Mapping[str, Count] | None
+) -> list[tuple[str, str, Count]]:
+    """(layer attribute, graph node, count) for each layer, in `__init__` order. A layer of a
+    runtime class without parameters or nested objects counts 0 without building its
+    arguments (most of a long chain: permutations, fixed maps, standard distributions)."""
     emitter = _ModelEmitter(checked_model, class_names, "model.survae")
-    return [(attr, parameter_count(built, models_totals)) for attr, _line, built in emitter.layer_constructs()]
+    out: list[tuple[str, str, Count]] = []
+    seen: dict[Any, Count] = {}  # the layers of a `repeat` body count the same every time
+    for node, layer in emitter.layers.items():
+        call = checked_model.bound[node]
+        if FORMULAS.get(call.entry.runtime) is _none:
+            out.append((layer.attr, node, 0))
+            continue
+        key = _layer_key(checked_model, node, call)
+        if key is None or key not in seen:
+            count = parameter_count(emitter._construct(node, call), models_totals)
+            if key is not None:
+                seen[key] = count
+        else:
+            count = seen[key]
+        out.append((layer.attr, node, count))
+    return out
+
+
+def _layer_key(checked_model: CheckedModel, node: str, call: Bound) -> Any:
+    """What a layer's arguments depend on but its ordinal (which only seeds permutations):
+    the call bound with its parameters and nested calls, its input types and the context it
+    reads. None if some part cannot be hashed."""
+    payload = checked_model.ir.payload(node)
+    inputs = payload.inputs if isinstance(payload, OpNode) else (payload.input,)  # type: ignore[union-attr]
+    context = checked_model.types[payload.context].shape if payload.context else None  # type: ignore[union-attr]
+    key = (_bound_key(call), tuple(checked_model.types[t] for t in inputs), context)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _bound_key(call: Bound) -> Any:
+    # Nested calls (`net=mlp(...)`, with the span of where they are written) and tensors read
+    # (`context=`) enter through `nets`, `dists` and the context's shape instead.
+    own = tuple((k, v) for k, v in call.params if not isinstance(v, (CallValue, TensorRef)))
+    nets = tuple((k, id(n.entry), n.params) for k, n in call.nets.items())
+    dists = tuple((k, _bound_key(d)) for k, d in call.dists.items())
+    return (id(call.entry), own, nets, dists)
+
+
+# E506: a model whose parameters alone would take 64 GiB in float32 (and four times that to
+# train with Adam) is a typo in a size, not a model; catching it here keeps it from reaching
+# a module whose constructor would exhaust memory.
+MAX_PARAMETERS = 2**34
+
+
+def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, CheckedModel]) -> Diagnostic | None:
+    """E506 at the model's largest layer if its parameters total over MAX_PARAMETERS (a used
+    model contributes its total); else None. Records the per-layer counts on the model, which
+    `file_parameter_counts` reuses."""
+    if any(tensor not in checked_model.types for tensor in checked_model.ir.tensors):
+        return None  # lowering reported an error in this model (a bad type): its layers cannot be built
+    names = checked_model.uses()
+    totals = {name: used[name].parameter_total for name in names - {checked_model.name} if name in used}
+    counts = _layer_counts(checked_model, {name: name for name in names}, totals)
+    checked_model.parameter_counts = [(attr, count) for attr, _node, count in counts]
+    known = [(count, node) for _attr, node, count in counts if count is not None]
+    over = sum(count for count, _node in known)
+    if over <= MAX_PARAMETERS:
+        return None
+    largest, node = max(known, key=lambda item: item[0])
+    payload = checked_model.ir.payload(node)
+    if isinstance(payload, OpNode):
+        what = f"`{payload.op}`"
+        hint = (
+            "a dense map on n entries has about n² weights (`linear`, `mlp`, `made`): use smaller `hidden` "
+            "widths, couple along channels with `conv`, or `conv1x1` instead of `linear` on images"
+        )
+    else:
+        what = f"`~ {payload.dist}`"  # type: ignore[union-attr]
+        hint = (
+            "a distribution with learned parameters has some for every entry: use `standard_normal()`, "
+            "or `normal(per=\"channel\")`, on a large tensor"
+        )
+    return error(
+        "E506",
+        payload.span,
+        f"model `{checked_model.name}` has {over:,} parameters, over the limit of 2**34 ({MAX_PARAMETERS:,}); "
+        f"the largest layer, {what} here, has {largest:,}",
+        hint,
+    )
 
 
 def file_parameter_counts(models: list[CheckedModel]) -> dict[str, list[tuple[str, Count]]]:
@@ -283,6 +377,10 @@ def file_parameter_counts(models: list[CheckedModel]) -> dict[str, list[tuple[st
 
     def visit(model: CheckedModel) -> None:
         if model.name in counts:
+            return
+        if model.parameter_counts is not None:  # counted by the checker (E506)
+            counts[model.name] = model.parameter_counts
+            totals[class_names[model.name]] = total(model.parameter_counts)
             return
         for used in sorted(model.uses() - {model.name}):
             if used in by_name:

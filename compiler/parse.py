@@ -83,6 +83,9 @@ MAX_SYNTAX_ERRORS = 20
 MAX_NESTING = 100  # brackets and braces inside each other; real models nest a few levels
 _OPENING = {"(": ")", "[": "]", "{": "}"}
 _NOT_CODE = re.compile(r'"(\\.|[^"\\\n])*"|#[^\n]*')
+# What `_too_deep` counts: brackets, arithmetic operators (not the `-` of `->` or of a number's
+# exponent) and what ends an expression; numbers and arrows are matched only to be skipped.
+_NESTING_TOKEN = re.compile(r"\w*\d[eE][+-]?\d+|->|\|>|[\[\](){}+\-*/,\n]")
 
 
 def _too_deep(source: Source) -> Diagnostic | None:
@@ -93,18 +96,36 @@ def _too_deep(source: Source) -> Diagnostic | None:
     Strings and comments are blanked first (same length, so offsets stay).
     """
     code = _NOT_CODE.sub(lambda m: " " * len(m.group(0)), source.text)
-    depth = 0
-    for match in re.finditer(r"[\[\](){}]", code):
-        depth += 1 if match.group(0) in _OPENING else -1
+    # An operator of a shape rule's arithmetic (`n + n + ...`) also nests the tree a level:
+    # count each one until the next `,`, within its brackets.
+    depth, operators = 0, [0]
+    for match in _NESTING_TOKEN.finditer(code):
+        token = match.group(0)
+        if token in _OPENING:
+            depth += 1
+            operators.append(0)
+        elif token in ")]}":
+            depth -= 1
+            depth -= operators.pop() if len(operators) > 1 else 0
+        elif token == "," or (token == "\n" and len(operators) == 1):  # the end of an expression
+            depth -= operators[-1]
+            operators[-1] = 0
+        elif len(token) == 1 and token in "+-*/":
+            depth += 1
+            operators[-1] += 1
         if depth > MAX_NESTING:
             line = code.count("\n", 0, match.start()) + 1
             column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
-            return error(
-                "E505",
-                _point(source, line, column),
-                f"brackets and braces nest more than {MAX_NESTING} deep here",
-                "flatten the model: a `repeat` or a block call instead of nesting, a constant instead of nested lists",
-            )
+            if token in _OPENING:
+                message = f"brackets and braces nest more than {MAX_NESTING} deep here"
+                hint = (
+                    "flatten the model: a `repeat` or a block call instead of nesting, "
+                    "a constant instead of nested lists"
+                )
+            else:
+                message = f"this expression nests more than {MAX_NESTING} deep here"
+                hint = "a shape rule needs a few operators: write the size once"
+            return error("E505", _point(source, line, column), message, hint)
     return None
 
 
@@ -485,7 +506,13 @@ class _ToAst:
             )
         if is_int and abs(value) > 2**63 - 1:
             raise _AstError(
-                error("E105", self._tok_span(token), f"integer `{text}` is too large", "use a number below 2**63")
+                error(
+                    "E105",
+                    self._tok_span(token),
+                    f"integer `{text if len(text) <= 40 else text[:20] + '…'}` "
+                    f"({len(text.lstrip('+-'))} digits) is too large",
+                    "use a number below 2**63",
+                )
             )
         return ast.Number(value, self._tok_span(token))
 

@@ -27,10 +27,14 @@ class Source:
     """The text of one `.survae` file and its name as shown in diagnostics."""
 
     filename: str
-    text: str
+    text: str  # without a leading byte-order mark
     lines: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        # A byte-order mark (some Windows editors start UTF-8 files with one) is not part of
+        # the text: left in, it would be an "unexpected character" at 1:1.
+        if self.text.startswith("\ufeff"):
+            object.__setattr__(self, "text", self.text[1:])
         # Lines end at "\n" only, as for the parser: `str.splitlines` would also split at a form
         # feed or U+2028 (allowed in a `doc`) and show the wrong line under a diagnostic.
         lines = self.text.split("\n")

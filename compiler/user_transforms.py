@@ -10,6 +10,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import sys
 from typing import Annotated, Any
 
 from pydantic import Field, create_model
@@ -35,8 +36,13 @@ def impl_parts(runtime: str) -> tuple[str, str] | None:
 
 def impl_alias(module: str) -> str:
     """The name the generated module imports `module` as (a safe identifier: the path was
-    checked against IMPL_PATTERN)."""
-    return "impl_" + module.replace(".", "_")
+    checked against IMPL_PATTERN), different for different modules.
+
+    Dots become `_` and underscores `_0`: `mylayers.clip` is `impl_mylayers_clip`, and
+    `my_layers` is `impl_my_0layers`, which no dotted path gives (a part of a path cannot
+    start with a digit), so `x_y` and `x.y` never share an alias.
+    """
+    return "impl_" + module.replace("_", "_0").replace(".", "_")
 
 
 class _Invalid(Exception):
@@ -133,6 +139,15 @@ def _impl(decl: ast.TransformDecl) -> str:
         )
     if parts[0] in ("survae_dsl", "torch", "__future__", "builtins"):
         raise _bad(decl.impl.span, f"`{path}` names a module of ours or of torch, not a user layer", None)
+    if parts[0] in sys.stdlib_module_names:
+        # No layer lives there, and importing some of them does things (`antigravity`, `this`).
+        raise _bad(
+            decl.impl.span,
+            f"`{path}` names a module of the Python standard library, not a user layer",
+            "name the module where your PyTorch class is defined, e.g. `mylayers.clip:SoftClip`",
+        )
+    if parts[-1].startswith("__"):
+        raise _bad(decl.impl.span, f"`{path}` names a dunder attribute, not a layer class", "name the class itself")
     return path
 
 
@@ -146,6 +161,17 @@ def _keywords(decl: ast.TransformDecl, resolve: Any) -> dict[str, Any]:
         )
     values: dict[str, Any] = {}
     for param in params[1:]:
+        key = param.name.text
+        # The class gets each keyword as a Python keyword argument, and the checker keeps it in
+        # a parameter schema: a Python keyword would not parse, and `_x` or a name the schema
+        # class already has (`copy`, `model_dump`, ...) would not be a field of it.
+        if keyword.iskeyword(key) or key == "self" or key.startswith(("_", "model_")) or hasattr(Params, key):
+            raise _bad(
+                param.name.span,
+                f"`{key}` cannot name a keyword of a transform",
+                "rename it: Python keywords, `self`, names starting with `_` and a few reserved names "
+                "(`copy`, `json`, `model_...`) are not allowed",
+            )
         value = resolve(param.default)
         if not isinstance(value, (int, float, bool, str, tuple)) or param.name.text in ("shape", "context"):
             raise _bad(
@@ -293,6 +319,8 @@ def _domain_value(ref: ast.DomainRef, defaults: dict[str, Any]) -> Any:
             a, b = _number(lo, values), _number(hi, values)
             return interval(min(a, b), max(a, b)) if a != b else interval(a, a + 1e-300)
 
+        if any(math.isnan(_number(side, defaults)) for side in (lo, hi)):
+            raise _bad(ref.span, "a bound of this interval is not a number (it computes to nan)", "write finite bounds")
         bounds(None)
         return bounds
     raise _bad(

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from survae_dsl.compiler import codes
-from survae_dsl.compiler.diagnostics import CompileError
+from survae_dsl.compiler.diagnostics import EXCERPT_WIDTH, CompileError
 from survae_dsl.compiler.driver import MAX_SOURCE_BYTES, check_source
 
 TESTS = Path(__file__).resolve().parent
@@ -115,12 +115,29 @@ def _assert_excerpt(err: str, text: str, code: str, line: int, col: int) -> None
     block = next(b for b in err.split("\n\n") if re.search(rf":{line}:{col}: \w+\[{code}\]", b))
     source_line = text.split("\n")[line - 1]
     rows = block.splitlines()
-    numbered = f"{line} | {source_line}"
+    gutter = " " * len(str(line)) + " | "
+    if len(source_line) > EXCERPT_WIDTH:
+        # A long line is cut around the column: the part shown is the line's own text, and
+        # the caret stands under the same character.
+        (numbered,) = [r for r in rows if r.startswith(f"{line} | ")]
+        shown = numbered[len(f"{line} | ") :]
+        inner = shown.strip("…")
+        assert len(inner) == EXCERPT_WIDTH
+        if not shown.startswith("…"):  # the start of the line
+            assert source_line.startswith(inner)
+            start = 0
+        elif not shown.endswith("…"):  # its end
+            assert source_line.endswith(inner)
+            start = len(source_line) - EXCERPT_WIDTH - 1  # the `…` takes a column
+        else:
+            assert source_line.count(inner) == 1
+            start = source_line.index(inner) - 1
+    else:
+        numbered, start = f"{line} | {source_line}", 0
     assert numbered in rows, block
     caret_row = rows[rows.index(numbered) + 1]
-    gutter = " " * len(str(line)) + " | "
     assert caret_row.startswith(gutter)
-    assert caret_row[len(gutter) :].index("^") == col - 1, block
+    assert caret_row[len(gutter) :].index("^") + start == col - 1, block
 
 
 @pytest.mark.parametrize("name", ALL_BAD)

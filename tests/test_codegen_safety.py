@@ -13,6 +13,7 @@ import builtins
 import io
 import math
 import re
+import sys
 import tokenize
 import unicodedata
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 from survae_dsl.compiler.codegen import emit_module
+from survae_dsl.compiler.diagnostics import CompileError
 from survae_dsl.compiler.driver import check_source
 
 HOSTILE = "\n".join(
@@ -338,3 +340,236 @@ def test_hostile_models_do_only_what_they_say() -> None:
         drawn = drawn if isinstance(drawn, tuple) else (drawn,)
         assert [tuple(d.shape) for d in drawn] == [(4, 2)] * len(inputs)
         assert all(torch.isfinite(d).all() for d in drawn)
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers and user-transform paths at their edges (found by trying them on the command line)
+
+EDGES = "\n".join(
+    [
+        "# Numbers and impl paths at the edges: what compiles stays plain literals.",
+        'transform clip(h, bound=1e308, label="\\"); import os; (\\"", tiny=5e-324, '
+        "big=9223372036854775807, on=true, widths=[1, -0, 2]): bijective {",
+        '    impl "edgelayers.clip:SoftClip"',
+        "}",
+        "",
+        "transform clip_(h): bijective {",
+        '    impl "edgelayers_clip:SoftClip"',  # the alias of `edgelayers.clip` with a `.` gone
+        "}",
+        "",
+        "model impl_edgelayers_clip {",  # the alias the generated module imports edgelayers.clip as
+        '    doc "nan, inf and 1e999 are names or text here"',
+        "    input nan: real[2]",
+        "    input inf: real[2]",
+        "    h = shift(nan, by=-1e308)",
+        "    h = scale(h, by=5e-324)",
+        "    h = shift(h, by=-0)",
+        "    h = shuffle(h, seed=9223372036854775807)",
+        "    h = clip(h, label=\"x\\\"); __import__('os').system('echo owned'); (\\\"\")",
+        "    h = clip_(h)",
+        "    h ~ normal()",
+        "    inf ~ normal()",
+        "}",
+        "",
+    ]
+)
+EDGE_MODULES = {"edgelayers.clip": "impl_edgelayers_clip", "edgelayers_clip": "impl_edgelayers_0clip"}
+LABEL = "x\"); __import__('os').system('echo owned'); (\""
+
+
+def _edges_module() -> str:
+    return emit_module(check_source(EDGES, "edges.survae").models, "edges.survae")
+
+
+def _root(node: ast.expr) -> str:
+    """The name a call chain starts from: `snn` for `snn.Shift(...)`, `self` for `self.a.b(x)`."""
+    while isinstance(node, (ast.Attribute, ast.Call)):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    assert isinstance(node, ast.Name), ast.unparse(node)
+    return node.id
+
+
+def test_edge_numbers_and_paths_stay_literals() -> None:
+    """Imports: ours and the two user modules, under distinct aliases; the model class does
+    not shadow either; every call starts from `self`, `super`, `snn` or a user module; every
+    number is a finite literal; the injected label is one string constant."""
+    tree = ast.parse(_edges_module())
+    imports = {a.name: a.asname for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imports |= {n.module: None for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imports == {"__future__": None, "torch": None, "survae_dsl.nn": "snn", **EDGE_MODULES}
+    assert _models_dict(tree) == {"impl_edgelayers_clip": "vimpl_edgelayers_clip"}
+    roots = {_root(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    assert roots <= {"self", "super", "snn", *EDGE_MODULES.values()}, roots
+    numbers = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) in (int, float)]
+    numbers += [ast.literal_eval(n) for n in ast.walk(tree) if isinstance(n, ast.UnaryOp)]  # `-1e+308`
+    assert all(math.isfinite(v) for v in numbers)
+    assert {1e308, -1e308, 5e-324, 2**63 - 1} <= set(numbers)
+    assert [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == LABEL]
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not names & (FORBIDDEN_CALLS | {"os", "sys", "subprocess"})
+
+
+def test_edge_module_imports_only_what_it_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run: the module asks for torch, the runtime and the two user modules, nothing else,
+    and each transform gets its own module's class with its keywords exactly."""
+    layer = (
+        "import torch\n\n"
+        "class SoftClip(torch.nn.Module):\n"
+        "    origin = __name__\n\n"
+        "    def __init__(self, shape, **keywords):\n"
+        "        super().__init__()\n"
+        "        self.keywords = keywords\n"
+    )
+    (tmp_path / "edgelayers").mkdir()
+    (tmp_path / "edgelayers" / "__init__.py").write_text("")
+    (tmp_path / "edgelayers" / "clip.py").write_text(layer)
+    (tmp_path / "edgelayers_clip.py").write_text(layer)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    requested: list[str] = []
+    real_import = builtins.__import__
+
+    def recording_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        requested.append(name)
+        return real_import(name, *args, **kwargs)
+
+    namespace: dict[str, Any] = {
+        "__builtins__": {**vars(builtins), "__import__": recording_import},
+        "__name__": "edges",
+    }
+    try:
+        exec(compile(_edges_module(), "edges.py", "exec"), namespace)  # noqa: S102 - the point of the test
+    finally:
+        for module in ("edgelayers", *EDGE_MODULES):  # imported by the module: do not leak them to other tests
+            sys.modules.pop(module, None)
+    assert set(requested) == ALLOWED_IMPORTS | set(EDGE_MODULES)
+    model = namespace["MODELS"]["impl_edgelayers_clip"]()
+    assert (model.clip_1.origin, model.clip__1.origin) == ("edgelayers.clip", "edgelayers_clip")
+    assert model.clip_1.keywords == {
+        "bound": 1e308,
+        "label": LABEL,
+        "tiny": 5e-324,
+        "big": 2**63 - 1,
+        "on": True,
+        "widths": (1, 0, 2),
+    }
+    assert model.clip__1.keywords == {}
+
+
+def _model(body: str, declared: str = "real[2]", head: str = "") -> str:
+    return f"{head}model M {{\n    input x: {declared}\n{body}\n}}\n"
+
+
+def _transform(impl: str, keywords: str = "", rule: str = "") -> str:
+    return f'transform t(h{keywords}): bijective {{\n    impl "{impl}"\n{rule}}}\n\n' + _model(
+        "    h = t(x)\n    h ~ normal()"
+    )
+
+
+_DOUBLING = "const A0 = 1\n" + "".join(f"const A{i + 1} = [A{i}, A{i}]\n" for i in range(20))
+_CHAIN = "const C0 = 2\n" + "".join(f"const C{i + 1} = C{i}\n" for i in range(2000))
+
+# (source, the one diagnostic's code, its line): each was an internal error, a hang, code the
+# compiler wrote unchecked into the module, or is kept here so that it stays a diagnostic.
+EDGE_DIAGNOSTICS = {
+    "dim 1e999": (_model("    x ~ normal()", "real[1e999]"), "E105", 2),
+    "shift by -1e999": (_model("    h = shift(x, by=-1e999)\n    h ~ normal()"), "E105", 3),
+    "scale by 1e-999 (0.0)": (_model("    h = scale(x, by=1e-999)\n    h ~ normal()"), "E205", 3),
+    "shift by nan": (_model("    h = shift(x, by=nan)\n    h ~ normal()"), "E205", 3),
+    "shift by inf": (_model("    h = shift(x, by=inf)\n    h ~ normal()"), "E205", 3),
+    "dim of 5,000 digits": (_model("    x ~ normal()", "real[" + "9" * 5000 + "]"), "E105", 2),
+    "repeat of 30 digits": (
+        _model("    h = x\n    repeat " + "9" * 30 + " { h = reverse(h) }\n    h ~ normal()"),
+        "E105",
+        4,
+    ),
+    "hidden of 5,000 digits": (
+        _model("    h = affine_coupling(x, net=mlp(hidden=[" + "9" * 5000 + "]))\n    h ~ normal()"),
+        "E105",
+        3,
+    ),
+    "int<2**64>": (_model("    x ~ categorical()", "int<18446744073709551616>[2]"), "E105", 2),
+    "dim 0x10": (_model("    x ~ normal()", "real[0x10]"), "E102", 2),
+    "dim 1_000": (_model("    x ~ normal()", "real[1_000]"), "E102", 2),
+    "dim 2**64": (_model("    x ~ normal()", "real[2**64]"), "E102", 2),
+    "dim -0": (_model("    x ~ normal()", "real[-0]"), "E303", 2),
+    "dim 2.0": (_model("    x ~ normal()", "real[2.0]"), "E303", 2),
+    "dims of 4,800 digits in all": (
+        _model("    x ~ normal()", "real[" + ", ".join(["1000000000000"] * 400) + "]"),
+        "E503",
+        2,
+    ),
+    "augment past 2**40": (
+        _model("    h = augment(x, size=1099511627776)\n    h ~ normal()", "real[1099511627776]"),
+        "E503",
+        3,
+    ),
+    "impl os:system": (_transform("os:system"), "E215", 2),
+    "impl __import__": (_transform("__import__('os'):x"), "E215", 2),
+    "impl with a statement": (_transform("a.b:c; import os"), "E215", 2),
+    "impl builtins:exec": (_transform("builtins:exec"), "E215", 2),
+    "impl subprocess": (_transform("subprocess:Popen"), "E215", 2),
+    "impl dunder class": (_transform("mylayers:__class__"), "E215", 2),
+    "impl with a new line": (_transform("a:b\\nimport os"), "E215", 2),
+    "transform keyword lambda": (_transform("mylayers:Clip", ", lambda=1"), "E215", 1),
+    "transform keyword model_dump": (_transform("mylayers:Clip", ", model_dump=1"), "E215", 1),
+    "transform keyword _k": (_transform("mylayers:Clip", ", _k=1"), "E215", 1),
+    "transform keyword self": (_transform("mylayers:Clip", ", self=1"), "E215", 1),
+    "interval bound nan": (
+        _transform("mylayers:Clip", ", k=1e308", "    domain real -> interval(k * 10 - k * 10, 1)\n"),
+        "E215",
+        3,
+    ),
+    "shape rule of 2,000 terms": (
+        _transform("mylayers:Clip", "", "    shape [n] -> [" + " * ".join(["n"] * 2000) + "]\n"),
+        "E505",
+        3,
+    ),
+    "constants chained 2,000 deep": (_model("    x ~ normal()", "real[C2000]", _CHAIN), "E505", 2003),
+    "constants doubled 20 times": (
+        _model("    h = affine_coupling(x, net=mlp(hidden=A20))\n    h ~ normal()", head=_DOUBLING),
+        "E507",
+        21,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_DIAGNOSTICS))
+def test_edge_inputs_are_diagnostics(name: str) -> None:
+    source, code, line = EDGE_DIAGNOSTICS[name]
+    with pytest.raises(CompileError) as caught:
+        check_source(source, "edge.survae")
+    assert [(d.code, d.span.line) for d in caught.value.diagnostics] == [(code, line)], caught.value.render()[:2000]
+    caught.value.render()  # renders (no 4,300-digit integer is printed, no excerpt is huge)
+
+
+def test_byte_order_mark_is_not_text() -> None:
+    """A UTF-8 file saved with a BOM (some Windows editors) compiles as without it, with the
+    same columns; a second one, or one further on, is still an unexpected character."""
+    model = "model M {\n    input x: real[2]\n    h = logit(x)\n    h ~ normal()\n}\n"
+    with pytest.raises(CompileError) as caught:
+        check_source("\ufeff" + model)
+    assert [(d.code, d.span.line, d.span.column) for d in caught.value.diagnostics] == [("E405", 3, 15)]
+    with pytest.raises(CompileError) as caught:
+        check_source("\ufeff\ufeff" + model)
+    first = caught.value.diagnostics[0]
+    assert (first.code, first.span.line, first.span.column) == ("E101", 1, 1)
+
+
+def test_long_lines_are_cut_in_excerpts() -> None:
+    """Thousands of errors on one long line print a window of it each, not the whole line
+    each time (30,000 unknown keywords on one line took minutes to print)."""
+    from survae_dsl.compiler.diagnostics import EXCERPT_WIDTH
+
+    keywords = ", ".join(f"k{i}=1" for i in range(2000))
+    source = f"model M {{\n    input x: real[2]\n    h = reverse(x, {keywords})\n    h ~ normal()\n}}\n"
+    with pytest.raises(CompileError) as caught:
+        check_source(source)
+    assert len(caught.value.diagnostics) == 2000
+    rendered = caught.value.render()
+    assert max(len(row) for row in rendered.splitlines()) < EXCERPT_WIDTH + 100
+    middle = rendered.split("\n\n")[1000].splitlines()
+    assert middle[2].startswith("3 | …") and middle[2].endswith("…")
+    column = caught.value.diagnostics[1000].span.column
+    shown, caret = middle[2][4:], middle[3][4:]
+    start = source.splitlines()[2].index(shown.strip("…"))
+    assert caret.index("^") - 1 + start == column - 1  # under `k1000`, after the `…`
