@@ -63,7 +63,7 @@ class CheckedModel:
         return names
 
 
-def check_model(model: ModelIR, used: dict[str, CheckedModel] | None = None) -> tuple[CheckedModel | None, list[Diagnostic]]:
+def check_model(model: ModelIR, used: dict[str, CheckedModel | None] | None = None) -> tuple[CheckedModel | None, list[Diagnostic]]:
     """The checked model (None if any error) and every diagnostic, warnings included.
 
     `used`: the file's models checked so far, which this one may use as distributions."""

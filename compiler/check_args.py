@@ -33,7 +33,10 @@ from .suggest import did_you_mean
 _ROLE_WORDS = {"op": "a transform", "distribution": "a distribution", "net": "a net"}
 
 
-Used = dict[str, Any]  # model name → its CheckedModel (Any: check.py imports this module)
+# Model name → its CheckedModel (Any: check.py imports this module), or None for a model of the
+# file that failed its own checks: its uses bind to nothing, silently, since its errors are
+# reported already and "unknown distribution" would only mislead.
+Used = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,8 @@ def _names(count: int) -> list[str]:
 
 def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used) -> Bound | None:
     if node.dist in used:
-        return bind_model_use(used[node.dist], node.kwargs, node.callee_span, out, after_tilde=True)
+        model = used[node.dist]
+        return None if model is None else bind_model_use(model, node.kwargs, node.callee_span, out, after_tilde=True)
     entry = DIST_TABLE.get(node.dist)
     if entry is None:
         out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution", used=used))
@@ -187,7 +191,8 @@ def _bind_nested(
 
 def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used) -> Bound | None:
     if call.name in used:
-        return bind_model_use(used[call.name], (), call.span, out, after_tilde=False, given=call.kwargs)
+        model = used[call.name]
+        return None if model is None else bind_model_use(model, (), call.span, out, after_tilde=False, given=call.kwargs)
     entry = DIST_TABLE.get(call.name)
     if entry is None:
         out.append(_wrong_callee(call.name, call.span, expected="distribution", used=used))

@@ -11,6 +11,7 @@ from .gc_pause import paused_gc
 from .lower import lower_module
 from .parse import parse
 from .source import Source
+from .syntax import ModelDecl
 
 MAX_SOURCE_BYTES = 1_000_000
 
@@ -59,13 +60,18 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
     ordered, cycles = check_order(lowered)  # a model is checked after the models it uses
     diagnostics += cycles
     checked: list[CheckedModel] = []
-    used: dict[str, CheckedModel] = {}
+    # Models that failed (to lower, or their checks) are None: a use of one is not an error
+    # of its own (its errors are reported where they are).
+    lowered_names = {m.name for m in lowered}
+    used: dict[str, CheckedModel | None] = {
+        d.name.text: None for d in module.declarations if isinstance(d, ModelDecl) and d.name.text not in lowered_names
+    }
     for model in ordered:
         result, found = check_model(model, used)
         diagnostics += found
+        used[model.name] = result
         if result is not None:
             checked.append(result)
-            used[result.name] = result
     position = {m.name: i for i, m in enumerate(lowered)}
     checked.sort(key=lambda m: position[m.name])
     # A statement inside `repeat N` is checked N times; report each finding once.

@@ -328,14 +328,14 @@ def _bound_key(call: Bound) -> Any:
 MAX_PARAMETERS = 2**34
 
 
-def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, CheckedModel]) -> Diagnostic | None:
+def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, CheckedModel | None]) -> Diagnostic | None:
     """E506 at the model's largest layer if its parameters total over MAX_PARAMETERS (a used
     model contributes its total); else None. Records the per-layer counts on the model, which
     `file_parameter_counts` reuses."""
     if any(tensor not in checked_model.types for tensor in checked_model.ir.tensors):
         return None  # lowering reported an error in this model (a bad type): its layers cannot be built
     names = checked_model.uses()
-    totals = {name: used[name].parameter_total for name in names - {checked_model.name} if name in used}
+    totals = {name: used[name].parameter_total for name in names - {checked_model.name} if used.get(name) is not None}
     counts = _layer_counts(checked_model, {name: name for name in names}, totals)
     checked_model.parameter_counts = [(attr, count) for attr, _node, count in counts]
     known = [(count, node) for _attr, node, count in counts if count is not None]
