@@ -23,6 +23,7 @@ from common import EXAMPLES, Row, loglog_slope, machine_lines, print_summary, ve
 
 from survae_dsl.compiler.codegen import emit_module
 from survae_dsl.compiler.driver import check_source
+from survae_dsl.compiler.gc_pause import paused_gc
 
 SIZES = (100, 300, 1000, 3000, 10000)
 HEADLINE = (100, 1000, 10000)
@@ -56,8 +57,10 @@ def repeat_source(n_ops: int) -> str:
 
 
 def compile_once(text: str, filename: str = "bench.survae") -> str:
-    """Python source of every model of ``text`` (raises CompileError on a bad model)."""
-    return emit_module(check_source(text, filename).models, filename)
+    """Python source of every model of ``text`` (raises CompileError on a bad model), with the
+    garbage collector paused for the whole compile as `survae-compile` does."""
+    with paused_gc():
+        return emit_module(check_source(text, filename).models, filename)
 
 
 def time_compile(text: str) -> tuple[float, int]:

@@ -10,6 +10,7 @@ from typing import Any
 from .codegen import emit_module
 from .diagnostics import CompileError, error
 from .driver import check_source
+from .gc_pause import paused_gc
 from .source import Span
 
 
@@ -20,8 +21,9 @@ def compile_source(text: str, filename: str = "<string>", model: str | None = No
     module namespace (its source is registered with `linecache`, so tracebacks and
     `inspect.getsource` show it).
     """
-    compilation = check_source(text, filename)
-    code = emit_module(compilation.model(model), filename)
+    with paused_gc():
+        compilation = check_source(text, filename)
+        code = emit_module(compilation.model(model), filename)
     module_name = f"survae_generated.{Path(filename).stem or 'model'}"
     virtual_file = f"<survae-compile {filename}>"
     linecache.cache[virtual_file] = (len(code), None, code.splitlines(keepends=True), virtual_file)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .diagnostics import CompileError, InternalError, render_all
 from .driver import check_source
+from .gc_pause import paused_gc
 from .files import write_atomic
 from .report import format_report
 
@@ -98,6 +99,7 @@ def _info_failure(filename: str, exc: CompileError) -> int:
     return 1
 
 
+@paused_gc()  # one pause for the whole run: parse, check, code, diagram
 def run(args: argparse.Namespace) -> int:
     if args.info_schema:
         from .info import Info
