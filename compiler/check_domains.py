@@ -121,9 +121,37 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
             _waste(entry.name, generated, t, f"`{name}`", node.span, out)
     if rule.sets_fold is not None:
         fold = Fold(rule.sets_fold, entry.name, node.span.line)
+    overflow = _overflow(entry.name, t.domain, domain, name)
+    if overflow is not None:
+        out.diagnostics.append(error("E411", node.span, overflow, _OVERFLOW_HINT))
+        return
     for tensor in node.outputs:
         if tensor in shapes:
             out.types[tensor] = TensorType(domain, shapes[tensor], fills, fold)
+
+
+# The largest float32 (torch's default dtype): a value past it is stored as inf, and the
+# log-density of inf is not a number.
+FLOAT32_MAX = 3.4028234663852886e38
+# Elementwise maps that take finite values to finite values: an infinite bound after one of
+# them, where the bound before was finite, is float arithmetic overflowing.
+_FINITE_MAPS = frozenset({"scale", "shift"})
+_OVERFLOW_HINT = "keep values within float32's range, ±3.4e38: scale or shift by less, or clip the data first"
+
+
+def _overflow(op: str, before: Domain, after: Domain, name: str) -> str | None:
+    """Why ``op`` makes values that overflow float32, if it does; None if it does not."""
+    if before.kind != "interval" or after.kind != "interval":
+        return None
+    if any(FLOAT32_MAX < abs(b) < INF for b in (after.lo, after.hi)):
+        return (
+            f"`{op}` maps `{name}` ({before}) onto {after}, past float32's largest value (3.4e+38): "
+            "such values are stored as inf and their log-density is not a number"
+        )
+    infinite = sum(abs(b) == INF for b in (before.lo, before.hi)), sum(abs(b) == INF for b in (after.lo, after.hi))
+    if op in _FINITE_MAPS and infinite[1] > infinite[0]:
+        return f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
+    return None
 
 
 def _joined(types: list[TensorType]) -> TensorType:

@@ -59,6 +59,7 @@ CODES: tuple[Code, ...] = (
     Code("E408", "sampling cannot be ordered", "The generative direction has a cycle: an op or distribution reads (with `context=`) a tensor that can only be sampled after it, e.g. `affine_coupling(a, context=a)`. The message names the cycle."),
     Code("E409", "context consumed", "A `context` declaration is read with `context=NAME`, never transformed or given a density."),
     Code("E410", "inexact encoder model", "A model used as an encoder must be exact and warning-free: a bound on log q would over-estimate the likelihood."),
+    Code("E411", "values overflow", "An op maps its input's domain past float32's largest value (±3.4e38): `scale` or `shift` by a huge number, `exp` of values above 88. Such values are stored as inf and their log-density is not a number."),
     Code("E501", "file too large", "The file is over the size limit (1,000,000 bytes)."),
     Code("E502", "too many ops", "The model unrolls to more than 100,000 ops."),
     Code("E503", "tensor too large", "A tensor (declared or made by an op) has more than 2**40 entries per example."),

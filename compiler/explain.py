@@ -1325,6 +1325,36 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         }
         """,
     ),
+    E411=(
+        """
+        An op maps the values of its input past the largest float32 (about 3.4e38), the
+        type models compute in by default. The checker follows each tensor's domain through
+        the model: `scale(by=1e30)` on values in (0, 1e10) gives (0, 1e40), and `exp` of
+        values up to 100 gives values up to e^100 ≈ 2.7e43. Stored in float32 such values are
+        inf; `log_prob` of them is inf or nan, and a single one makes a training loss nan.
+
+        The same holds when the bounds themselves overflow: `scale(by=1e308)` twice maps
+        (0, 1) onto (0, inf) in any precision.
+
+        Fix: keep the values in range. Scale or shift by less; bring large data down with
+        `scale` first (and put the constant back in your reading of the likelihood); take
+        `exp` only of values below about 88.
+        """,
+        """
+        model Big {
+            input x: unit[2]
+            h = scale(x, by=1e40)
+            h ~ half_normal()
+        }
+        """,
+        """
+        model Big {
+            input x: unit[2]
+            h = logit(x)
+            h ~ normal()
+        }
+        """,
+    ),
     E410=(
         """
         A model used as an encoder is not exact, or it has warnings. In a variational
