@@ -45,7 +45,7 @@ class AffineCouplingParams(CouplingParams):
 
 class SplineCouplingParams(CouplingParams):
     bins: Annotated[int, Field(ge=2, le=1024, description="spline bins")] = 8
-    bound: Annotated[float, Field(gt=0, description="the spline acts on [−bound, bound]")] = 3.0
+    bound: Annotated[float, Field(gt=0, le=1e6, description="the spline acts on [−bound, bound]; at most 1e6, so its bin widths stay finite in float32")] = 3.0
 
 
 def coupling(op: str, per_entry: object) -> tuple[object, object, object]:
