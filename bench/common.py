@@ -132,3 +132,40 @@ def print_summary(rows: list[Row]) -> None:
     passed = sum(r.status == "PASS" for r in rows)
     missed = sum(r.status == "MISS" for r in rows)
     print(f"{passed} PASS, {missed} MISS, {len(rows) - passed - missed} without a target")
+
+
+# RESULTS.md is written by two programs: examples/paper/run_experiments.py owns everything
+# before this heading, `bench/run_all.py --results RESULTS.md` this heading and what follows.
+RESULTS_BENCH_HEADING = "## 4. Benchmarks (`make bench`)"
+
+
+def summary_markdown(rows: list[Row]) -> list[str]:
+    """The summary table as Markdown lines."""
+    lines = ["| measure | value | target | status |", "|---|---|---|---|"]
+    lines += [f"| {r.measure} | {r.value} | {r.target} | {r.status} |" for r in rows]
+    passed = sum(r.status == "PASS" for r in rows)
+    missed = sum(r.status == "MISS" for r in rows)
+    return [*lines, "", f"{passed} PASS, {missed} MISS, {len(rows) - passed - missed} without a target."]
+
+
+def write_results_section(path: Path, rows: list[Row], seconds: float) -> None:
+    """Replace (or add) the benchmark section of ``path``, keeping what comes before it; the
+    file is written whole to a temporary name and renamed."""
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Results\n"
+    head = old.split("\n" + RESULTS_BENCH_HEADING, 1)[0].rstrip("\n")
+    section = [
+        "",
+        RESULTS_BENCH_HEADING,
+        "",
+        "Regenerate with `.venv/bin/python bench/run_all.py --results RESULTS.md` (`make bench` prints the same",
+        f"tables without writing). Ratios are measured side by side in one run; this run took {seconds:.0f} s.",
+        "",
+        "```",
+        *machine_lines(),
+        "```",
+        "",
+        *summary_markdown(rows),
+    ]
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(head + "\n" + "\n".join(section) + "\n", encoding="utf-8")
+    temporary.replace(path)

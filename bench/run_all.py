@@ -5,27 +5,37 @@
    (bench_runtime.py).
 
 Targets are printed as PASS or MISS, never asserted. Repetitions adapt to the machine so
-that the whole run takes a few minutes on two cores.
+that the whole run takes a few minutes on two cores. `--results RESULTS.md` also writes the
+summary into that file's benchmark section.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from pathlib import Path
 
 import bench_compile
 import bench_runtime
-from common import Row, machine_lines, print_summary
+from common import Row, machine_lines, print_summary, write_results_section
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Run every benchmark and print one summary table.")
+    parser.add_argument("--results", type=Path, metavar="FILE", help="also write the summary into FILE's benchmark section")
+    args = parser.parse_args()
     start = time.perf_counter()
     print("survae-dsl benchmarks")
     print("\n".join(machine_lines()) + "\n", flush=True)
     rows: list[Row] = []
     bench_compile.run(rows)
     bench_runtime.run(rows)
-    print(f"\nsummary (whole run {time.perf_counter() - start:.0f} s)")
+    seconds = time.perf_counter() - start
+    print(f"\nsummary (whole run {seconds:.0f} s)")
     print_summary(rows)
+    if args.results is not None:
+        write_results_section(args.results, rows, seconds)
+        print(f"wrote the benchmark section of {args.results}")
 
 
 if __name__ == "__main__":

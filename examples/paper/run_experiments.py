@@ -49,6 +49,7 @@ RUNS = {
     ],
 }
 SEED = 0
+BENCH_HEADING = "## 4. Benchmarks (`make bench`)"  # bench/common.py RESULTS_BENCH_HEADING
 
 
 def train(path: Path, model: str, data: str, epochs: int, batch: int, lr: float, quick: bool, reuse: bool) -> dict:
@@ -196,7 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     target = OUT / "RESULTS.md" if args.quick else ROOT / "RESULTS.md"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("\n".join(header + sections) + "\n", encoding="utf-8")
+    # The benchmark section (written by bench/run_all.py --results) follows ours: keep it.
+    old = target.read_text(encoding="utf-8") if target.exists() else ""
+    kept = old[old.index(BENCH_HEADING) :] if BENCH_HEADING in old else ""
+    text = "\n".join(header + sections) + "\n" + ("\n" + kept if kept else "")
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
     print(f"wrote {target}")
     return 0
 
