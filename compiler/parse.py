@@ -466,8 +466,14 @@ class _ToAst:
     def dims(self, meta: object, *values: ast.Value) -> tuple[ast.Value, ...]:
         return values
 
-    def assign(self, meta: object, targets: tuple[ast.Name, ...], value: ast.Pipeline) -> ast.Assign:
-        return ast.Assign(targets, value, self._span(meta))
+    def assign(
+        self, meta: object, targets: tuple[ast.Name, ...] | Token, value: ast.Pipeline | ast.Ident | ast.Call
+    ) -> ast.Assign:
+        # A single target and a pipeline without stages come inlined (`?` rules in the grammar).
+        names = (self._binding(targets),) if isinstance(targets, Token) else targets
+        if not isinstance(value, ast.Pipeline):
+            value = ast.Pipeline(value, (), value.span)
+        return ast.Assign(names, value, self._span(meta))
 
     def targets(self, meta: object, *names: Token) -> tuple[ast.Name, ...]:
         return tuple(self._binding(n) for n in names)
@@ -482,8 +488,9 @@ class _ToAst:
         return ast.Repeat(count, body, self._span(meta))
 
     # calls and values -----------------------------------------------------------------------
-    def call(self, meta: object, callee: Token, args: list[object] | None) -> ast.Call:
-        items = args or []
+    def call(self, meta: object, callee: Token, args: list[object] | object | None) -> ast.Call:
+        # One argument comes inlined (`?args`): a value or keyword, never a Python list.
+        items = [] if args is None else args if isinstance(args, list) else [args]
         positional = tuple(a for a in items if not isinstance(a, ast.Keyword))
         kwargs = tuple(a for a in items if isinstance(a, ast.Keyword))
         return ast.Call(ast.Name(str(callee), self._tok_span(callee)), positional, kwargs, self._span(meta))  # type: ignore[arg-type]
