@@ -22,7 +22,9 @@ from common import Row, machine_lines, print_summary, write_results_section
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run every benchmark and print one summary table.")
-    parser.add_argument("--results", type=Path, metavar="FILE", help="also write the summary into FILE's benchmark section")
+    parser.add_argument(
+        "--results", type=Path, metavar="FILE", help="also write the summary into FILE's benchmark section"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     print("survae-dsl benchmarks")

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .check_args import Bound, check_args
-from .composition import ModelDist
 from .check_density import check_density
 from .check_domains import check_domains
 from .check_shapes import check_shapes
+from .composition import ModelDist
 from .diagnostics import Diagnostic, error
 from .domains import TensorType
 from .ir import DistNode, ModelIR, OpNode

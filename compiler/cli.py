@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .diagnostics import CompileError, InternalError, render_all
 from .driver import check_source
-from .gc_pause import paused_gc
 from .files import write_atomic
+from .gc_pause import paused_gc
 from .report import format_report
 
 # The back ends load only when asked for, so that `--check` starts fast.

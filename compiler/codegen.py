@@ -25,8 +25,8 @@ from .check_args import Bound, BoundNet
 from .check_shapes import op_slots
 from .composition import ModelDist
 from .diagnostics import InternalError
-from .gc_pause import paused_gc
 from .domains import TensorType
+from .gc_pause import paused_gc
 from .ir import ContextNode, DistNode, InputNode, OpNode
 from .namespace import Namespace
 from .user_transforms import impl_alias, impl_parts

@@ -7,8 +7,8 @@ expected the way the user writes it (`` `)` ``, "a name"), never Lark's terminal
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from survae_dsl.compiler import codes
 from survae_dsl.compiler.diagnostics import EXCERPT_WIDTH, CompileError
 from survae_dsl.compiler.driver import MAX_SOURCE_BYTES, check_source

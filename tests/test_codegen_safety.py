@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from survae_dsl.compiler.codegen import emit_module
 from survae_dsl.compiler.diagnostics import CompileError
 from survae_dsl.compiler.driver import check_source

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from survae_dsl.compiler.codegen import emit_module, verify_generated
 from survae_dsl.compiler.diagnostics import InternalError
 from survae_dsl.compiler.driver import check_source
@@ -17,13 +18,13 @@ HEADER = "from __future__ import annotations\nimport torch\nimport survae_dsl.nn
 
 
 def test_a_generated_module_passes() -> None:
-    source = "model M {\n    doc \"mentions snn.Evil and import os\"\n    input x: real[2]\n    x ~ normal()\n}\n"
+    source = 'model M {\n    doc "mentions snn.Evil and import os"\n    input x: real[2]\n    x ~ normal()\n}\n'
     verify_generated(emit_module(check_source(source, "m.survae").models, "m.survae"))
 
 
 def test_runtime_names_in_strings_and_comments_are_text() -> None:
     verify_generated(
-        HEADER + "class A(snn.Model):\n    'uses snn.Evil'\n    x = \"snn.Bad\\\"\"  # snn.Worse\n"
+        HEADER + 'class A(snn.Model):\n    \'uses snn.Evil\'\n    x = "snn.Bad\\""  # snn.Worse\n'
         "    def f(self):\n        return snn.Abs, torch.zeros\n"
     )
 
@@ -52,7 +53,9 @@ def test_user_modules_are_allowed_only_when_named() -> None:
         verify_generated(code)
 
 
-@pytest.mark.parametrize("code", ["x = snn.Evil\n", "def f():\n    return [snn.Nope for _ in ()]\n", "y = 'a' + snn.Bad\n"])
+@pytest.mark.parametrize(
+    "code", ["x = snn.Evil\n", "def f():\n    return [snn.Nope for _ in ()]\n", "y = 'a' + snn.Bad\n"]
+)
 def test_unknown_runtime_names_are_refused(code: str) -> None:
     with pytest.raises(InternalError, match="unknown runtime name"):
         verify_generated(HEADER + code)

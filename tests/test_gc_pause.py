@@ -6,6 +6,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+
 from survae_dsl.compiler.diagnostics import CompileError
 from survae_dsl.compiler.driver import check_source
 from survae_dsl.compiler.gc_pause import paused_gc

@@ -49,10 +49,19 @@ def trapped(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
 
 @pytest.mark.parametrize(
     "options",
-    [["--check"], ["-o", "out.py"], ["-o", "out.py", "--standalone"], ["--render", "out.dot"], ["--info"], ["--emit", "python"]],
+    [
+        ["--check"],
+        ["-o", "out.py"],
+        ["-o", "out.py", "--standalone"],
+        ["--render", "out.dot"],
+        ["--info"],
+        ["--emit", "python"],
+    ],
     ids=lambda o: " ".join(o),
 )
-def test_compiling_imports_nothing_the_model_names(trapped: tuple[Path, Path, dict[str, str]], options: list[str]) -> None:
+def test_compiling_imports_nothing_the_model_names(
+    trapped: tuple[Path, Path, dict[str, str]], options: list[str]
+) -> None:
     model, marker, env = trapped
     run = subprocess.run(
         [sys.executable, "-m", "survae_dsl.compiler.cli", str(model), *options],
@@ -71,7 +80,9 @@ def test_loading_the_generated_module_imports_it(trapped: tuple[Path, Path, dict
     """The trap works: the module is imported once the user loads the compiled model."""
     model, marker, env = trapped
     code = "import survae_dsl; survae_dsl.load('trapped.survae')"
-    run = subprocess.run([sys.executable, "-c", code], cwd=model.parent, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=model.parent, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     assert marker.read_text() == "imported"
     assert not (model.parent / "owned").exists()
