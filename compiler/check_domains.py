@@ -121,7 +121,7 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
             _waste(entry.name, generated, t, f"`{name}`", node.span, out)
     if rule.sets_fold is not None:
         fold = Fold(rule.sets_fold, entry.name, node.span.line)
-    overflow = _overflow(entry.name, t.domain, domain, name)
+    overflow = _overflow(entry.name, rule, t.domain, domain, name)
     if overflow is not None:
         out.diagnostics.append(error("E411", node.span, overflow, _OVERFLOW_HINT))
         return
@@ -133,13 +133,10 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
 # The largest float32 (torch's default dtype): a value past it is stored as inf, and the
 # log-density of inf is not a number.
 FLOAT32_MAX = 3.4028234663852886e38
-# Elementwise maps that take finite values to finite values: an infinite bound after one of
-# them, where the bound before was finite, is float arithmetic overflowing.
-_FINITE_MAPS = frozenset({"scale", "shift"})
 _OVERFLOW_HINT = "keep values within float32's range, ±3.4e38: scale or shift by less, or clip the data first"
 
 
-def _overflow(op: str, before: Domain, after: Domain, name: str) -> str | None:
+def _overflow(op: str, rule: DomainRule, before: Domain, after: Domain, name: str) -> str | None:
     """Why ``op`` makes values that overflow float32, if it does; None if it does not."""
     if before.kind != "interval" or after.kind != "interval":
         return None
@@ -149,7 +146,7 @@ def _overflow(op: str, before: Domain, after: Domain, name: str) -> str | None:
             "such values are stored as inf and their log-density is not a number"
         )
     infinite = sum(abs(b) == INF for b in (before.lo, before.hi)), sum(abs(b) == INF for b in (after.lo, after.hi))
-    if op in _FINITE_MAPS and infinite[1] > infinite[0]:
+    if rule.finite and infinite[1] > infinite[0]:
         return f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
     return None
 

@@ -6,6 +6,7 @@ connect the shapes it is given, and that a nested distribution's net can read it
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from .catalogue import DistSlot, NetSlot, OpEntry, ShapeError, Slot
@@ -62,7 +63,7 @@ def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Dia
         kwarg = node.kwarg(exc.param) if exc.param else None
         out.append(error(exc.code, kwarg.span if kwarg else node.span, exc.message, exc.hint))
         return
-    too_large = next((s for s in results if entries(s) > MAX_TENSOR_ENTRIES), None)
+    too_large = next((s for s in results if math.prod(s) > MAX_TENSOR_ENTRIES), None)
     if too_large is not None:
         # Before anything downstream sees the shape: its tensors stay without one, as after
         # any shape error, so nets and distributions are never sized from it.
@@ -70,7 +71,7 @@ def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Dia
             error(
                 "E503",
                 node.span,
-                f"`{node.op}` makes a tensor of shape {shape_text(too_large)}: {count_text(entries(too_large))} "
+                f"`{node.op}` makes a tensor of shape {shape_text(too_large)}: {count_text(math.prod(too_large))} "
                 f"entries per example, over the limit of 2**40 ({MAX_TENSOR_ENTRIES:,})",
                 "check the sizes the op is given (`size=`, `shape=`) and its inputs' shapes: it is usually a typo",
             )
@@ -78,14 +79,6 @@ def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Dia
         return
     for tensor, shape in zip(node.outputs, results, strict=True):
         shapes[tensor] = shape
-
-
-def entries(shape: Shape) -> int:
-    """Entries per example of a tensor of this shape."""
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def _check_slot(key: str, slot: NetSlot | DistSlot, call: Bound) -> None:

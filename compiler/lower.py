@@ -715,9 +715,7 @@ class _ModelLowering:
                     error("E303", _span_of(node), f"a dimension must be a whole number ≥ 1, found {_show(dim)}", None)
                 )
                 return None
-        size = 1
-        for dim in dims:
-            size *= dim
+        size = math.prod(dims)
         if size > MAX_TENSOR_ENTRIES:
             self.diagnostics.append(
                 error(

@@ -131,6 +131,9 @@ class DomainRule:
     # The values the generative direction can produce from the output domain (for waste,
     # W401); None means everything the op accepts (learned maps can reach all of it).
     regenerates: Callable[[Domain], Domain] | None = None
+    # Maps finite numbers to finite numbers (`shift`, `scale`): an infinite output bound where
+    # the input's was finite is float overflow (E411), not a property of the map.
+    finite: bool = False
 
     def produce(self, t: TensorType, params: Params) -> tuple[Domain, bool]:
         """(domain, fills) of the output for an input of type `t` that passed `accepts`."""

@@ -89,7 +89,9 @@ SHIFT = OpEntry(
     summary="adds a fixed number",
     maths="z = x + by; log|det J| = 0.",
     infer_shape=single(same_shape),
-    domain=DomainRule(accepts=always(REAL), role="elementwise", point_map=lambda p: _safe(lambda v: v + p.by)),
+    domain=DomainRule(
+        accepts=always(REAL), role="elementwise", point_map=lambda p: _safe(lambda v: v + p.by), finite=True
+    ),
     emit=lambda e: (("shape", e.t.shape), ("by", float(e.params.by))),
 )
 
@@ -113,6 +115,7 @@ SCALE = OpEntry(
         role="elementwise",
         point_map=lambda p: _safe(lambda v: v * p.by),
         requires=_scale_sign,
+        finite=True,
     ),
     emit=lambda e: (("shape", e.t.shape), ("by", float(e.params.by))),
 )
