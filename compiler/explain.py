@@ -1134,8 +1134,8 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         log-densities of the rest of the model into one likelihood.
 
         A continuous tensor needs a density whose support covers its domain: `normal()` or
-        `standard_normal()` on real values, `half_normal()` on positive ones,
-        `logit_normal()` or `standard_uniform()` on (0, 1).
+        `standard_normal()` on real values, `half_normal()` or `truncated_normal()` on
+        positive ones, `logit_normal()` or `standard_uniform()` on (0, 1).
 
         Fix: use a density that fits the tensor's domain; keep `categorical` and `bernoulli`
         for `int<K>` data (or a vae's decoder of it).

@@ -199,6 +199,7 @@ FORMULAS: dict[str, Formula] = {
     "StandardUniform": _none,
     "Normal": _normal,
     "HalfNormal": _own_or_net(lambda k: 1),
+    "TruncatedNormal": _own_or_net(lambda k: 2),
     "LogitNormal": _own_or_net(lambda k: 2),
     "Categorical": _own_or_net(lambda k: k["num_classes"]),
     "Bernoulli": _own_or_net(lambda k: 1),

@@ -86,6 +86,24 @@ HALF_NORMAL = DistEntry(
     params_per_entry=lambda p, t: 1,
 )
 
+TRUNCATED_NORMAL = DistEntry(
+    name="truncated_normal",
+    params=ConditionalParams,
+    runtime="TruncatedNormal",
+    support=POSITIVE,
+    discrete=False,
+    summary=(
+        "a normal with learned location and log-scale truncated to positive values (its mode can leave 0, "
+        "unlike the half-normal's); conditional with `net=`"
+    ),
+    maths=(
+        "log p(z) = Σ log N(z; μ, σ²) − log Φ(μ/σ) for z ≥ 0, with μ and log σ learned (or net(context)), "
+        "starting at 0: the half-normal with σ = 1. Sampled by inversion, z = μ − σ Φ⁻¹(u Φ(μ/σ))."
+    ),
+    emit=_shape,
+    params_per_entry=lambda p, t: 2,
+)
+
 LOGIT_NORMAL = DistEntry(
     name="logit_normal",
     params=ConditionalParams,
@@ -143,6 +161,7 @@ DISTRIBUTIONS: tuple[DistEntry, ...] = (
     STANDARD_NORMAL,
     NORMAL,
     HALF_NORMAL,
+    TRUNCATED_NORMAL,
     LOGIT_NORMAL,
     STANDARD_UNIFORM,
     CATEGORICAL,

@@ -8,7 +8,16 @@ from .actnorm import ActNorm
 from .autoregressive import AffineAutoregressive
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
 from .couplings import AdditiveCoupling, AffineCoupling
-from .distributions import Bernoulli, Categorical, HalfNormal, LogitNormal, Normal, StandardNormal, StandardUniform
+from .distributions import (
+    Bernoulli,
+    Categorical,
+    HalfNormal,
+    LogitNormal,
+    Normal,
+    StandardNormal,
+    StandardUniform,
+    TruncatedNormal,
+)
 from .elementwise import Exp, Log, Logit, Scale, Shift, Sigmoid, Softplus, SoftplusInv
 from .linear import Conv1x1, Linear
 from .made import MADE
@@ -66,6 +75,7 @@ __all__ = [
     "Squeeze2d",
     "StandardNormal",
     "StandardUniform",
+    "TruncatedNormal",
     "StochasticPermutation",
     "Transform",
     "Transformer",

@@ -28,6 +28,7 @@ __all__ = [
     "Normal",
     "StandardNormal",
     "StandardUniform",
+    "TruncatedNormal",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -200,6 +201,68 @@ class HalfNormal(_Parametric):
         log_scale = self._log_scale(context)
         noise = self._standard_normal(batch, generator).abs()
         return temperature * torch.exp(log_scale) * noise
+
+
+class TruncatedNormal(_Parametric):
+    """N(loc, σ²) truncated to x ≥ 0 per entry: a positive family with a location, whose mode
+    moves off zero (the half-normal's stays at zero).
+
+    Learned ``loc`` and ``log_scale`` (zero: loc 0, σ = 1, which is the half-normal with
+    σ = 1), or P = 2 from ``net(context)`` read as ``(B, 2, *shape)`` = (loc, log_scale).
+
+    log p(x) = log N(x; loc, σ) − log Φ(loc / σ) for x ≥ 0 and −inf for x < 0.
+    """
+
+    def __init__(self, shape: tuple[int, ...], net: nn.Module | None = None) -> None:
+        super().__init__(shape, net, num_parameters=2)
+        if net is None:
+            self.loc = nn.Parameter(torch.zeros(self.shape))
+            self.log_scale = nn.Parameter(torch.zeros(self.shape))
+
+    def _params(self, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(loc, log_scale), each ``shape`` or ``(B, *shape)``."""
+        if self.net is None:
+            return self.loc, self.log_scale
+        parameters = self._net_parameters(context, self.shape)
+        return parameters[:, 0], parameters[:, 1]
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """``(B, *shape)`` → ``(B,)``."""
+        loc, log_scale = self._params(context)
+        # log Φ(a) through log_ndtr: finite and accurate far into the left tail (a ≪ 0), where
+        # the mass left above zero is tiny but the density is still normalised by it.
+        mass = torch.special.log_ndtr(loc * torch.exp(-log_scale))
+        density = _normal_log_density(x, loc, log_scale) - mass
+        return sum_except_batch(torch.where(x >= 0, density, -math.inf))
+
+    def sample(
+        self,
+        num_samples: int,
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``(num_samples, *shape)`` by inversion, with σ' = temperature·σ and a = loc/σ':
+        x = loc − σ'·Φ⁻¹(u·Φ(a)), u ~ U(0, 1] (X > x has probability Φ((loc − x)/σ') under the
+        untruncated normal). Computed in float64; where Φ(a) underflows even there (a < −37)
+        the truncated normal is an exponential with rate −loc/σ'² to first order, and is drawn
+        as one. Temperature 0 gives max(loc, 0), the mode."""
+        batch = self._sample_batch(num_samples, context)
+        loc, log_scale = self._params(context)
+        anchor = self._anchor
+        size = (batch, *self.shape)
+        uniform = torch.rand(size, generator=generator, dtype=torch.float64, device=anchor.device)
+        loc64 = loc.to(torch.float64).expand(size)
+        if temperature == 0:
+            return loc64.clamp_min(0.0).to(anchor.dtype)
+        scale = temperature * torch.exp(log_scale.to(torch.float64)).expand(size)
+        a = loc64 / scale
+        log_mass = torch.special.log_ndtr(a)
+        # 1 − u, in (0, 1], has the law of u and is never 0 (whose Φ⁻¹ would be −∞).
+        inverted = loc64 - scale * torch.special.ndtri(torch.exp(torch.log1p(-uniform) + log_mass))
+        exponential = -torch.log1p(-uniform) * scale.square() / (-loc64).clamp_min(1e-300)
+        draw = torch.where(log_mass > -700.0, inverted, exponential)
+        return draw.clamp_min(0.0).to(anchor.dtype)
 
 
 class LogitNormal(_Parametric):

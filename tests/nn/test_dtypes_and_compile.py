@@ -46,6 +46,7 @@ DISTRIBUTIONS = {
     "normal": lambda: snn.Normal(SHAPE),
     "normal_channel": lambda: snn.Normal(SHAPE, per="channel"),
     "half_normal": lambda: snn.HalfNormal(SHAPE),
+    "truncated_normal": lambda: snn.TruncatedNormal(SHAPE),
     "standard_uniform": lambda: snn.StandardUniform(SHAPE),
 }
 

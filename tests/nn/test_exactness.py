@@ -21,6 +21,7 @@ from survae_dsl.nn.distributions import (
     LogitNormal,
     Normal,
     StandardNormal,
+    TruncatedNormal,
 )
 from survae_dsl.nn.elementwise import Logit, SoftplusInv
 from survae_dsl.nn.nets import MLP
@@ -90,6 +91,47 @@ def test_max_pool_with_half_normal_gaps_integrates_to_one(conditional):
         return ldj + base.log_prob(z)
 
     assert abs(_grid_integral(log_density) - 1.0) < 0.01
+
+
+@pytest.mark.parametrize("decoder", ["learned", "shifted", "conditional"])
+def test_max_pool_with_truncated_normal_gaps_integrates_to_one(decoder):
+    if decoder == "conditional":
+        gaps = _randomised(TruncatedNormal((1, 1), net=random_mlp(1, 2, scale=0.3)))
+    else:
+        gaps = _randomised(TruncatedNormal((1, 1)))
+    if decoder == "shifted":  # the gap's mode well inside (0, ∞), and a narrow one
+        with torch.no_grad():
+            gaps.loc.fill_(1.5)
+            gaps.log_scale.fill_(-0.5)
+    pool = MaxPool((1, 2), kernel=2, decoder=gaps).double()
+    base = _randomised(Normal((1, 1)))
+
+    def log_density(x):
+        z, ldj = pool(x.reshape(-1, 1, 2))
+        return ldj + base.log_prob(z)
+
+    assert abs(_grid_integral(log_density) - 1.0) < 0.01
+
+
+def test_max_pool_with_truncated_normal_gaps_has_the_density_of_its_sampler():
+    # Generative side: m ~ base, gap ~ decoder(· | m), the maximum at a uniform position. The
+    # forward log-density at those draws is then log base(m) − log 2 + log p(gap | m), built
+    # here from the drawn values without the layer.
+    gaps = TruncatedNormal((1, 1), net=random_mlp(1, 2, scale=0.5)).double()
+    pool = MaxPool((1, 2), kernel=2, decoder=gaps).double()
+    base = _randomised(Normal((1, 1)))
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        z = base.sample(500, generator=generator)
+        x = pool.inverse(z, generator=generator)
+        pooled, ldj = pool(x)
+        gap = (x.amax(dim=2) - x.amin(dim=2)).reshape(500, 1, 1)
+        loc, log_scale = gaps.net(z).reshape(500, 2).unbind(1)
+    torch.testing.assert_close(pooled, z)
+    scale = log_scale.exp()
+    normal = D.Normal(loc, scale)
+    expected = -math.log(2) + normal.log_prob(gap.reshape(500)) - torch.log(1 - normal.cdf(torch.zeros_like(loc)))
+    torch.testing.assert_close(ldj, expected)
 
 
 def test_max_pool_over_a_2x2_window_integrates_to_one():
