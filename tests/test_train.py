@@ -366,6 +366,18 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(
     assert checkpoint["state"]["epoch"] == 1
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_python() -> Iterator[None]:
+    """Run every test with Python's own SIGINT handler: a test run started in the background
+    (`make test &`, nohup) inherits SIGINT ignored, which survae-train rightly leaves alone, and
+    the Ctrl-C tests would then see no Ctrl-C."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def signals_during_steps(monkeypatch: pytest.MonkeyPatch, signals: dict[int, int]) -> None:
     """Send the process ``signals[k]`` SIGINTs as training step k starts (as if Ctrl-C were pressed)."""
     real_step = survae_train._step
