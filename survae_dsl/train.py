@@ -465,11 +465,11 @@ class _StepFunctions:
     compiled: bool
 
     @classmethod
-    def build(cls, model: nn.Module, optimizer: torch.optim.Optimizer, compile: bool) -> _StepFunctions:
+    def build(cls, model: nn.Module, optimizer: torch.optim.Optimizer, use_compile: bool) -> _StepFunctions:
         def loss(batch: Tensor) -> Tensor:
             return -model.log_prob(batch).mean()
 
-        if not compile:
+        if not use_compile:
             return cls(loss, optimizer.step, compiled=False)
         # Compiling the call of step fuses Adam's per-tensor loops (PyTorch's recipe for a
         # compiled optimizer). Dynamo notes once that it skips the profiler annotation in step.
