@@ -165,16 +165,23 @@ def digits_pair() -> tuple[nn.Module, nn.Module]:
 
 
 def training_step(
-    model: nn.Module, loss: Callable[[Tensor], Tensor], x: Tensor, seed: int | None = None
+    model: nn.Module,
+    loss: Callable[[Tensor], Tensor],
+    x: Tensor,
+    seed: int | None = None,
+    update: Callable[[], object] | None = None,
 ) -> Callable[[], None]:
-    """zero_grad, loss(x), backward. ``seed``, if given, reseeds the global generator first
-    (dequantize draws its noise from it)."""
+    """zero_grad, loss(x), backward, then ``update`` if given (an optimizer's step, as
+    survae-train takes it). ``seed``, if given, reseeds the global generator first (dequantize
+    draws its noise from it)."""
 
     def step() -> None:
         if seed is not None:
             torch.manual_seed(seed)
         model.zero_grad(set_to_none=True)
         loss(x).backward()
+        if update is not None:
+            update()
 
     return step
 
@@ -254,20 +261,6 @@ def bench_compiled_vs_hand(rows: list[Row]) -> None:
         )
 
 
-def adam_step(
-    model: nn.Module, loss: Callable[[Tensor], Tensor], x: Tensor, update: Callable[[], None]
-) -> Callable[[], None]:
-    """One training step as survae-train takes it: zero_grad, loss(x), backward, the Adam update
-    (``update``: the optimizer's own ``step`` or a compiled version of it)."""
-
-    def step() -> None:
-        model.zero_grad(set_to_none=True)
-        loss(x).backward()
-        update()
-
-    return step
-
-
 def relative_error(a: Tensor, b: Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
@@ -322,14 +315,11 @@ def bench_torch_compile(rows: list[Row]) -> None:
         f"parameters {update_error:.1e} (max over tensors)"
     )
 
-    def no_update() -> None:
-        pass
-
     fns = {
-        "eager": adam_step(model, eager_loss, x, eager_adam.step),
-        "inductor": adam_step(twin, inductor_loss, x, inductor_update),
-        "eager fw+bw": adam_step(model, eager_loss, x, no_update),
-        "inductor fw+bw": adam_step(twin, inductor_loss, x, no_update),
+        "eager": training_step(model, eager_loss, x, update=eager_adam.step),
+        "inductor": training_step(twin, inductor_loss, x, update=inductor_update),
+        "eager fw+bw": training_step(model, eager_loss, x),
+        "inductor fw+bw": training_step(twin, inductor_loss, x),
     }
     for fn in fns.values():  # settle all before sizing the samples
         for _ in range(3):

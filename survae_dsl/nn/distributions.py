@@ -203,15 +203,10 @@ class HalfNormal(_Parametric):
         return temperature * torch.exp(log_scale) * noise
 
 
-class TruncatedNormal(_Parametric):
-    """N(loc, σ²) truncated to x ≥ 0 per entry: a positive family with a location, whose mode
-    moves off zero (the half-normal's stays at zero).
-
-    Learned ``loc`` and ``log_scale`` (zero: loc 0, σ = 1, which is the half-normal with
-    σ = 1), or P = 2 from ``net(context)`` read as ``(B, 2, *shape)`` = (loc, log_scale).
-
-    log p(x) = log N(x; loc, σ) − log Φ(loc / σ) for x ≥ 0 and −inf for x < 0.
-    """
+class _LocationScale(_Parametric):
+    """A family with a location and a log-scale per entry: learned ``loc`` and ``log_scale``
+    of shape ``shape`` (zero at start), or P = 2 from ``net(context)`` read as
+    ``(B, 2, *shape)`` = (loc, log_scale)."""
 
     def __init__(self, shape: tuple[int, ...], net: nn.Module | None = None) -> None:
         super().__init__(shape, net, num_parameters=2)
@@ -225,6 +220,17 @@ class TruncatedNormal(_Parametric):
             return self.loc, self.log_scale
         parameters = self._net_parameters(context, self.shape)
         return parameters[:, 0], parameters[:, 1]
+
+
+class TruncatedNormal(_LocationScale):
+    """N(loc, σ²) truncated to x ≥ 0 per entry: a positive family with a location, whose mode
+    moves off zero (the half-normal's stays at zero).
+
+    Learned ``loc`` and ``log_scale`` (zero: loc 0, σ = 1, which is the half-normal with
+    σ = 1), or P = 2 from ``net(context)`` read as ``(B, 2, *shape)`` = (loc, log_scale).
+
+    log p(x) = log N(x; loc, σ) − log Φ(loc / σ) for x ≥ 0 and −inf for x < 0.
+    """
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B,)``."""
@@ -265,7 +271,7 @@ class TruncatedNormal(_Parametric):
         return draw.clamp_min(0.0).to(anchor.dtype)
 
 
-class LogitNormal(_Parametric):
+class LogitNormal(_LocationScale):
     """sigmoid(N(loc, σ²)) per entry on the unit interval.
 
     Learned ``loc`` and ``log_scale`` (zero: N(0, 1) before the sigmoid), or P = 2 from
@@ -273,19 +279,6 @@ class LogitNormal(_Parametric):
     log p(u) = log N(logit u; loc, σ) − log u − log(1 − u), with u clamped to [eps, 1 − eps]
     so that the closed interval has a finite density; −inf outside [0, 1].
     """
-
-    def __init__(self, shape: tuple[int, ...], net: nn.Module | None = None) -> None:
-        super().__init__(shape, net, num_parameters=2)
-        if net is None:
-            self.loc = nn.Parameter(torch.zeros(self.shape))
-            self.log_scale = nn.Parameter(torch.zeros(self.shape))
-
-    def _params(self, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(loc, log_scale), each ``shape`` or ``(B, *shape)``."""
-        if self.net is None:
-            return self.loc, self.log_scale
-        parameters = self._net_parameters(context, self.shape)
-        return parameters[:, 0], parameters[:, 1]
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B,)``."""
