@@ -1416,7 +1416,8 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         The count is computed before anything is unrolled, so an accidental extra zero fails
         fast instead of exhausting memory while the compiler, and then PyTorch, build a
         module of that size. Real flows stay far below the limit: a Glow of a few scales has
-        tens to hundreds of layers.
+        tens to hundreds of layers. The error points at the innermost `repeat` or block call
+        that goes past the limit on its own or, if only their sum does, at the largest one.
 
         Fix: lower the `repeat` counts (often a typo), or share more structure in fewer,
         wider layers.

@@ -277,28 +277,174 @@ def count_ops(
     constants: Constants,
     blocks: dict[str, ast.BlockDecl] | None = None,
     calling: frozenset[str] = frozenset(),
+    called: set[str] | None = None,
 ) -> int:
     """How many graph nodes these statements unroll to (for the E502 limit), block calls
-    expanded (a recursive call counts once: it is an error of its own, E504)."""
-    blocks = blocks or {}
-    total = 0
-    for stmt in statements:
-        if isinstance(stmt, ast.Repeat):
-            count = constants.resolve(stmt.count)
-            times = count if isinstance(count, int) and not isinstance(count, bool) else 1
-            total += max(times, 0) * count_ops(stmt.body, constants, blocks, calling)
-        elif isinstance(stmt, ast.Assign):
-            head = stmt.value.head
-            calls = ([head] if isinstance(head, ast.Call) else []) + list(stmt.value.stages)
-            for call in calls:
-                block = blocks.get(call.callee.text)
-                if block is None or block.name.text in calling:
-                    total += 1
-                else:
-                    total += count_ops(block.body, constants, blocks, calling | {block.name.text})
-        elif isinstance(stmt, ast.Tilde):
-            total += 1
+    expanded with their keyword values (a recursive call counts once: it is an error of its
+    own, E504). `called` gets the names of the blocks and transforms called."""
+    sizer = _Sizer(blocks or {})
+    total = sizer.ops(statements, constants, calling)
+    if called is not None:
+        called |= sizer.called
     return total
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A `repeat` or a block call, and the ops it unrolls to (each time it is reached)."""
+
+    span: Span  # `repeat N`, or the call; with the block calls that inline it
+    ops: int
+    repeat: ast.Repeat | None  # None: a block call
+    times: int  # the repeat's count (1 for a block call)
+    # What it unrolls: the repeat's body, or the block's body in the block's own scope.
+    body: tuple[ast.Statement, ...]
+    constants: Constants
+    calling: frozenset[str]
+    via: tuple[tuple[str, Span], ...]
+    block: str = ""
+
+
+class _Sizer:
+    """Counts ops without unrolling: a repeat multiplies its body, a block call adds its body
+    counted with the call's keyword values (`repeat n` in a block depends on them)."""
+
+    def __init__(self, blocks: dict[str, ast.BlockDecl]) -> None:
+        self.blocks = blocks
+        # (block, its keyword values, the blocks calling it) → ops: a block called twice by a
+        # block called twice... is counted once per distinct call, not once per path.
+        self.memo: dict[Any, int] = {}
+        self.called: set[str] = set()  # blocks and transforms called (for W403 when not lowered)
+
+    def ops(self, statements: tuple[ast.Statement, ...], constants: Constants, calling: frozenset[str]) -> int:
+        total = 0
+        for stmt in statements:
+            if isinstance(stmt, ast.Repeat):
+                total += self.times(stmt, constants) * self.ops(stmt.body, constants, calling)
+            elif isinstance(stmt, ast.Assign):
+                for call in _calls(stmt):
+                    total += self.call_ops(call, constants, calling)
+            elif isinstance(stmt, ast.Tilde):
+                total += 1
+        return total
+
+    @staticmethod
+    def times(stmt: ast.Repeat, constants: Constants) -> int:
+        count = constants.resolve(stmt.count)
+        return max(count, 0) if isinstance(count, int) and not isinstance(count, bool) else 1
+
+    def scope(self, block: ast.BlockDecl, call: ast.Call, constants: Constants) -> Constants:
+        """The constants of the block's body for this call, as `_block_keywords` resolves
+        them; errors in them are reported when the call is lowered, not here."""
+        quiet = Constants(constants.decls, [], overrides=constants.overrides, used=constants.used)
+        file = quiet.within({})
+        values = {p.name.text: file.resolve(p.default) for p in block.keyword_params}  # type: ignore[arg-type]
+        for kw in call.kwargs:
+            if kw.name.text in values:
+                values[kw.name.text] = quiet.resolve(kw.value)
+        return file.within(values)
+
+    def call_ops(self, call: ast.Call, constants: Constants, calling: frozenset[str]) -> int:
+        self.called.add(call.callee.text)
+        block = self.blocks.get(call.callee.text)
+        if block is None or block.name.text in calling:
+            return 1
+        scope = self.scope(block, call, constants)
+        inner = calling | {block.name.text}
+        try:
+            key: Any = (block.name.text, tuple(sorted(scope.overrides.items())), inner)
+            hash(key)
+        except TypeError:  # a value that cannot be a key: count it each time
+            key = None
+        if key is not None and key in self.memo:
+            return self.memo[key]
+        ops = self.ops(block.body, scope, inner)
+        if key is not None:
+            self.memo[key] = ops
+        return ops
+
+    def parts(
+        self,
+        statements: tuple[ast.Statement, ...],
+        constants: Constants,
+        calling: frozenset[str],
+        via: tuple[tuple[str, Span], ...],
+    ) -> list[_Part]:
+        """The `repeat`s and block calls among these statements (not inside them)."""
+        out = []
+        for stmt in statements:
+            if isinstance(stmt, ast.Repeat):
+                times = self.times(stmt, constants)
+                end = stmt.count.span
+                head = replace(stmt.span, end_line=end.end_line, end_column=end.end_column, via=via)
+                ops = times * self.ops(stmt.body, constants, calling)
+                out.append(_Part(head, ops, stmt, times, stmt.body, constants, calling, via))
+            elif isinstance(stmt, ast.Assign):
+                for call in _calls(stmt):
+                    block = self.blocks.get(call.callee.text)
+                    if block is None or block.name.text in calling:
+                        continue
+                    span = replace(call.span, via=via)
+                    scope = self.scope(block, call, constants)
+                    inner = calling | {block.name.text}
+                    ops = self.call_ops(call, constants, calling)
+                    inlined = ((block.name.text, span), *via)
+                    out.append(_Part(span, ops, None, 1, block.body, scope, inner, inlined, block.name.text))
+        return out
+
+    def culprit(self, statements: tuple[ast.Statement, ...], constants: Constants) -> tuple[_Part, bool] | None:
+        """The part to blame for a model over the limit, and whether it goes past the limit on
+        its own: the innermost `repeat` or block call that does, going down through the
+        largest part at each level; else (the parts only add up past it) the largest part of
+        the model's body. None when the ops outside any part are over the limit by themselves."""
+        found = self.parts(statements, constants, frozenset(), ())
+        best = max(found, key=lambda p: p.ops, default=None)  # the first on a tie
+        if best is None or self.ops(statements, constants, frozenset()) - sum(p.ops for p in found) > MAX_UNROLLED_OPS:
+            return None
+        if best.ops <= MAX_UNROLLED_OPS:
+            return best, False
+        while True:
+            within = self.parts(best.body, best.constants, best.calling, best.via)
+            inner = max(within, key=lambda p: p.ops, default=None)
+            if inner is None or inner.ops <= MAX_UNROLLED_OPS:
+                return best, True
+            best = inner
+
+
+def _calls(stmt: ast.Assign) -> list[ast.Call]:
+    head = stmt.value.head
+    return ([head] if isinstance(head, ast.Call) else []) + list(stmt.value.stages)
+
+
+def _too_many_ops(
+    decl: ast.ModelDecl, total: int, constants: Constants, blocks: dict[str, ast.BlockDecl]
+) -> Diagnostic:
+    """E502 at the `repeat` or block call that makes the model too large (see `culprit`)."""
+    message = (
+        f"model `{decl.name.text}` unrolls to {count_text(total)} ops, more than the limit of {MAX_UNROLLED_OPS:,}"
+    )
+    found = _Sizer(blocks).culprit(decl.body, constants)
+    if found is None:
+        hint = "split the model: its ops outside any `repeat` are over the limit"
+        return error("E502", decl.name.span, message, hint)
+    part, alone = found
+    ops = _ops_text(part.ops)
+    if part.repeat is not None:
+        per = part.ops // part.times if part.times else 0
+        label = f"{count_text(part.times)} × {_ops_text(per)}"
+        what, fix = "this `repeat`", "lower its count"
+    else:
+        label = ops
+        what, fix = f"this call of block `{part.block}`", "make the block smaller"
+    if alone:
+        hint = f"{what} alone unrolls to {ops}, the innermost `repeat` or block call over the limit: {fix}"
+    else:
+        hint = f"no `repeat` or block call is over the limit alone; {what} is the largest, with {ops}: {fix}"
+    return error("E502", part.span, message, hint, label=label)
+
+
+def _ops_text(n: int) -> str:
+    return f"{count_text(n)} op{'s' * (n != 1)}"
 
 
 class _ModelLowering:
@@ -333,16 +479,11 @@ class _ModelLowering:
         self.bad_inputs: set[str] = set()  # inputs whose type is in error: already reported
 
     def run(self) -> ModelIR | None:
-        total = count_ops(self.decl.body, self.constants, self.blocks)
+        called: set[str] = set()
+        total = count_ops(self.decl.body, self.constants, self.blocks, called=called)
         if total > MAX_UNROLLED_OPS:
-            self.diagnostics.append(
-                error(
-                    "E502",
-                    self.decl.name.span,
-                    f"model `{self.decl.name.text}` unrolls to {total:,} ops, more than the limit of {MAX_UNROLLED_OPS:,}",
-                    "lower the `repeat` counts",
-                )
-            )
+            self.diagnostics.append(_too_many_ops(self.decl, total, self.constants, self.blocks))
+            self.called = called  # not lowered: its calls still count as calls (no W403)
             return None
         for stmt in self.decl.body:
             self._statement(stmt, top=True)
@@ -529,8 +670,11 @@ class _ModelLowering:
             returned = self._returned(body)
         finally:
             self.env, self.constants, self.via, self.scope = outer
-        if returned is None:
+        if returned is None:  # no `return` (reported as E209)
             return self._placeholder(call, (), targets)
+        resolved = tuple(t for t in returned if t is not None)
+        if len(resolved) != len(returned):  # a returned name is undefined (reported as E202)
+            return self._placeholder(call, self._unconsumed(resolved), targets)
         if len(returned) != len(targets):
             self.diagnostics.append(
                 error(
@@ -541,14 +685,17 @@ class _ModelLowering:
                     f"bind one name per returned tensor: `{', '.join(_names(len(returned)))} = {name}(...)`",
                 )
             )
-            return self._placeholder(call, (), targets)
-        for target, tensor in zip(targets, returned, strict=True):
+            # The returned tensors go to the placeholder: left unconsumed, each would cascade
+            # into an E401 inside the block, reported before (above) the E206 that causes it.
+            return self._placeholder(call, self._unconsumed(resolved), targets)
+        for target, tensor in zip(targets, resolved, strict=True):
             self.env[target.text] = tensor
-        return returned[0] if returned else None
+        return resolved[0] if resolved else None
 
     def _placeholder(self, call: ast.Call, args: tuple[str | None, ...], targets: tuple[ast.Name, ...]) -> str | None:
         """A block call that could not be inlined (already reported) still consumes its
-        arguments and binds its targets, so later lines do not cascade into E202 or E401."""
+        arguments (or, once the body is inlined, the tensors it returns) and binds its targets,
+        so later lines do not cascade into E202 or E401."""
         node = self._node_id("op")
         tensors = tuple(t for t in args if t is not None)
         outputs = tuple(self._define(t, node, i) for i, t in enumerate(targets))
@@ -557,6 +704,20 @@ class _ModelLowering:
         for position, tensor in enumerate(tensors):
             self._edge(tensor, node, position)
         return outputs[0] if outputs else None
+
+    def _unconsumed(self, tensors: tuple[str, ...]) -> tuple[str, ...]:
+        """The tensors a failed block call's placeholder may consume without a cascade of its
+        own: each once, none consumed already (E402) and no `context` (E409)."""
+        out = []
+        for tensor in dict.fromkeys(tensors):
+            producer = self.ir.tensors[tensor].producer
+            consumed = any(
+                d["tensor"] == tensor and d["kind"] == "flow" for _, _, d in self.graph.out_edges(producer, data=True)
+            )
+            if consumed or isinstance(self.graph.nodes[producer]["ir"], ContextNode):
+                continue
+            out.append(tensor)
+        return tuple(out)
 
     def _block_keywords(self, block: ast.BlockDecl, call: ast.Call) -> dict[str, Any] | None:
         """The block's keyword values for this call; None after an error."""
@@ -576,12 +737,12 @@ class _ModelLowering:
             values[kw.name.text] = self.constants.resolve(kw.value)
         return values if ok else None
 
-    def _returned(self, body: tuple[ast.Statement, ...]) -> tuple[str, ...] | None:
-        """The tensors a block body returns (its last statement; checked by `_check_block`)."""
+    def _returned(self, body: tuple[ast.Statement, ...]) -> tuple[str | None, ...] | None:
+        """The tensors a block body returns (its last statement; checked by `_check_block`):
+        None for a name that is not defined (reported), and None for a body without `return`."""
         if not body or not isinstance(body[-1], ast.Return):
             return None
-        tensors = [self._tensor(ast.Ident(n.text, n.span)) for n in body[-1].names]
-        return None if any(t is None for t in tensors) else tuple(tensors)  # type: ignore[misc]
+        return tuple(self._tensor(ast.Ident(n.text, n.span)) for n in body[-1].names)
 
     def _read(self, tensor: str | None, consumer: str) -> None:
         """A `context=` read: an edge that consumes nothing."""
