@@ -1,5 +1,6 @@
-"""`log_prob` is finite on the whole closed domain of a model's input, edges included
-(LANGUAGE.md §7: maps with a singular edge clamp to a small epsilon)."""
+"""`log_prob` is finite on the whole closed domain of a model's input, edges included, and so
+are its gradients (LANGUAGE.md §7: maps with a singular edge move only the exact edge points to
+the nearest interior value; §6.3: clamps add no mass, tested in tests/nn/test_clamps_add_no_mass.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ CASES = {
         torch.tensor([[0.0, 1.0], [1.0, 1.0], [0.0, 0.5]]),
     ),
     "log at 0": ("input x: positive[2]\n h = log(x)\n h ~ normal()", torch.tensor([[0.0, 1.0], [0.0, 0.0]])),
+    "softplus_inv at 0, next to 1e-300": (
+        "input x: positive[2]\n h = softplus_inv(x)\n h ~ normal()",
+        torch.tensor([[0.0, 1e-300], [0.0, 0.0]], dtype=torch.float64),  # 1e-300 is 0 in float32
+    ),
+    "logit_normal at 0 and 1": ("input x: unit[2]\n x ~ logit_normal()", torch.tensor([[0.0, 1.0], [1.0, 0.5]])),
     "dequantize at 0 and K-1": (
         "input x: int<4>[3]\n h = dequantize(x)\n h = logit(h)\n h ~ normal()",
         torch.tensor([[0, 3, 0], [3, 3, 3], [0, 0, 0]]),
@@ -42,10 +48,11 @@ CASES = {
 def test_log_prob_is_finite_at_the_edges(case: str, dtype: torch.dtype) -> None:
     body, x = CASES[case]
     model = survae_dsl.compile_source(f"model M {{\n {body}\n}}\n")["M"]().to(dtype)
-    x = x if not x.is_floating_point() else x.to(dtype)
+    x = x if not x.is_floating_point() else x.to(dtype).clone().requires_grad_(True)
     log_p = model.log_prob(x)
     assert torch.isfinite(log_p).all(), (case, log_p)
     if log_p.requires_grad:  # gradients at the edges must be finite too
         log_p.sum().backward()
     for parameter in model.parameters():
         assert parameter.grad is None or torch.isfinite(parameter.grad).all()
+    assert x.grad is None or torch.isfinite(x.grad).all(), (case, x.grad)

@@ -23,10 +23,13 @@ Kind = Literal["bijective", "inference_surjective", "generative_surjective", "st
 
 
 def eps_for(dtype: torch.dtype) -> float:
-    """The clamp used at a map's singular edge (``logit`` at 0 and 1, ``log`` at 0).
+    """A small floor per dtype: ``dequantize``'s margin at boundaries between cells and the
+    least standard deviation of ``actnorm``'s data-dependent initialisation.
 
-    1e-12 in float64 and 1e-6 in float32, as the language reference fixes. Half precisions
-    get their machine epsilon, since 1e-6 would round away next to 1.
+    1e-12 in float64 and 1e-6 in float32. Half precisions get their machine epsilon, since
+    1e-6 would round away next to 1. It is not an edge clamp: maps with a singular edge move
+    only the exact edge points (``functional.move_zero_inward``, ``move_one_inward``), since a
+    clamp at eps would give every input below it eps's density (LANGUAGE.md §6.3).
     """
     if dtype == torch.float64:
         return 1e-12

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Distribution, eps_for, sum_except_batch
+from .base import Distribution, sum_except_batch
+from .functional import move_one_inward, move_zero_inward
 
 __all__ = [
     "Bernoulli",
@@ -276,18 +277,19 @@ class LogitNormal(_LocationScale):
 
     Learned ``loc`` and ``log_scale`` (zero: N(0, 1) before the sigmoid), or P = 2 from
     ``net(context)`` read as ``(B, 2, *shape)`` = (loc, log_scale).
-    log p(u) = log N(logit u; loc, σ) − log u − log(1 − u), with u clamped to [eps, 1 − eps]
-    so that the closed interval has a finite density; −inf outside [0, 1].
+    log p(u) = log N(logit u; loc, σ) − log u − log(1 − u) on [0, 1], −inf outside. An exact
+    0 or 1 is computed as the nearest interior float (as ``logit`` does), so the closed
+    interval has a finite density; every other u is exact (clamps add no mass, §6.3).
     """
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B,)``."""
         loc, log_scale = self._params(context)
-        eps = eps_for(x.dtype)
-        u = x.clamp(eps, 1.0 - eps)
+        inside = (x >= 0) & (x <= 1)
+        # Outside [0, 1] the density branch is unused; 1/2 keeps it (and its gradient) finite.
+        u = move_one_inward(move_zero_inward(torch.where(inside, x, 0.5)))
         log_u, log_one_minus_u = torch.log(u), torch.log1p(-u)
         density = _normal_log_density(log_u - log_one_minus_u, loc, log_scale) - log_u - log_one_minus_u
-        inside = (x >= 0) & (x <= 1)
         return sum_except_batch(torch.where(inside, density, -math.inf))
 
     def sample(
@@ -297,14 +299,17 @@ class LogitNormal(_LocationScale):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """``(num_samples, *shape)``: sigmoid(loc + temperature·σ·ε), clamped to
-        [eps, 1 − eps] so a draw never rounds onto the closed ends (float32 sigmoid does)."""
+        """``(num_samples, *shape)``: sigmoid(loc + temperature·σ·ε) in the open interval.
+
+        A draw that rounds onto 0 or 1 (float32 sigmoid rounds to 1 past about 17) is moved to
+        the nearest interior float, where ``log_prob`` computes it; no other draw is moved, so
+        ``sample_with_log_prob`` gives each draw its own density.
+        """
         batch = self._sample_batch(num_samples, context)
         loc, log_scale = self._params(context)
         noise = self._standard_normal(batch, generator)
         u = torch.sigmoid(loc + temperature * torch.exp(log_scale) * noise)
-        eps = eps_for(u.dtype)
-        return u.clamp(eps, 1.0 - eps)
+        return move_one_inward(move_zero_inward(u))
 
 
 class Categorical(_Parametric):

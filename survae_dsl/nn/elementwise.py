@@ -1,9 +1,12 @@
 """Fixed elementwise bijections: shift, scale, sigmoid, logit, exp, log, softplus and its inverse.
 
 Each ``forward`` returns the exact ldj = Σ log|f'(x)| in a stable form; each ``inverse`` is
-the exact inverse. In ``forward`` (part of ``log_prob``) maps with a singular edge clamp to
-``eps_for(dtype)`` there, so the log-density stays finite on the closed domain; inverses
-clamp only the edge points themselves, so they stay exact wherever a value is representable.
+the exact inverse. In ``forward`` (part of ``log_prob``) maps with a singular edge (``logit``
+at 0 and 1, ``log`` and ``softplus_inv`` at 0) move only the exact edge points to the nearest
+interior value, so the log-density stays finite on the closed domain without giving any other
+input a density it does not have (LANGUAGE.md §6.3, "clamps add no mass"): everything else,
+however close to the edge, is computed as it is. Inputs outside the closed domain are not
+data of the map and give nan. Inverses clamp only what keeps their result finite.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .base import Kind, Transform, eps_for, event_numel, sum_except_batch
+from .base import Kind, Transform, event_numel, sum_except_batch
 from .functional import (
     log_sigmoid_derivative,
+    move_one_inward,
+    move_zero_inward,
     softplus,
     softplus_inv,
     softplus_inv_log_derivative,
@@ -25,22 +30,12 @@ from .functional import (
 __all__ = ["Exp", "Log", "Logit", "Scale", "Shift", "Sigmoid", "Softplus", "SoftplusInv"]
 
 
-def _clamp_unit(x: Tensor) -> Tensor:
-    """Clamp into the closed interval [eps, 1 − eps] so logit stays finite."""
-    eps = eps_for(x.dtype)
-    return torch.clamp(x, eps, 1.0 - eps)
-
-
-def _clamp_positive(x: Tensor) -> Tensor:
-    """Clamp to ≥ eps so log-like maps stay finite at 0."""
-    return torch.clamp(x, min=eps_for(x.dtype))
-
-
 def _finite_unit(z: Tensor) -> Tensor:
     """Clamp into [tiny, 1 − ulp]: only what keeps an inverse finite.
 
-    Inverses are not part of ``log_prob``, so they keep every representable value exactly
-    and clamp only the two points where the result would be infinite.
+    Inverses are not part of ``log_prob`` (no density is evaluated at what they return), so
+    the subnormals below ``tiny`` may move with 0; at 1 only the point 1 itself moves, the
+    next float down being 1 − ulp.
     """
     finfo = torch.finfo(z.dtype)
     return torch.clamp(z, finfo.tiny, 1.0 - finfo.eps / 2)
@@ -124,14 +119,16 @@ class Sigmoid(_Elementwise):
 class Logit(_Elementwise):
     """z = log x − log(1 − x), unit → real; ldj = −Σ log x + log(1 − x).
 
-    The input is clamped to [eps, 1 − eps] first, so 0 and 1 give finite values.
+    An exact 0 is computed as the smallest normal number and an exact 1 as 1 − eps/2 (the
+    float just below 1), so the closed interval has finite values; every other x, e.g. 1e-300
+    or 1 − 2⁻⁵³, is exact. log(1 − x) is ``log1p(−x)``, exact since 1 − x is for x ≥ 1/2.
     """
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
-        x = _clamp_unit(x)
-        ldj = -sum_except_batch(torch.log(x) + torch.log1p(-x))
-        return _logit(x), ldj
+        """``(B, *shape)`` in [0, 1] → ``(z (B, *shape), ldj (B,))``."""
+        x = move_one_inward(move_zero_inward(x))
+        log_x, log_one_minus_x = torch.log(x), torch.log1p(-x)
+        return log_x - log_one_minus_x, -sum_except_batch(log_x + log_one_minus_x)
 
     def inverse(
         self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
@@ -157,12 +154,13 @@ class Softplus(_Elementwise):
 class SoftplusInv(_Elementwise):
     """z = x + log(1 − e⁻ˣ), positive → real; ldj = −Σ log(1 − e⁻ˣ).
 
-    The input is clamped to ≥ eps first, so 0 gives a finite value.
+    An exact 0 is computed as the smallest normal number, so 0 gives finite values; every
+    other x is exact (``expm1``: for tiny x, z ≈ log x and ldj ≈ −log x, subnormals included).
     """
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
-        x = _clamp_positive(x)
+        """``(B, *shape)`` ≥ 0 → ``(z (B, *shape), ldj (B,))``."""
+        x = move_zero_inward(x)
         return softplus_inv(x), sum_except_batch(softplus_inv_log_derivative(x))
 
     def inverse(
@@ -189,12 +187,13 @@ class Exp(_Elementwise):
 class Log(_Elementwise):
     """z = log x, positive → real; ldj = −Σ log x.
 
-    The input is clamped to ≥ eps first, so 0 gives a finite value.
+    An exact 0 is computed as the smallest normal number (log = −708 in float64, −87 in
+    float32), so 0 gives finite values; every other x is exact (log 1e-300 = −690.8).
     """
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
-        z = torch.log(_clamp_positive(x))
+        """``(B, *shape)`` ≥ 0 → ``(z (B, *shape), ldj (B,))``."""
+        z = torch.log(move_zero_inward(x))
         return z, -sum_except_batch(z)
 
     def inverse(

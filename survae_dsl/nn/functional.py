@@ -18,6 +18,8 @@ __all__ = [
     "int_context",
     "log_sigmoid_derivative",
     "log_softplus",
+    "move_one_inward",
+    "move_zero_inward",
     "softplus",
     "softplus_inv",
     "softplus_inv_log_derivative",
@@ -26,6 +28,29 @@ __all__ = [
 # Below this, log(softplus(y)) = y - exp(y)/2 + O(exp(2y)) to float64 rounding; above it
 # softplus(y) is far from underflow so its log is accurate.
 _LOG_SOFTPLUS_SWITCH = -20.0
+
+
+def move_zero_inward(x: Tensor) -> Tensor:
+    """``x`` with its exact zeros (±0) replaced by the smallest positive normal number.
+
+    This is the whole of the edge handling of ``log``, ``softplus_inv``, ``logit`` at 0 and
+    ``sorted_to_real`` on ties: a single point carries no mass, so moving it keeps the
+    density normalised, whereas a clamp at some epsilon would give a whole interval that
+    value's density (LANGUAGE.md §6.3, "clamps add no mass"). Every other input, subnormals
+    included, is left as it is. The smallest *normal* number (``finfo.tiny``) rather than the
+    next float after 0 (a subnormal): its reciprocal, which autograd forms for log x, is
+    finite in every dtype (1/5e-324 overflows), and hardware that flushes subnormals to zero
+    cannot turn it back into 0. ``torch.where`` on the exact point only: no data-dependent
+    branch, and the gradient to ``x`` at a moved point is 0, never nan.
+    """
+    return torch.where(x == 0, torch.finfo(x.dtype).tiny, x)
+
+
+def move_one_inward(x: Tensor) -> Tensor:
+    """``x`` with its exact ones replaced by the largest float below 1, 1 − eps/2 (``logit``'s
+    upper edge); see :func:`move_zero_inward`. No float lies between the two, so this is
+    also the nearest interior value, and log(1 − x) = log(eps/2) stays finite."""
+    return torch.where(x == 1, 1.0 - torch.finfo(x.dtype).eps / 2, x)
 
 
 def softplus(x: Tensor) -> Tensor:

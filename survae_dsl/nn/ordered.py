@@ -11,7 +11,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .base import Kind, Transform, eps_for, sum_except_batch
+from .base import Kind, Transform, sum_except_batch
+from .functional import move_zero_inward
 
 __all__ = ["SortedToReal", "gather_along", "random_order", "sort_layout"]
 
@@ -86,8 +87,9 @@ class SortedToReal(_Ordered):
     """Ordered keys x_0 ≤ … ≤ x_{N−1} → y_0 = x_0, y_i = log(x_i − x_{i−1}) (reals).
 
     Other feature rows pass unchanged. The Jacobian is triangular with diagonal
-    1, 1/gap_1, …, so ldj = −Σ log gap_i. Gaps are clamped at ``eps_for(dtype)`` so that ties
-    (the edge of the ordered domain) keep ``log_prob`` finite.
+    1, 1/gap_1, …, so ldj = −Σ log gap_i. A tie (a gap of exactly 0, the edge of the ordered
+    domain) is computed as a gap of the smallest normal number, so ties keep ``log_prob``
+    finite; every other gap, however small, is exact (two distinct floats never differ by 0).
     """
 
     kind: ClassVar[Kind] = "bijective"
@@ -98,7 +100,7 @@ class SortedToReal(_Ordered):
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Ordered ``(B, *shape)`` → ``(y (B, *shape) real, −Σ log gaps (B,))``."""
         keys = self._keys(x)
-        gaps = torch.clamp(keys[:, 1:] - keys[:, :-1], min=eps_for(x.dtype))
+        gaps = move_zero_inward(keys[:, 1:] - keys[:, :-1])
         log_gaps = torch.log(gaps)
         y = self._with_keys(x, torch.cat([keys[:, :1], log_gaps], dim=1))
         return y, -sum_except_batch(log_gaps)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
 from .distributions import HalfNormal, StandardNormal
-from .functional import int_context
+from .functional import int_context, move_one_inward, move_zero_inward
 from .ordered import _Ordered, gather_along, random_order
 
 __all__ = ["Abs", "Augment", "Dequantize", "MaxPool", "Slice", "Sort"]
@@ -106,8 +106,12 @@ class Dequantize(Transform):
     ``encoder=None``: u ~ U(0, 1), contribution −D·log K. Otherwise u, log q(u | x) come from
     ``encoder`` (a distribution on ``shape`` with support (0, 1)) conditioned on
     ``int_context(x, K)``: variational dequantization, contribution −D·log K − log q(u | x).
-    u is kept at least a margin away from 0 and 1 so that ``inverse`` recovers x exactly
-    (``floor(K·z)``) despite rounding.
+    At a boundary between two cells u is kept a margin away from it, so that ``inverse``
+    recovers x exactly (``floor(K·z)``) despite rounding. At the ends of the unit interval
+    (below cell 0, above cell K − 1) the inverse's clamp to {0, …, K − 1} already recovers x,
+    so nothing is clamped there but the exact points z = 0 and 1, moved to the nearest
+    interior floats: a margin there would give a whole interval next to the edge of z's
+    domain one density (clamps add no mass, LANGUAGE.md §6.3).
     """
 
     kind: ClassVar[Kind] = "generative_surjective"
@@ -128,16 +132,21 @@ class Dequantize(Transform):
         self._ldj = -event_numel(self.shape) * math.log(self.num_classes)
 
     def _margin(self, dtype: torch.dtype) -> float:
-        """How far u stays from 0 and 1: ``eps_for(dtype)``, widened when rounding of
-        (x + u)/K·K at K's magnitude could otherwise cross a cell edge (float32, large K)."""
+        """How far u stays from a boundary between cells: ``eps_for(dtype)``, widened when
+        rounding of (x + u)/K·K at K's magnitude could otherwise cross it (float32, large K)."""
         rounding = 4.0 * self.num_classes * torch.finfo(dtype).eps
         return max(eps_for(dtype), rounding)
 
     def embed(self, x: Tensor, u: Tensor) -> Tensor:
         """z = (x + u)/K for integer ``x`` and noise ``u`` in [0, 1], both ``(B, *shape)``;
-        u is clamped inside the margin, so z lies strictly inside x's cell."""
+        u is clamped inside the margin at boundaries between cells only, and z is in (0, 1),
+        so ``floor(K·z)`` clamped to {0, …, K − 1} is x."""
         margin = self._margin(u.dtype)
-        return (x.to(u.dtype) + torch.clamp(u, margin, 1.0 - margin)) / self.num_classes
+        x = x.to(u.dtype)
+        low = (x > 0).to(u.dtype) * margin
+        high = 1.0 - (x < self.num_classes - 1).to(u.dtype) * margin
+        z = (x + torch.clamp(u, low, high)) / self.num_classes
+        return move_one_inward(move_zero_inward(z))
 
     def forward(
         self,
