@@ -1,56 +1,80 @@
-"""Pass 3: data domains, fills and folds (LANGUAGE.md §6.3).
+"""Pass 3: data domains, fills and folds, part by part (LANGUAGE.md §6.3).
 
-Walks the graph in inference order. For every consumption it checks that the consumer accepts
-the tensor's domain (E405, E403, E404, E406), records fold leaks (they make the model a lower
-bound) and warns about waste (W401: the model can generate values outside the data's domain).
+Walks the graph in inference order. A tensor's type is a list of parts (`domains.TensorType`);
+for every consumption it checks that the consumer accepts each part's domain (E405, E403,
+E404, E406), records fold leaks — every fold of every part that the consumer does not respect,
+with the identity of both ends (they make the model a lower bound) — and warns about waste
+(W401: the model can generate values outside the data's domain).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .catalogue import DistEntry, DistSlot, OpEntry
 from .catalogue.base import DomainRule
 from .check_args import Bound
 from .composition import ModelDist
 from .diagnostics import Diagnostic, error, warning
-from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, TensorType, image, interval
+from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image
 from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
+from .parts import Split, merge, move, with_parts
 from .source import Span
 
 
 @dataclass(frozen=True)
 class Leak:
-    """A consumer that accepts values outside an upstream surjection's fold."""
+    """A consumer that accepts values outside an upstream surjection's fold.
 
-    surjection: str
-    surjection_line: int
-    consumer: str
+    `fix` is the hint that closes it; `used` is (name, line of its W401) of a used model
+    whose own waste is the leak (LANGUAGE.md §6.5).
+    """
+
+    fold: Fold
+    consumer_origin: Origin
     span: Span
-    region: Domain
-    scrambled: bool
+    fix: str
+    used: tuple[str, int] | None = None
 
     @property
-    def fix(self) -> str:
-        return closing_maps(self.region)
+    def consumer(self) -> str:
+        return self.consumer_origin.op
+
+    @property
+    def surjection(self) -> str:
+        return self.fold.origin.op
 
     def message(self) -> str:
-        if self.scrambled:
+        fold, consumer = self.fold, self.consumer_origin.describe()
+        if self.used is not None:
+            name, line = self.used
             return (
-                f"fold leak: `{self.consumer}` at line {self.span.line} sees the output of `{self.surjection}` "
-                f"(line {self.surjection_line}) after its sorted axis was rearranged; only {self.fix} keeps it exact"
+                f"fold leak: model `{name}`, used at {self.consumer_origin.where()}, can generate values outside its "
+                f"{fold.region} input domain (its own W401 at line {line}), where {fold.origin.describe()} needs the "
+                f"latent to stay: that exact formula then misses terms; {self.fix}"
             )
+        if fold.ordered and fold.broken is not None:
+            return (
+                f"fold leak: {consumer} sees the output of {fold.origin.describe()} after its order was broken "
+                f"({fold.broken}); {self.fix}"
+            )
+        if fold.ordered and not fold.whole:
+            return (
+                f"fold leak: {consumer} sees entries {fold.start}..{fold.stop - 1} of the {fold.length} that "
+                f"{fold.origin.describe()} sorted together, so nothing keeps them in order with the rest; {self.fix}"
+            )
+        if fold.ordered:
+            return f"fold leak: {consumer} does not keep the order that {fold.origin.describe()} needs; {self.fix}"
         return (
-            f"fold leak: `{self.consumer}` at line {self.span.line} accepts values outside the {self.region} fold of "
-            f"`{self.surjection}` (line {self.surjection_line}), whose exact formula then misses terms; "
-            f"close the fold first with {self.fix}"
+            f"fold leak: {consumer} accepts values outside the {fold.region} fold of {fold.origin.describe()}, "
+            f"whose exact formula then misses terms; {self.fix}"
         )
 
 
 def closing_maps(region: Domain) -> str:
     """The maps that end a fold of this region (for hints)."""
     if region.kind == "ordered":
-        return "`sorted_to_real`"
+        return "`sorted_to_real` on the whole sorted run (same `dim` and `key`)"
     if region == POSITIVE:
         return _available("`softplus_inv`", "`log`")
     if region.hi == INF:
@@ -58,6 +82,14 @@ def closing_maps(region: Domain) -> str:
     if region == UNIT:
         return "`logit`"
     return "`shift` and `scale` onto (0, 1), then `logit`"
+
+
+def _close_hint(fold: Fold) -> str:
+    if fold.ordered and fold.broken is not None:
+        return "keep the sorted entries together and in order until `sorted_to_real`"
+    if fold.ordered and not fold.whole:
+        return "close the whole sorted run with one `sorted_to_real` before cutting it"
+    return f"close the fold first with {closing_maps(fold.region)}"
 
 
 def _available(*maps: str) -> str:
@@ -79,7 +111,7 @@ def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tup
     for node in model.graph.nodes:
         payload = model.payload(node)
         if isinstance(payload, (InputNode, ContextNode)) and payload.tensor in shapes:
-            result.types[payload.tensor] = TensorType(payload.domain, payload.shape)
+            result.types[payload.tensor] = TensorType.uniform(payload.domain, payload.shape)
         elif node not in bound:
             continue
         elif isinstance(payload, OpNode) and all(t in result.types for t in payload.inputs) and all(
@@ -91,77 +123,293 @@ def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tup
     return result
 
 
+def origin(node: OpNode | DistNode, name: str) -> Origin:
+    """The unrolled identity of a node: its op, line, and the block calls and `repeat`
+    iterations that produced it."""
+    chain = [f"in `{block}` called at line {call.line}" for block, call in reversed(node.span.via)]
+    chain += [f"iteration {i + 1} of the `repeat` at line {line}" for line, i in node.repeat]
+    return Origin(name, node.span.line, tuple(chain))
+
+
+# --------------------------------------------------------------------------------------------
+# Ops
+
+
 def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, ...]], out: DomainResult) -> None:
     entry = call.entry
     assert isinstance(entry, OpEntry)
     types = [out.types[t] for t in node.inputs]
     rule = entry.domain
     accepts = rule.accepts(call.params)
+    me = origin(node, entry.name)
     for index, (tensor, one) in enumerate(zip(node.inputs, types, strict=True)):
-        name = model.tensors[tensor].name
         problem = None
         if accepts is not None:
             extra = rule.requires(one.domain, call.params) if rule.requires else None
-            problem = _refusal(entry.name, accepts, one, name) or extra
+            problem = _refusal(entry.name, accepts, one, model.tensors[tensor].name) or extra
         if problem:
             out.diagnostics.append(error("E405", node.input_spans[index], problem, _accept_hint(accepts, one.domain)))
             return
-    t = types[0] if len(types) == 1 else _joined(types)
     name = model.tensors[node.inputs[0]].name
-    for key, slot in entry.slots(tuple(x.shape for x in types), call.params).items():
-        if isinstance(slot, DistSlot) and key in call.dists:
-            _nested(model, node, key, slot, call.dists[key], t, name, out)
-    if accepts is None:  # the op's decoder models the input and was checked against it above
-        domain, fills, fold = rule.produce(t, call.params)[0], True, None
-    else:
-        domain, fills = rule.produce(t, call.params)
-        fold = _next_fold(rule, call, t, accepts, node, out)
-        if rule.role in ("net", "surjection") and (t.fold is None or fold_respected(t.fold, accepts)):
-            generated = rule.regenerates(domain) if rule.regenerates else accepts
-            _waste(entry.name, generated, t, f"`{name}`", node.span, out)
-    if rule.sets_fold is not None:
-        fold = Fold(rule.sets_fold, entry.name, node.span.line)
-    overflow = _overflow(entry.name, rule, t.domain, domain, name)
+    t = types[0] if len(types) == 1 else merge(_side(types), f"joined by `{entry.name}` (line {node.span.line})")
+    made = _outputs(model, node, call, types, t, accepts, me, shapes, out)
+    if made is None:
+        return
+    results, dropped = made
+    _nested_slots(model, node, call, types, dropped, name, out)
+    overflow = _overflow(entry.name, rule, t.domain, results[0].domain, name)
     if overflow is not None:
         out.diagnostics.append(error("E411", node.span, overflow, _OVERFLOW_HINT))
         return
-    for tensor in node.outputs:
+    for tensor, result in zip(node.outputs, results, strict=False):
         if tensor in shapes:
-            out.types[tensor] = TensorType(domain, shapes[tensor], fills, fold)
+            out.types[tensor] = result
 
 
-# The largest float32 (torch's default dtype): a value past it is stored as inf, and the
-# log-density of inf is not a number.
-FLOAT32_MAX = 3.4028234663852886e38
-_OVERFLOW_HINT = "keep values within float32's range, ±3.4e38: scale or shift by less, or clip the data first"
+def _side(types: list[TensorType]) -> TensorType:
+    """Several inputs of a non-structural op as one type (each input's parts, side by side)."""
+    return TensorType(types[0].shape, tuple(p for t in types for p in t.parts), 0)
 
 
-def _overflow(op: str, rule: DomainRule, before: Domain, after: Domain, name: str) -> str | None:
-    """Why ``op`` makes values that overflow float32, if it does; None if it does not."""
-    if before.kind != "interval" or after.kind != "interval":
+def _outputs(
+    model: ModelIR,
+    node: OpNode,
+    call: Bound,
+    types: list[TensorType],
+    t: TensorType,
+    accepts: Domain | None,
+    me: Origin,
+    shapes: dict[str, tuple[int, ...]],
+    out: DomainResult,
+) -> tuple[list[TensorType], TensorType | None] | None:
+    """The output types and, for `slice`, the type of the entries its decoder models;
+    recording leaks and waste. None after an error."""
+    entry = call.entry
+    assert isinstance(entry, OpEntry)
+    rule = entry.domain
+    out_shapes = [shapes.get(o, ()) for o in node.outputs]
+    why = f"moved by `{entry.name}` (line {node.span.line})"
+    if accepts is None:  # the op's decoder models the input and is checked against it
+        return [TensorType.uniform(rule.produce(t, call.params)[0], out_shapes[0])], None
+    if rule.role == "elementwise":
+        return [_elementwise(rule, call, t, accepts, me)], None
+    if rule.role == "structural":
+        assert rule.structure is not None
+        movement = rule.structure(call.params, tuple(x.shape for x in types))
+        moved = move(movement, types, out_shapes, why)
+        if isinstance(movement, Split) and len(node.outputs) == 1:  # `slice`: its decoder models the rest
+            return moved[:1], moved[1]
+        return moved, None
+    if rule.closes_order:
+        closed = _close_order(model, node, call, t, me, out)
+        return None if closed is None else ([closed], None)
+    if rule.sets_fold == ORDERED:
+        return [_sort(call, t, me, why, out_shapes[0])], None
+    label = f"`{model.tensors[node.inputs[0]].name}`"
+    return [_consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])], None
+
+
+def _elementwise(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, me: Origin) -> TensorType:
+    """A fixed monotone map, part by part: domains and interval folds map through their image;
+    an increasing map carries an ordered fold, a decreasing one breaks it."""
+    assert rule.point_map is not None
+    fn = rule.point_map(call.params)
+    parts = []
+    for part in t.parts:
+        domain = image(part.domain, fn)
+        folds = tuple(f for f in (_map_fold(f, fn, accepts, part.domain, me) for f in part.folds) if f is not None)
+        parts.append(Part(part.size, domain, part.fills, folds))
+    return TensorType(t.shape, tuple(parts), t.axis)
+
+
+def _map_fold(fold: Fold, fn: object, accepts: Domain, domain: Domain, me: Origin) -> Fold | None:
+    """The fold after a fixed map `fn` (None if the map ends it)."""
+    if fold.ordered:
+        if fold.broken is not None:
+            return fold
+        if _increasing(fn, domain):
+            return replace(fold, maps=(*fold.maps, me.describe()))
+        return replace(fold, broken=f"reversed by {me.describe()}, a decreasing map")
+    mapped = image(fold.region.intersect(accepts), fn)  # type: ignore[arg-type]
+    whole = image(accepts, fn)  # type: ignore[arg-type]
+    return None if mapped.contains(whole) else replace(fold, region=mapped)
+
+
+def _increasing(fn: object, domain: Domain) -> bool:
+    """Whether a monotone map increases on `domain` (two points inside it decide)."""
+    lo = domain.lo if domain.lo > -INF else min(domain.hi, 0.0) - 2.0
+    hi = domain.hi if domain.hi < INF else max(lo, 0.0) + 2.0
+    a, b = lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3
+    return fn(a) < fn(b)  # type: ignore[operator,no-any-return]
+
+
+def _sort(call: Bound, t: TensorType, me: Origin, why: str, shape: tuple[int, ...]) -> TensorType:
+    """`sort`: entries permuted along `dim` (their interval folds come along, parts along it
+    mix), values unchanged, and the key entries ascending: an ordered fold over the whole run."""
+    dim, key = call.params.dim, call.params.key  # type: ignore[attr-defined]
+    n = shape[dim]
+    rows = t if t.axis != dim or len(t.parts) == 1 else merge(t, why)
+    rows = replace(rows, parts=tuple(replace(p, folds=tuple(f for f in p.folds if not f.ordered)) for p in rows.parts))
+    order = Fold(ORDERED, me, axis=dim, length=n, start=0, stop=n)
+    if len(shape) == 1:
+        part = rows.parts[0]
+        return TensorType(shape, (replace(part, folds=(*part.folds, order)),), 0)
+    by_row = [rows.parts[0]] * shape[0] if len(rows.parts) == 1 else _rows(rows)
+    parts = [replace(p, size=1, folds=(*p.folds, order) if i == key else p.folds) for i, p in enumerate(by_row)]
+    return with_parts(shape, parts, 0)
+
+
+def _rows(t: TensorType) -> list[Part]:
+    """The part holding each row (index along axis 0) of a tensor cut along axis 0."""
+    rows: list[Part] = []
+    for part in t.parts:
+        rows += [part] * part.size
+    return rows
+
+
+def _close_order(
+    model: ModelIR, node: OpNode, call: Bound, t: TensorType, me: Origin, out: DomainResult
+) -> TensorType | None:
+    """`sorted_to_real`: the key entries must be one run sorted by `sort` along `dim` (E405
+    otherwise: their gaps could be negative). The whole run closes the fold; a cut run is
+    ascending but says nothing of the rest of its run: a leak."""
+    dim, key = call.params.dim, call.params.key  # type: ignore[attr-defined]
+    name = model.tensors[node.inputs[0]].name
+    span = node.input_spans[0] if node.input_spans else node.span
+    rank = len(t.shape)
+    covering, single = _key_parts(t, key)
+    runs = [f for p in covering for f in p.folds if f.ordered and f.axis == dim]
+    problem = _order_problem(runs, single, covering, t, name, key, rank)
+    if problem is not None:
+        out.diagnostics.append(error("E405", span, problem, _ORDER_HINT))
         return None
-    if any(FLOAT32_MAX < abs(b) < INF for b in (after.lo, after.hi)):
+    (run,) = runs
+    if not run.whole:
+        out.leaks.append(Leak(run, me, node.span, _close_hint(run)))
+    closed = [replace(p, folds=tuple(f for f in p.folds if f != run)) for p in t.parts]
+    return _after_close(t, closed, key, rank)
+
+
+_ORDER_HINT = "give `sorted_to_real` the output of `sort` with the same `dim` and `key`, whole and in order"
+
+
+def _key_parts(t: TensorType, key: int) -> tuple[list[Part], bool]:
+    """The parts holding the key entries (a vector's values, or row `key` of a set), and
+    whether one part holds exactly them."""
+    if len(t.shape) == 1:
+        return list(t.parts), len(t.parts) == 1
+    if len(t.parts) == 1:
+        return list(t.parts), t.shape[0] == 1
+    if t.axis == 0:
+        row = _rows(t)[key]
+        return [row], row.size == 1
+    return list(t.parts), False
+
+
+def _order_problem(
+    runs: list[Fold], single: bool, covering: list[Part], t: TensorType, name: str, key: int, rank: int
+) -> str | None:
+    """Why the key entries are not one ascending run of `sort` (None if they are)."""
+    what = f"`{name}`" if rank == 1 else f"row {key} of `{name}`"
+    if not runs:
+        return _unsorted(t, what, name, rank)
+    if len(runs) > 1 or not single or len(covering) > 1:
+        sources = list(dict.fromkeys(r.origin.describe() for r in runs))
+        if len(sources) == 1 and len(runs) > 1:
+            return (
+                f"`sorted_to_real` needs {what} in the order `sort` left it, but it holds pieces of the run "
+                f"{sources[0]} sorted, not in their order: its gaps can be negative"
+            )
         return (
-            f"`{op}` maps `{name}` ({before}) onto {after}, past float32's largest value (3.4e+38): "
-            "such values are stored as inf and their log-density is not a number"
+            f"`sorted_to_real` needs {what} to be one sorted run, but it joins entries sorted apart or not "
+            f"sorted at all ({', '.join(sources)}): its gaps can be negative"
         )
-    infinite = sum(abs(b) == INF for b in (before.lo, before.hi)), sum(abs(b) == INF for b in (after.lo, after.hi))
-    if rule.finite and infinite[1] > infinite[0]:
-        return f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
+    if runs[0].broken is not None:
+        return f"`sorted_to_real` needs {what} in the order `sort` left it, but it was {runs[0].broken}"
     return None
 
 
-def _joined(types: list[TensorType]) -> TensorType:
-    """The type of several tensors side by side (`concat`): the smallest domain holding each,
-    filled if each fills the same domain, and the first fold (each part must respect its own)."""
-    domains = {t.domain for t in types}
-    if len(domains) == 1:
-        domain = types[0].domain
-    else:
-        domain = interval(min(t.domain.lo for t in types), max(t.domain.hi for t in types))
-    fills = len(domains) == 1 and all(t.fills for t in types)
-    fold = next((t.fold for t in types if t.fold is not None), None)
-    return TensorType(domain, types[0].shape, fills, fold)
+def _unsorted(t: TensorType, what: str, name: str, rank: int) -> str:
+    """E405's text for key entries that no `sort` ordered."""
+    if rank == 2 and t.axis == 0:
+        for row, part in enumerate(_rows(t)):
+            for fold in part.folds:
+                if fold.ordered:
+                    return f"`sorted_to_real` needs {what} sorted, but {fold.origin.describe()} sorted `{name}` by row {row}"
+    return f"`sorted_to_real` accepts only values sorted by `sort`, but {what} is not sorted"
+
+
+def _after_close(t: TensorType, parts: list[Part], key: int, rank: int) -> TensorType:
+    """The type after `sorted_to_real`: the first key keeps its domain, the later keys are
+    logs of gaps (real); interval folds stay on the key row (conservatively, for sets)."""
+    if rank == 1:
+        (part,) = parts
+        first = replace(part, size=1)
+        gaps = Part(t.shape[0] - 1, REAL, part.fills, ())
+        return with_parts(t.shape, [first, gaps], 0) if t.shape[0] > 1 else TensorType(t.shape, (first,), 0)
+    rows = _rows(TensorType(t.shape, tuple(parts), t.axis)) if t.axis == 0 else [parts[0]] * t.shape[0]
+    new = [replace(p, size=1) for p in rows]
+    new[key] = replace(new[key], domain=REAL if new[key].domain.is_continuous else new[key].domain)
+    return with_parts(t.shape, new, 0)
+
+
+def _consume(
+    rule: DomainRule,
+    call: Bound,
+    t: TensorType,
+    accepts: Domain,
+    me: Origin,
+    node: OpNode,
+    label: str,
+    out: DomainResult,
+    shape: tuple[int, ...],
+) -> TensorType:
+    """A net-based op or a surjection: it mixes entries, so every fold it does not respect
+    leaks, those it respects end there, and the parts merge into its output (with the fold the
+    op sets, if any)."""
+    entry = call.entry
+    for fold in t.folds:
+        if not _respected(fold, accepts):
+            out.leaks.append(Leak(fold, me, node.span, _close_hint(fold)))
+    domain, fills = rule.produce(merge(t, ""), call.params)
+    generated = rule.regenerates(domain) if rule.regenerates else accepts
+    for part, where in _located(t, label):
+        if all(_respected(f, accepts) for f in part.folds) and _waste(entry.name, generated, part, where, node.span, out):
+            break  # one warning per consumer
+    folds = () if rule.sets_fold is None else (Fold(rule.sets_fold, me),)
+    return TensorType.uniform(domain, shape, fills, folds)
+
+
+def _respected(fold: Fold, accepts: Domain) -> bool:
+    """Whether a consumer accepting `accepts` stays inside the fold (and so ends it). Only
+    `sorted_to_real` respects an ordered fold."""
+    return not fold.ordered and fold.region.contains(accepts)
+
+
+def fold_respected(fold: Fold, accepts: Domain) -> bool:
+    return _respected(fold, accepts)
+
+
+# --------------------------------------------------------------------------------------------
+# An op's own encoders and decoders
+
+
+def _nested_slots(
+    model: ModelIR,
+    node: OpNode,
+    call: Bound,
+    types: list[TensorType],
+    dropped: TensorType | None,
+    name: str,
+    out: DomainResult,
+) -> None:
+    """Check the op's own encoders and decoders; `dropped` is what `slice`'s decoder models."""
+    entry = call.entry
+    assert isinstance(entry, OpEntry)
+    t = dropped or (types[0] if len(types) == 1 else _side(types))
+    for key, slot in entry.slots(tuple(x.shape for x in types), call.params).items():
+        if isinstance(slot, DistSlot) and key in call.dists:
+            _nested(model, node, key, slot, call.dists[key], t, name, out)
 
 
 def _nested(
@@ -189,43 +437,23 @@ def _nested(
                 )
             )
         return
+    me = Origin(entry.name, span.line, origin(node, op).chain)
     if slot.values == "gaps":
-        values = TensorType(POSITIVE, slot.event, True, Fold(POSITIVE, op, node.span.line))
-        label = f"the gaps of `{op}`"
-    else:
-        values = TensorType(t.domain, slot.event, t.fills, t.fold)
-        label = f"`{name}`"
-    _score(entry, values, label, span, out)
+        gaps = Fold(POSITIVE, origin(node, op))
+        values = TensorType.uniform(POSITIVE, slot.event, True, (gaps,))
+        _score(entry, values, f"the gaps of `{op}`", span, me, out, fix=_GAP_FIX)
+        return
+    event = t if t.shape == slot.event else TensorType.uniform(t.domain, slot.event, t.fills, t.folds)
+    _score(entry, event, f"`{name}`", span, me, out)
 
 
-def _next_fold(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, node: OpNode, out: DomainResult) -> Fold | None:
-    """The fold the op's output carries, recording a leak if the op does not respect it."""
-    fold = t.fold
-    if fold is None:
-        return None
-    if rule.role == "structural":
-        return Fold(fold.region, fold.source, fold.line, fold.scrambled or (fold.region == ORDERED and rule.rearranges))
-    if rule.role == "elementwise" and fold.region.kind == "interval":
-        assert rule.point_map is not None
-        mapped = image(fold.region.intersect(accepts), rule.point_map(call.params))
-        whole = image(accepts, rule.point_map(call.params))
-        return None if mapped.contains(whole) else Fold(mapped, fold.source, fold.line)
-    if rule.role == "elementwise":  # monotone maps keep an ordering
-        return fold
-    if not fold_respected(fold, accepts):
-        out.leaks.append(Leak(fold.source, fold.line, call.entry.name, node.span, fold.region, fold.scrambled))
-    return None
-
-
-def fold_respected(fold: Fold, accepts: Domain) -> bool:
-    """Whether a consumer accepting `accepts` stays inside the fold (and so ends it)."""
-    return not fold.scrambled and fold.region.contains(accepts)
+_GAP_FIX = "give the gaps a positive decoder such as `half_normal()` or `truncated_normal()`"
 
 
 def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: DomainResult) -> None:
     """LANGUAGE.md §6.5: an encoder model must be exact, warning-free, and model exactly the
     domain its op needs (a bound on log q over-estimates −log q; samples outside the domain
-    bound the wrong quantity)."""
+    bound the wrong quantity). Its warnings include those of every model it uses in turn."""
     used = entry.model
     required = slot.domain(REAL)
     if used.likelihood != "exact" or used.warnings:
@@ -251,14 +479,28 @@ def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: D
         )
 
 
+# --------------------------------------------------------------------------------------------
+# Distributions
+
+
 def _dist(model: ModelIR, node: DistNode, call: Bound, out: DomainResult) -> None:
     entry = call.entry
     assert isinstance(entry, DistEntry)
     name = model.tensors[node.input].name
-    _score(entry, out.types[node.input], f"`{name}`", node.input_span or node.span, out, fix_name=name)
+    span = node.input_span or node.span
+    _score(entry, out.types[node.input], f"`{name}`", span, origin(node, entry.name), out, fix_name=name)
 
 
-def _score(entry: DistEntry, t: TensorType, label: str, span: Span, out: DomainResult, fix_name: str = "h") -> None:
+def _score(
+    entry: DistEntry,
+    t: TensorType,
+    label: str,
+    span: Span,
+    me: Origin,
+    out: DomainResult,
+    fix_name: str = "h",
+    fix: str | None = None,
+) -> None:
     """Check that `entry` can give a log-density to values of type `t` (called `label`)."""
     if t.domain.is_discrete and not entry.discrete:
         out.diagnostics.append(
@@ -291,10 +533,65 @@ def _score(entry: DistEntry, t: TensorType, label: str, span: Span, out: DomainR
             )
         )
         return
-    if t.fold is not None and not fold_respected(t.fold, entry.support):
-        out.leaks.append(Leak(t.fold.source, t.fold.line, entry.name, span, t.fold.region, t.fold.scrambled))
-    else:
-        _waste(entry.name, entry.support, t, label, span, out)
+    relied = []
+    for fold in t.folds:
+        if _respected(fold, entry.support):
+            relied.append(fold)
+        else:
+            out.leaks.append(Leak(fold, me, span, fix or _close_hint(fold)))
+    for part, where in _located(t, label):
+        if all(_respected(f, entry.support) for f in part.folds) and _waste(entry.name, entry.support, part, where, span, out):
+            break  # one warning per consumer
+    if isinstance(entry, ModelDist):
+        _used_waste(entry, relied, me, span, out)
+
+
+def _used_waste(entry: ModelDist, relied: list[Fold], me: Origin, span: Span, out: DomainResult) -> None:
+    """LANGUAGE.md §6.5: a used model that can generate values outside its input domain
+    (its own W401) leaks where the user relies on that domain (a fold it closes); elsewhere its
+    waste is the user's waste."""
+    waste = [w for w in entry.model.warnings if w.code == "W401"]
+    if not waste:
+        return
+    line = waste[0].span.line
+    if relied:
+        for fold in relied:
+            out.leaks.append(Leak(fold, me, span, f"fix `{entry.name}`'s warning", used=(entry.name, line)))
+        return
+    out.diagnostics.append(
+        warning(
+            "W401",
+            span,
+            f"model `{entry.name}` can generate values outside its {entry.support} input domain (its own W401 at "
+            f"line {line}): this model's density integrates to less than 1",
+            f"fix `{entry.name}`'s warning (`survae-compile --check --model {entry.name}`)",
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Shared checks and hints
+
+
+# The largest float32 (torch's default dtype): a value past it is stored as inf, and the
+# log-density of inf is not a number.
+FLOAT32_MAX = 3.4028234663852886e38
+_OVERFLOW_HINT = "keep values within float32's range, ±3.4e38: scale or shift by less, or clip the data first"
+
+
+def _overflow(op: str, rule: DomainRule, before: Domain, after: Domain, name: str) -> str | None:
+    """Why ``op`` makes values that overflow float32, if it does; None if it does not."""
+    if before.kind != "interval" or after.kind != "interval":
+        return None
+    if any(FLOAT32_MAX < abs(b) < INF for b in (after.lo, after.hi)):
+        return (
+            f"`{op}` maps `{name}` ({before}) onto {after}, past float32's largest value (3.4e+38): "
+            "such values are stored as inf and their log-density is not a number"
+        )
+    infinite = sum(abs(b) == INF for b in (before.lo, before.hi)), sum(abs(b) == INF for b in (after.lo, after.hi))
+    if rule.finite and infinite[1] > infinite[0]:
+        return f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
+    return None
 
 
 def _refusal(op: str, accepts: Domain, t: TensorType, name: str) -> str | None:
@@ -323,19 +620,32 @@ def _accept_hint(accepts: Domain, found: Domain) -> str | None:
     return None
 
 
-def _waste(op: str, accepts: Domain, t: TensorType, label: str, span: Span, out: DomainResult) -> None:
-    """W401 where the model first becomes able to generate values outside the data's domain."""
-    if t.domain.is_discrete or not t.fills or accepts == t.domain or not accepts.contains(t.domain):
-        return
+def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: DomainResult) -> bool:
+    """W401 where the model first becomes able to generate values outside the data's domain
+    (for one part of a tensor); whether it warned."""
+    if part.domain.is_discrete or not part.fills or accepts == part.domain or not accepts.contains(part.domain):
+        return False
     out.diagnostics.append(
         warning(
             "W401",
             span,
-            f"`{op}` can generate {accepts} values in the sampling direction, but {label} is {t.domain}: "
-            f"the model puts mass outside {t.domain}, so its density integrates to less than 1 over it",
-            _waste_hint(t.domain),
+            f"`{op}` can generate {accepts} values in the sampling direction, but {label} is {part.domain}: "
+            f"the model puts mass outside {part.domain}, so its density integrates to less than 1 over it",
+            _waste_hint(part.domain),
         )
     )
+    return True
+
+
+def _located(t: TensorType, label: str) -> list[tuple[Part, str]]:
+    """Each part with words for where it is: `h`, or entries 2..3 of `h` along dim 0."""
+    if not t.divided:
+        return [(t.parts[0], label)]
+    located, start = [], 0
+    for part in t.parts:
+        located.append((part, f"entries {start}..{start + part.size - 1} of {label} along dim {t.axis}"))
+        start += part.size
+    return located
 
 
 def _waste_hint(domain: Domain) -> str:

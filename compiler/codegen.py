@@ -355,7 +355,7 @@ def _distribution(call: Bound, slot: DistSlot, source: TensorType) -> Construct:
     context and from how many parameters it needs per entry."""
     entry = call.entry
     assert isinstance(entry, DistEntry)
-    event = TensorType(slot.domain(source.domain), slot.event)
+    event = TensorType.uniform(slot.domain(source.domain), slot.event)
     kwargs = entry.emit(call.params, event)
     if "net" in call.nets:
         out_shape = params_out(entry.params_per_entry(call.params, event), slot.event)

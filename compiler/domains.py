@@ -1,8 +1,8 @@
 """Data domains, tensor types and folds (LANGUAGE.md §4, §6.3).
 
 A continuous domain is an open interval (a, b) with infinite ends allowed: `real`, `positive`
-and `unit` are its special cases. `int<K>` is discrete. `ordered` (what `sort` produces) is real
-values sorted along an axis; it cannot be declared.
+and `unit` are its special cases. `int<K>` is discrete. `ordered` is not a domain of values
+but the region of an ordered fold (what `sort` leaves): sorted values keep their domain.
 """
 
 from __future__ import annotations
@@ -81,32 +81,145 @@ def image(domain: Domain, fn: Callable[[float], float]) -> Domain:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """The identity of a fold: the unrolled op that made it (LANGUAGE.md §6.3).
+
+    `chain` places the op inside `repeat`s and block calls, outermost first ("iteration 2 of
+    the `repeat` at line 5", "the call of `Step` at line 9"), so two copies of one line are two
+    folds and a report names the copy.
+    """
+
+    op: str
+    line: int
+    chain: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`abs` (line 7, iteration 2 of the `repeat` at line 5): for sentences."""
+        return f"`{self.op}` ({self.where()})"
+
+    def where(self) -> str:
+        return f"line {self.line}" + "".join(f", {step}" for step in self.chain)
+
+
+@dataclass(frozen=True)
 class Fold:
     """The region the latent model must stay inside for an upstream surjection to be exact.
 
-    `region` is an interval (or `ordered`); `source` names the surjection and its line, for
-    reports. `scrambled` marks an ordered fold whose axis has been rearranged: no consumer but a
-    density over the whole set can respect it any more.
+    An interval fold (`region` an interval) constrains each entry on its own: `abs` puts
+    `positive` on its output. An ordered fold (`region` is ORDERED) constrains entries jointly:
+    `sort` made the entries `start`..`stop` of a run of `length` entries ascending along `axis`
+    (of the part that holds it). It is intact while it covers the whole run unchanged but for
+    increasing maps; `broken` says why it no longer holds (entries reordered, or a cut run
+    mapped on its own), after which the values need not be ascending at all.
     """
 
     region: Domain
-    source: str
-    line: int
-    scrambled: bool = False
+    origin: Origin
+    axis: int = 0
+    length: int = 0
+    start: int = 0
+    stop: int = 0
+    broken: str | None = None
+    # The increasing maps applied since `sort` (op and line): pieces of one run mapped apart
+    # are no longer one run when put back side by side.
+    maps: tuple[str, ...] = ()
+
+    @property
+    def ordered(self) -> bool:
+        return self.region.kind == "ordered"
+
+    @property
+    def whole(self) -> bool:
+        """An ordered fold over its whole run, in order: what `sorted_to_real` closes."""
+        return self.ordered and self.broken is None and (self.start, self.stop) == (0, self.length)
+
+    @property
+    def ascending(self) -> bool:
+        """Whether the values are still ascending along `axis` (a cut run still is)."""
+        return self.ordered and self.broken is None
+
+    @property
+    def source(self) -> str:
+        return self.origin.op
+
+    @property
+    def line(self) -> int:
+        return self.origin.line
+
+    def label(self) -> str:
+        """`positive (from `abs`, line 7)`, or the ordered run and what became of it."""
+        source = f"from `{self.origin.op}`, {self.origin.where()}"
+        if not self.ordered:
+            return f"{self.region} ({source})"
+        if self.broken:
+            state = f"; {self.broken}"
+        else:
+            state = "" if self.whole else f"; entries {self.start}..{self.stop - 1} of {self.length}"
+        return f"ordered along dim {self.axis} ({source}{state})"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A range of entries along a tensor's part axis with one domain, fill and set of folds."""
+
+    size: int
+    domain: Domain
+    fills: bool = True
+    folds: tuple[Fold, ...] = ()
 
 
 @dataclass(frozen=True)
 class TensorType:
-    """A tensor's type without the batch axis: domain and shape, plus what §6.3 tracks."""
+    """A tensor's type without the batch axis: its shape and its parts (LANGUAGE.md §6.3).
 
-    domain: Domain
+    `parts` cut the tensor along `axis` into consecutive ranges, each with its own domain, fill
+    and folds; a tensor whose entries all agree has one part. `domain`, `fills` and `fold`
+    summarise the parts for readers that need one answer (the hull, all fill, the first fold).
+    """
+
     shape: tuple[int, ...]
-    fills: bool = True
-    fold: Fold | None = None
+    parts: tuple[Part, ...]
+    axis: int = 0
+
+    @staticmethod
+    def uniform(domain: Domain, shape: tuple[int, ...], fills: bool = True, folds: tuple[Fold, ...] = ()) -> TensorType:
+        """A tensor whose entries share one domain, fill and fold set."""
+        return TensorType(tuple(shape), (Part(shape[0] if shape else 1, domain, fills, folds),), 0)
 
     @property
     def size(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def domain(self) -> Domain:
+        return hull([p.domain for p in self.parts])
+
+    @property
+    def fills(self) -> bool:
+        return len({p.domain for p in self.parts}) == 1 and all(p.fills for p in self.parts)
+
+    @property
+    def folds(self) -> tuple[Fold, ...]:
+        """Every fold of every part, each once, in part order."""
+        return tuple(dict.fromkeys(f for p in self.parts for f in p.folds))
+
+    @property
+    def fold(self) -> Fold | None:
+        return next(iter(self.folds), None)
+
+    @property
+    def divided(self) -> bool:
+        """Whether its parts differ (what `--check` shows part by part)."""
+        return len(self.parts) > 1
+
     def __str__(self) -> str:
         return f"{self.domain}[{', '.join(map(str, self.shape))}]"
+
+
+def hull(domains: list[Domain]) -> Domain:
+    """The smallest domain holding each of `domains` (all of one kind)."""
+    if len(set(domains)) == 1:
+        return domains[0]
+    if any(d.is_discrete for d in domains):
+        return Domain("int", classes=max(d.classes for d in domains))
+    return interval(min(d.lo for d in domains), max(d.hi for d in domains))

@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .check import CheckedModel
 from .diagnostics import Diagnostic
+from .domains import Fold, TensorType
 from .ir import ContextNode, InputNode
 from .param_count import file_parameter_counts, total
 from .user_transforms import impl_parts
 
-INFO_VERSION = 1
+INFO_VERSION = 2
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,20 @@ class FoldInfo(_Strict):
     region: str = Field(description="`positive`, `ordered`, an interval, ...")
     surjection: str
     line: int
+    chain: list[str] = Field(description="the block calls and `repeat` iterations that made this copy of the surjection")
+    axis: int | None = Field(description="ordered folds: the axis the values are sorted along")
+    entries: list[int] | None = Field(
+        description="ordered folds: [start, stop, length]: this part holds entries start..stop-1 of a run of length"
+    )
+    broken: str | None = Field(description="ordered folds: why the values are no longer in order, if they are not")
+
+
+class PartInfo(_Strict):
+    start: int = Field(description="first index along the tensor's part axis")
+    stop: int = Field(description="one past the last index along the part axis")
+    domain: str
+    fills: bool
+    folds: list[FoldInfo]
 
 
 class TensorInfo(_Strict):
@@ -60,7 +75,11 @@ class TensorInfo(_Strict):
     domain: str
     shape: list[int]
     fills: bool = Field(description="whether its values fill its domain (LANGUAGE.md §6.3)")
-    fold: FoldInfo | None
+    fold: FoldInfo | None = Field(description="the first fold of its first part with one (see `parts` for all)")
+    part_axis: int = Field(description="the axis its parts cut (version 2)")
+    parts: list[PartInfo] = Field(
+        description="ranges of entries along `part_axis`, each with its own domain, fill and folds (version 2)"
+    )
 
 
 class ReasonInfo(_Strict):
@@ -93,7 +112,7 @@ class ModelInfo(_Strict):
 
 
 class Info(_Strict):
-    version: Literal[1] = INFO_VERSION
+    version: Literal[2] = INFO_VERSION
     file: str
     ok: bool = Field(description="false if the file has errors (then `models` is empty)")
     models: list[ModelInfo]
@@ -152,7 +171,7 @@ def _tensor(model: CheckedModel, tensor: str) -> TensorInfo:
     t = model.types[tensor]
     producer = model.ir.payload(definition.producer)
     role = "input" if isinstance(producer, InputNode) else "context" if isinstance(producer, ContextNode) else "tensor"
-    fold = FoldInfo(region=str(t.fold.region), surjection=t.fold.source, line=t.fold.line) if t.fold else None
+    fold = _fold(t.fold) if t.fold else None
     return TensorInfo(
         id=tensor,
         name=definition.name,
@@ -162,7 +181,37 @@ def _tensor(model: CheckedModel, tensor: str) -> TensorInfo:
         shape=list(t.shape),
         fills=t.fills,
         fold=fold,
+        part_axis=t.axis,
+        parts=_parts(t),
     )
+
+
+def _fold(fold: Fold) -> FoldInfo:
+    return FoldInfo(
+        region=str(fold.region),
+        surjection=fold.source,
+        line=fold.line,
+        chain=list(fold.origin.chain),
+        axis=fold.axis if fold.ordered else None,
+        entries=[fold.start, fold.stop, fold.length] if fold.ordered else None,
+        broken=fold.broken,
+    )
+
+
+def _parts(t: TensorType) -> list[PartInfo]:
+    out, start = [], 0
+    for part in t.parts:
+        out.append(
+            PartInfo(
+                start=start,
+                stop=start + part.size,
+                domain=str(part.domain),
+                fills=part.fills,
+                folds=[_fold(f) for f in part.folds],
+            )
+        )
+        start += part.size
+    return out
 
 
 def _layers(model: CheckedModel, counts: list[tuple[str, int | None]]) -> list[LayerInfo]:

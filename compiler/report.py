@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .check import CheckedModel
+from .domains import Fold
 from .ir import ContextNode, InputNode
 from .likelihood import EXACT
 from .user_transforms import impl_parts
@@ -66,14 +67,25 @@ def _user_imports(model: CheckedModel) -> list[str]:
     return sorted(found.values())
 
 
+def _folds(folds: tuple[Fold, ...]) -> str:
+    return "; ".join(f.label() for f in folds) or "-"
+
+
 def _table(model: CheckedModel) -> list[str]:
     rows = [("name", "line", "type", "fills", "fold")]
     for tensor_id, definition in model.ir.tensors.items():
         t = model.types[tensor_id]
         producer = model.ir.payload(definition.producer)
         kind = "input" if isinstance(producer, InputNode) else "context" if isinstance(producer, ContextNode) else ""
-        fold = f"{t.fold.region} (from `{t.fold.source}`, line {t.fold.line})" if t.fold else "-"
         name = f"{tensor_id} ({kind})" if kind else tensor_id
-        rows.append((name, str(definition.span.line), str(t), "yes" if t.fills else "no", fold))
+        if not t.divided:
+            rows.append((name, str(definition.span.line), str(t), "yes" if t.fills else "no", _folds(t.folds)))
+            continue
+        rows.append((name, str(definition.span.line), str(t), "yes" if t.fills else "no", "(by part)"))
+        start = 0
+        for part in t.parts:  # one row per part where the parts differ (LANGUAGE.md §6.3)
+            where = f"  dim {t.axis} [{start}:{start + part.size}]"
+            rows.append((where, "", str(part.domain), "yes" if part.fills else "no", _folds(part.folds)))
+            start += part.size
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

@@ -20,6 +20,7 @@ from .catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, EmitArgs, Kind, OpEntry,
 from .catalogue.base import DomainRule, Kwargs, Shape, always
 from .diagnostics import Diagnostic, error
 from .domains import POSITIVE, REAL, UNIT, Domain, interval
+from .parts import Mix
 
 IMPL_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 _KINDS = {k.value: k for k in Kind}
@@ -87,6 +88,8 @@ def transform_entry(decl: ast.TransformDecl, resolve: Any) -> tuple[OpEntry | No
         role="surjection" if produces is not None else "structural",
         output=(lambda d, p: produces(p)) if produces is not None else None,  # type: ignore[misc]
         sets_fold=fold(None) if fold is not None else None,
+        # `domain same` keeps values but not necessarily their places
+        structure=(lambda p, shapes: Mix()) if produces is None else None,
     )
 
     def emit(e: EmitArgs) -> Kwargs:

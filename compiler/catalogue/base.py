@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Union
 from pydantic import BaseModel, ConfigDict
 
 from ..domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
+from ..parts import Movement
 
 
 class Kind(str, Enum):
@@ -114,11 +115,16 @@ class DomainRule:
 
     - `accepts(params)`: the values its inference direction takes; anything else is E405.
     - `role`: "elementwise" (a fixed monotone map: maps domains and carries folds through its
-      image), "structural" (moves entries: keeps domain, fill and fold), "net" (learned, real →
-      real), or "surjection" (its own output domain; may set a fold).
+      image), "structural" (moves entries as `structure` says: keeps each entry's domain, fill
+      and folds), "net" (learned, real → real), or "surjection" (its own output domain; may set
+      a fold).
     - `point_map`: the elementwise map on numbers, for interval images.
     - `output`: for non-elementwise roles, the produced domain given the input domain.
-    - `sets_fold`: the fold region an inference surjection puts on its output.
+    - `sets_fold`: the fold region an inference surjection puts on its output; ORDERED for an
+      op that sorts (it permutes entries, so the folds they carry come along).
+    - `structure(params, input shapes)`: how a structural op moves entries (`parts.Movement`).
+    - `closes_order`: the op maps the ascending run of an ordered fold onto all reals
+      (`sorted_to_real`), the one consumer that respects an ordered fold.
     """
 
     accepts: Callable[[Params], Domain]
@@ -126,7 +132,8 @@ class DomainRule:
     point_map: Callable[[Params], Callable[[float], float]] | None = None
     output: Callable[[Domain, Params], Domain] | None = None
     sets_fold: Domain | None = None
-    rearranges: bool = False  # moves entries along an axis (ends an ordered fold)
+    structure: Callable[[Any, tuple[Shape, ...]], Movement] | None = None
+    closes_order: bool = False
     requires: Callable[[Domain, Any], str | None] | None = None  # extra condition → E405 text
     # The values the generative direction can produce from the output domain (for waste,
     # W401); None means everything the op accepts (learned maps can reach all of it).
@@ -152,7 +159,11 @@ def always(domain: Domain) -> Callable[[Params], Domain]:
     return lambda _params: domain
 
 
-STRUCTURAL = DomainRule(accepts=always(REAL), role="structural", rearranges=True)
+def structural(structure: Callable[[Any, tuple[Shape, ...]], Movement]) -> DomainRule:
+    """The rule of an op that only moves entries, as `structure` describes."""
+    return DomainRule(accepts=always(REAL), role="structural", structure=structure)
+
+
 NET_BASED = DomainRule(accepts=always(REAL), role="net")
 
 

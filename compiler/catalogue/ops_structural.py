@@ -8,9 +8,8 @@ from typing import Annotated
 from pydantic import Field
 
 from ..domains import REAL
+from ..parts import Concat, Permute, Regroup, Reverse, Split, Transpose
 from .base import (
-    STRUCTURAL,
-    DomainRule,
     EmitArgs,
     Kind,
     Kwargs,
@@ -19,9 +18,9 @@ from .base import (
     Params,
     Shape,
     ShapeError,
-    always,
     check_axis,
     single,
+    structural,
 )
 from .rules import divisible, halves, need_rank, show, with_size
 
@@ -53,7 +52,7 @@ REVERSE = OpEntry(
     summary="reverses the order of the entries along `dim`",
     maths="z_i = x_{n−1−i} along `dim`. A permutation: log|det J| = 0.",
     infer_shape=single(_along("reverse")),  # type: ignore[arg-type]
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Reverse(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim)),
 )
 
@@ -65,7 +64,7 @@ SHUFFLE = OpEntry(
     summary="a fixed random permutation along `dim`, drawn from `seed` and stored in the module",
     maths="z_i = x_{π(i)} along `dim` for a permutation π fixed by `seed`. log|det J| = 0.",
     infer_shape=single(_along("shuffle")),  # type: ignore[arg-type]
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Permute(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("seed", e.params.seed)),
 )
 
@@ -96,7 +95,7 @@ TRANSPOSE = OpEntry(
     summary="permutes the axes (point clouds `[N, 2]` become `[2, N]`)",
     maths="z[i_{d_0}, …] = x[i_0, …]: axis k of z is axis dims[k] of x. log|det J| = 0.",
     infer_shape=single(_transpose),  # type: ignore[arg-type]
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Transpose(tuple(p.dims))),
     emit=lambda e: (("shape", e.t.shape), ("dims", tuple(e.params.dims))),
 )
 
@@ -130,7 +129,7 @@ SQUEEZE2D = OpEntry(
     summary="`[C, H, W] → [C·f², H/f, W/f]`: each f×f patch becomes f² channels",
     maths="z[c·f² + i·f + j, y, x] = x[c, y·f + i, x·f + j]. log|det J| = 0.",
     infer_shape=single(_squeeze),  # type: ignore[arg-type]
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("factor", e.params.factor)),
 )
 
@@ -142,7 +141,7 @@ UNSQUEEZE2D = OpEntry(
     summary="`[C·f², H, W] → [C, H·f, W·f]`, the inverse of `squeeze2d`",
     maths="The inverse permutation of `squeeze2d`. log|det J| = 0.",
     infer_shape=single(_unsqueeze),  # type: ignore[arg-type]
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("factor", e.params.factor)),
 )
 
@@ -174,7 +173,7 @@ RESHAPE = OpEntry(
     summary="the same entries in a new shape (row-major order)",
     maths="z = x read in row-major order into the new shape. log|det J| = 0.",
     infer_shape=single(_reshape),  # type: ignore[arg-type]
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("target", tuple(e.params.shape))),
 )
 
@@ -186,7 +185,7 @@ FLATTEN = OpEntry(
     summary="the entries as one vector `[D]` (row-major order)",
     maths="z = x read in row-major order. log|det J| = 0.",
     infer_shape=single(lambda shape, p: (math.prod(shape),)),
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape),),
 )
 
@@ -229,7 +228,7 @@ SPLIT = OpEntry(
     summary="cuts a tensor along `dim` into parts (default two, the first ⌈n/2⌉)",
     maths="(z_1, …, z_m) = consecutive parts of x along `dim`. log|det J| = 0.",
     infer_shape=lambda shapes, p: tuple(with_size(shapes[0], p.dim, s) for s in _split_sizes(shapes[0], p)),
-    domain=DomainRule(accepts=always(REAL), role="structural"),
+    domain=structural(lambda p, shapes: Split(p.dim, _split_sizes(shapes[0], p))),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("sizes", _split_sizes(e.t.shape, e.params))),
     num_outputs=lambda p: 2 if p.sizes is None else len(p.sizes),
 )
@@ -264,7 +263,7 @@ CONCAT = OpEntry(
     summary="joins two or more tensors along `dim`",
     maths="z = (x_1, …, x_m) joined along `dim`. log|det J| = 0.",
     infer_shape=_concat,  # type: ignore[arg-type]
-    domain=DomainRule(accepts=always(REAL), role="structural"),
+    domain=structural(lambda p, shapes: Concat(p.dim)),
     emit=_emit_concat,
     num_inputs=None,
 )

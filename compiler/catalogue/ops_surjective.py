@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from ..domains import ANY_INT, ORDERED, POSITIVE, REAL, UNIT, Domain, interval
+from ..parts import Permute, Split
 from .base import (
-    STRUCTURAL,
     CallValue,
     DistSlot,
     DomainRule,
@@ -28,6 +28,7 @@ from .base import (
     always,
     check_axis,
     single,
+    structural,
 )
 from .rules import divisible, need_rank, part_along, same_shape, show, with_size
 
@@ -196,7 +197,8 @@ SORT = OpEntry(
         "downstream respects the order: the output carries the fold `ordered`; `sorted_to_real` ends it."
     ),
     infer_shape=single(_sort_layout("sort")),  # type: ignore[arg-type]
-    domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: ORDERED, sets_fold=ORDERED),
+    # sorted values keep their domain; the order is a fold on the key entries
+    domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: d, sets_fold=ORDERED),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("key", e.params.key)),
 )
 
@@ -207,11 +209,13 @@ SORTED_TO_REAL = OpEntry(
     runtime="SortedToReal",
     summary="ordered → real: keeps the first key and logs each later key's gap to the previous one",
     maths=(
-        "On the key row y_0 = x_0 and y_i = log(x_i − x_{i−1}) for i ≥ 1 (gaps clamped to ≥ ε); other rows pass "
-        "through. log|det J| = −Σ_{i≥1} log(x_i − x_{i−1}). Ends the `ordered` fold of `sort`."
+        "On the key row y_0 = x_0 and y_i = log(x_i − x_{i−1}) for i ≥ 1; other rows pass through. "
+        "log|det J| = −Σ_{i≥1} log(x_i − x_{i−1}). A gap of exactly 0 (a tie) is moved to the smallest "
+        "positive gap so log_prob stays finite; no other gap is changed. Ends the `ordered` fold of the `sort` "
+        "with the same `dim` and `key`, over its whole run."
     ),
     infer_shape=single(_sort_layout("sorted_to_real")),  # type: ignore[arg-type]
-    domain=DomainRule(accepts=always(ORDERED), role="surjection", output=lambda d, p: REAL),
+    domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: REAL, closes_order=True),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("key", e.params.key)),
 )
 
@@ -231,7 +235,7 @@ STOCHASTIC_PERMUTATION = OpEntry(
         "one-sample lower bound of the density of the set, tight when the model downstream is invariant."
     ),
     infer_shape=single(lambda shape, p: (check_axis(shape, p.dim, "stochastic_permutation"), shape)[1]),
-    domain=STRUCTURAL,
+    domain=structural(lambda p, shapes: Permute(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim)),
 )
 
@@ -270,7 +274,8 @@ SLICE = OpEntry(
         "`z, d = split(x, sizes=[keep, n − keep])` then `d ~ decoder(context=z)`."
     ),
     infer_shape=single(lambda shape, p: _slice_parts(shape, p)[0]),  # type: ignore[arg-type]
-    domain=DomainRule(accepts=always(REAL), role="structural"),
+    # the kept piece is the output; the dropped one is what the decoder models
+    domain=structural(lambda p, shapes: Split(p.dim, (p.keep, shapes[0][p.dim] - p.keep))),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("keep", e.params.keep), ("dim", e.params.dim)), e, "decoder"),
     slots=lambda shapes, p: {"decoder": _slice_decoder(shapes[0], p)},
 )
