@@ -190,7 +190,7 @@ def _outputs(
     out_shapes = [shapes.get(o, ()) for o in node.outputs]
     why = f"moved by `{entry.name}` (line {node.span.line})"
     if accepts is None:  # the op's decoder models the input and is checked against it
-        return [TensorType.uniform(rule.produce(t, call.params)[0], out_shapes[0])], None
+        return [TensorType.uniform(rule.produce(t, call.params)[0], shape) for shape in out_shapes], None
     if rule.role == "elementwise":
         return [_elementwise(rule, call, t, accepts, me)], None
     if rule.role == "structural":
@@ -206,7 +206,8 @@ def _outputs(
     if rule.sets_fold == ORDERED:
         return [_sort(call, t, me, why, out_shapes[0])], None
     label = f"`{model.tensors[node.inputs[0]].name}`"
-    return [_consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])], None
+    made = _consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])
+    return [replace(made, shape=shape, parts=(replace(made.parts[0], size=shape[0] if shape else 1),)) for shape in out_shapes], None
 
 
 def _elementwise(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, me: Origin) -> TensorType:

@@ -179,7 +179,7 @@ DIGITS_VARIANTS = [
     "seed-to-seed spread is about 0.01). A two-parameter gap model written by composition (`decoder=Gaps`, a model",
     "taking the gaps through `log` or `softplus_inv` into a conditional `normal`) did not train:",
     "4 to 7 bits/dim, with loss spikes, at learning rates 2e-3 and 1e-3 (the map's slope, about",
-    "1/g, is unbounded at a zero gap, and the 1e-6 clamp below it gives a flat density there).",
+    "1/g, is unbounded at a zero gap; measured when `log` still clamped at 1e-6, since removed).",
 ]
 
 
