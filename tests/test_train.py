@@ -1,4 +1,4 @@
-"""`survae-train` (survae_dsl/train.py), run in-process on tiny models and data.
+"""`survae-train` (the package survae_dsl/train/), run in-process on tiny models and data.
 
 Each run takes a fraction of a second to a few seconds on 2 CPU cores: the models are one- or
 two-coupling flows written inline, the data a built-in toy set capped with --max-steps or a
@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from survae_dsl import train as survae_train
+from survae_dsl.train import TrainConfig, fit, loop
 
 FLOW = """
 model Flow {
@@ -201,6 +202,27 @@ def test_same_seed_same_metrics_lower_bound(train: Callable[..., Run], counts: P
     assert all(math.isfinite(n) for n in finite_numbers(metrics))
     assert without_timings(metrics) == without_timings(second.metrics)
     assert metrics["test"] != other.metrics["test"]
+
+
+def test_fit_returns_what_the_command_line_writes(train: Callable[..., Run], points: Path, tmp_path: Path) -> None:
+    """`fit(TrainConfig(...))`, the Python API, trains as `survae-train` with the same options does:
+    the report it returns is the command's metrics.json (same seed, so same figures)."""
+    cli = train(FLOW, "--data", points, "--epochs", "1", "--batch-size", "64", "--seed", "2", out="cli")
+    assert cli.status == 0, cli.err
+    config = TrainConfig(
+        tmp_path / "model.survae", data=points, epochs=1, batch_size=64, seed=2, out=tmp_path / "api"
+    )
+    report = fit(config)
+    expected = cli.metrics
+    for key in ("model", "likelihood", "parameters", "steps", "epochs_completed", "data", "plots"):
+        assert report[key] == expected[key], key
+    for split in ("train", "test"):
+        assert report[split]["log_prob_nats"] == expected[split]["log_prob_nats"], split
+    assert report["history"] == expected["history"]
+    assert without_timings(json.loads(json.dumps(report))) == without_timings(expected)
+    assert without_timings(json.loads((tmp_path / "api" / "metrics.json").read_text())) == without_timings(expected)
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig("model.survae", data="corners", epochs=0)
 
 
 def test_resume_reaches_the_same_result(train: Callable[..., Run], counts: Path) -> None:
@@ -380,14 +402,14 @@ def _ctrl_c_reaches_python() -> Iterator[None]:
 
 def signals_during_steps(monkeypatch: pytest.MonkeyPatch, signals: dict[int, int]) -> None:
     """Send the process ``signals[k]`` SIGINTs as training step k starts (as if Ctrl-C were pressed)."""
-    real_step = survae_train._step
+    real_step = loop.take_step
 
     def step(model: Any, optimizer: Any, batch: torch.Tensor, state: Any, checkpoint: Path) -> float:
         for _ in range(signals.get(state.step + 1, 0)):
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(model, optimizer, batch, state, checkpoint)
 
-    monkeypatch.setattr(survae_train, "_step", step)
+    monkeypatch.setattr(loop, "take_step", step)
 
 
 def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_resumes(

@@ -1,0 +1,69 @@
+"""The model to train: its compiled class, and the one input type that the data must fit."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import TrainError
+
+
+@dataclass(frozen=True)
+class InputType:
+    """A parsed input type such as ``int<17>[1, 8, 8]``: domain, K for ``int<K>``, shape."""
+
+    text: str
+    domain: str
+    num_classes: int | None
+    shape: tuple[int, ...]
+
+    @property
+    def dims(self) -> int:
+        """Entries per example (the D of bits/dim)."""
+        return math.prod(self.shape)
+
+
+def load_model_class(model_file: str | Path, model: str | None) -> type[Any]:
+    """The compiled class of ``model_file`` (``model`` picks one of several); a model that does
+    not compile has its diagnostics printed on stderr and becomes a one-line TrainError."""
+    import survae_dsl
+    from survae_dsl.compiler.diagnostics import CompileError
+
+    try:
+        return survae_dsl.load(model_file, model=model)
+    except CompileError as exc:
+        several = next((d for d in exc.diagnostics if d.code == "E213"), None)
+        if several is not None:  # load()'s hint names its keyword; ours is the option
+            raise TrainError(f"{several.message}: pass --model NAME") from None
+        print(exc.render(), file=sys.stderr)
+        errors = sum(d.is_error for d in exc.diagnostics)
+        raise TrainError(f"{model_file} does not compile ({errors} error{'s' * (errors != 1)})") from None
+    except OSError as exc:
+        raise TrainError(f"cannot read {model_file}: {exc.strerror or exc}") from None
+
+
+def single_input(cls: type[Any]) -> InputType:
+    """The model's one input type; models with contexts or several inputs are refused."""
+    if cls.context_names:
+        contexts = ", ".join(f"`{c}`" for c in cls.context_names)
+        raise TrainError(
+            f"model `{cls.model_name}` is conditioned on {contexts}: survae-train does not train conditional models yet"
+        )
+    if len(cls.input_names) != 1:
+        inputs = ", ".join(f"`{i}`" for i in cls.input_names)
+        raise TrainError(f"model `{cls.model_name}` has several inputs ({inputs}): survae-train takes one input only")
+    return parse_input_type(cls.input_types[cls.input_names[0]])
+
+
+def parse_input_type(text: str) -> InputType:
+    """``int<17>[1, 8, 8]`` → InputType("int", 17, (1, 8, 8)); ``real[2]`` → ("real", None, (2,))."""
+    from survae_dsl.data import parse_type
+
+    try:
+        domain, params, shape = parse_type(text)
+    except ValueError as exc:
+        raise TrainError(str(exc)) from None
+    return InputType(text, domain, params if isinstance(params, int) else None, shape)
