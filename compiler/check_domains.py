@@ -9,6 +9,7 @@ with the identity of both ends (they make the model a lower bound) — and warns
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from .catalogue import DistEntry, DistSlot, OpEntry
@@ -16,7 +17,7 @@ from .catalogue.base import DomainRule
 from .check_args import Bound
 from .composition import ModelDist
 from .diagnostics import Diagnostic, error, warning
-from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image
+from .domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image, interval
 from .ir import ContextNode, DistNode, InputNode, ModelIR, OpNode
 from .parts import Split, merge, move, with_parts
 from .source import Span
@@ -288,7 +289,10 @@ def _close_order(
     if not run.whole:
         out.leaks.append(Leak(run, me, node.span, _close_hint(run)))
     closed = [replace(p, folds=tuple(f for f in p.folds if f != run)) for p in t.parts]
-    return _after_close(t, closed, key, rank)
+    after = _after_close(t, closed, key, rank)
+    if rank == 2:
+        _mixed_key_row(after, key, name, node.span, out)
+    return after
 
 
 _ORDER_HINT = "give `sorted_to_real` the output of `sort` with the same `dim` and `key`, whole and in order"
@@ -341,17 +345,48 @@ def _unsorted(t: TensorType, what: str, name: str, rank: int) -> str:
 
 
 def _after_close(t: TensorType, parts: list[Part], key: int, rank: int) -> TensorType:
-    """The type after `sorted_to_real`: the first key keeps its domain, the later keys are
-    logs of gaps (real); interval folds stay on the key row (conservatively, for sets)."""
+    """The type after `sorted_to_real`. The first key keeps its domain; each later key is the log
+    of a gap to the previous one, real if the keys' domain is unbounded and below log(b − a) on
+    an interval (a, b). For a vector the two are parts of their own; on a set's key row they
+    share one part (their hull, which they fill only if both are the reals). Interval folds
+    stay where they were (conservatively on the whole key row of a set)."""
     if rank == 1:
         (part,) = parts
         first = replace(part, size=1)
-        gaps = Part(t.shape[0] - 1, REAL, part.fills, ())
+        gaps = Part(t.shape[0] - 1, _log_gaps(part.domain), part.fills, ())
         return with_parts(t.shape, [first, gaps], 0) if t.shape[0] > 1 else TensorType(t.shape, (first,), 0)
     rows = _rows(TensorType(t.shape, tuple(parts), t.axis)) if t.axis == 0 else [parts[0]] * t.shape[0]
     new = [replace(p, size=1) for p in rows]
-    new[key] = replace(new[key], domain=REAL if new[key].domain.is_continuous else new[key].domain)
+    row = new[key]
+    gaps = _log_gaps(row.domain)
+    domain = row.domain if gaps == row.domain else interval(min(row.domain.lo, gaps.lo), max(row.domain.hi, gaps.hi))
+    new[key] = replace(row, domain=domain, fills=row.fills and row.domain == gaps)
     return with_parts(t.shape, new, 0)
+
+
+def _mixed_key_row(t: TensorType, key: int, name: str, span: Span, out: DomainResult) -> None:
+    """W401 where a set's closed key row holds the first key and the log-gaps in one part that
+    does not fill its hull: the checker cannot follow the two apart, so whatever models the row
+    may put mass where neither lies."""
+    row = _rows(t)[key] if t.axis == 0 and t.divided else t.parts[0]
+    if row.fills or row.domain.is_discrete:
+        return
+    out.diagnostics.append(
+        warning(
+            "W401",
+            span,
+            f"`sorted_to_real` keeps the first key of row {key} of `{name}` where the keys lie and makes the later "
+            f"ones log-gaps: together they do not fill {row.domain}, so a model of the row can put mass outside "
+            "what the data reach",
+            "map the keys onto the reals before `sort` (an increasing map such as `log` keeps the order)",
+        )
+    )
+
+
+def _log_gaps(keys: Domain) -> Domain:
+    """Where log(x_i − x_{i−1}) lies for ascending keys in `keys`."""
+    width = keys.hi - keys.lo
+    return REAL if width == INF else interval(-INF, math.log(width))
 
 
 def _consume(
@@ -630,7 +665,7 @@ def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: Do
         warning(
             "W401",
             span,
-            f"`{op}` can generate {accepts} values in the sampling direction, but {label} is {part.domain}: "
+            f"`{op}` can generate {accepts} values in the sampling direction, but {label} {part.domain}: "
             f"the model puts mass outside {part.domain}, so its density integrates to less than 1 over it",
             _waste_hint(part.domain),
         )
@@ -639,12 +674,17 @@ def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: Do
 
 
 def _located(t: TensorType, label: str) -> list[tuple[Part, str]]:
-    """Each part with words for where it is: `h`, or entries 2..3 of `h` along dim 0."""
+    """Each part with words for where it is, up to the verb: "`h` is", "entries 2..3 of `h`
+    along dim 0 are"."""
     if not t.divided:
-        return [(t.parts[0], label)]
+        return [(t.parts[0], f"{label} is")]
     located, start = [], 0
     for part in t.parts:
-        located.append((part, f"entries {start}..{start + part.size - 1} of {label} along dim {t.axis}"))
+        if part.size == 1:
+            where = f"entry {start} of {label} along dim {t.axis} is"
+        else:
+            where = f"entries {start}..{start + part.size - 1} of {label} along dim {t.axis} are"
+        located.append((part, where))
         start += part.size
     return located
 

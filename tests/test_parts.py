@@ -182,7 +182,7 @@ def test_waste_of_one_part_is_warned_with_its_place() -> None:
     assert m.likelihood == "exact"
     (w,) = m.warnings
     assert w.code == "W401" and w.span.line == 8
-    assert "entries 2..3 of `h` along dim 0 is interval(-inf, 0)" in w.message
+    assert "entries 2..3 of `h` along dim 0 are interval(-inf, 0)" in w.message
 
 
 def test_check_shows_a_row_per_part_and_info_lists_parts() -> None:
@@ -256,3 +256,18 @@ def test_max_pool_with_a_real_decoder_suggests_a_positive_decoder() -> None:
     m = one("h = max_pool(x, decoder=normal())\nh ~ normal()", "real[1, 4]")
     assert "give the gaps a positive decoder such as `half_normal()`" in m.reasons[0].message
     assert "softplus_inv" not in m.reasons[0].message
+
+
+def test_a_closed_key_row_that_does_not_fill_its_hull_is_waste() -> None:
+    # Found by the random graphs: exp(exp(x)) keys lie in (1, inf); after sorted_to_real the
+    # row holds that first key and real log-gaps, which the checker cannot follow apart.
+    m = one("h = exp(x)\nh = exp(h)\nh = transpose(h, dims=[1, 0])\nh = sort(h, dim=1, key=0)\nh = sorted_to_real(h, dim=1, key=0)\nh ~ normal()", "real[3, 2]")
+    assert m.likelihood == "exact"
+    assert [(w.code, w.span.line) for w in m.warnings][:1] == [("W401", 7)]
+    assert "keeps the first key of row 0" in m.warnings[0].message
+
+
+def test_log_gaps_of_bounded_keys_stay_below_the_log_of_the_width() -> None:
+    m = one("h = sort(x, dim=0)\nh = sorted_to_real(h, dim=0)\nh ~ normal()", "interval(0, 4)[3]")
+    closed = m.types["h_1"]
+    assert [(p.size, str(p.domain)) for p in closed.parts] == [(1, "interval(0, 4)"), (2, "interval(-inf, 1.38629)")]
