@@ -1160,12 +1160,14 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         An op is given a tensor whose domain it cannot accept: `logit` on values that are
         not in (0, 1), `log` or `softplus_inv` on values that are not positive,
         `dequantize` on continuous data, a learned flow on `int<K>` data, `scale` by a
-        negative number on a tensor that is not real.
+        negative number on a tensor that is not real, `sorted_to_real` on values that are
+        not one run in the order `sort` left them (never sorted, sorted by another key row,
+        reversed, pieces joined out of order, or two runs joined: their gaps can be negative).
 
         Fixed elementwise maps are bijections between domains: `logit` maps (0, 1) onto the
         reals, `softplus_inv` and `log` map (0, ∞) onto them. Outside their domain they are
-        undefined (the runtime clamps), so log |det J| would be wrong and the inverse would
-        not give the data back. A flow on integers has no Jacobian at all: a bijection of a
+        undefined (the runtime gives nan there), so log |det J| would be wrong and the inverse
+        would not give the data back. A flow on integers has no Jacobian at all: a bijection of a
         discrete set has no density to change.
 
         Fix: declare the data with the domain it really has (`unit` for proportions), map the
