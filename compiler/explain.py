@@ -1160,9 +1160,8 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         An op is given a tensor whose domain it cannot accept: `logit` on values that are
         not in (0, 1), `log` or `softplus_inv` on values that are not positive,
         `dequantize` on continuous data, a learned flow on `int<K>` data, `scale` by a
-        negative number on a tensor that is not real, `sorted_to_real` on values that are
-        not one run in the order `sort` left them (never sorted, sorted by another key row,
-        reversed, pieces joined out of order, or two runs joined: their gaps can be negative).
+        negative number on a tensor that is not real, `sorted_to_real` on values not in the
+        order `sort` left them (unsorted, another key row, reversed, or joined runs).
 
         Fixed elementwise maps are bijections between domains: `logit` maps (0, 1) onto the
         reals, `softplus_inv` and `log` map (0, ∞) onto them. Outside their domain they are
