@@ -11,13 +11,13 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "compile_source": ".api",
-    "load": ".api",
-    "CompileError": ".diagnostics",
-    "Diagnostic": ".diagnostics",
-    "InternalError": ".diagnostics",
-    "Compilation": ".driver",
-    "check_source": ".driver",
+    "compile_source": ".drivers.api",
+    "load": ".drivers.api",
+    "CompileError": ".core.diagnostics",
+    "Diagnostic": ".core.diagnostics",
+    "InternalError": ".core.diagnostics",
+    "Compilation": ".drivers.driver",
+    "check_source": ".drivers.driver",
 }
 
 __all__ = sorted(_EXPORTS)

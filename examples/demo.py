@@ -25,7 +25,7 @@ from types import ModuleType
 # torch warns at import when numpy is absent; the demo never needs numpy.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
-from survae_dsl.compiler.cli import main as survae_compile  # noqa: E402
+from survae_dsl.compiler.drivers.cli import main as survae_compile  # noqa: E402
 
 import survae_dsl  # noqa: E402
 

@@ -19,11 +19,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load": "survae_dsl.compiler.api",
-    "compile_source": "survae_dsl.compiler.api",
-    "check": "survae_dsl.compiler.api",
-    "render": "survae_dsl.compiler.api",
-    "CompileError": "survae_dsl.compiler.diagnostics",
+    "load": "survae_dsl.compiler.drivers.api",
+    "compile_source": "survae_dsl.compiler.drivers.api",
+    "check": "survae_dsl.compiler.drivers.api",
+    "render": "survae_dsl.compiler.drivers.api",
+    "CompileError": "survae_dsl.compiler.core.diagnostics",
     "Model": "survae_dsl.nn",
     "iw_log_prob": "survae_dsl.nn",
     "bits_per_dim": "survae_dsl.nn",

@@ -59,7 +59,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
     argparse's own usage errors exit through SystemExit; they become a status like any other.
     """
-    from survae_dsl.compiler.cli import main
+    from survae_dsl.compiler.drivers.cli import main
 
     def run(*args: str | Path) -> CliResult:
         capsys.readouterr()  # drop anything printed before

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from survae_dsl.compiler.diagnostics import Diagnostic
+from survae_dsl.compiler.core.diagnostics import Diagnostic
 
 import survae_dsl
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from survae_dsl.compiler import codes
-from survae_dsl.compiler.diagnostics import EXCERPT_WIDTH, CompileError
-from survae_dsl.compiler.driver import MAX_SOURCE_BYTES, check_source
+from survae_dsl.compiler.core import codes
+from survae_dsl.compiler.core.diagnostics import EXCERPT_WIDTH, CompileError
+from survae_dsl.compiler.drivers.driver import MAX_SOURCE_BYTES, check_source
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -269,8 +269,8 @@ def test_codes_are_well_formed() -> None:
 
 def test_diagnostics_page_is_generated_from_codes() -> None:
     page = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    from survae_dsl.compiler.docs_pages import diagnostics_with_explanations
+    from survae_dsl.compiler.doctools.docs_pages import diagnostics_with_explanations
 
-    assert page == diagnostics_with_explanations(), "regenerate it: python -m survae_dsl.compiler.docs_pages docs"
+    assert page == diagnostics_with_explanations(), "regenerate it: python -m survae_dsl.compiler.doctools.docs_pages docs"
     for c in codes.CODES:
         assert f"| `{c.code}` |" in page

@@ -24,8 +24,8 @@ import torch  # noqa: E402
 
 import survae_dsl  # noqa: E402
 from survae_dsl.compiler.catalogue import DIST_TABLE, NET_TABLE, OP_TABLE  # noqa: E402
-from survae_dsl.compiler.check_args import Bound  # noqa: E402
-from survae_dsl.compiler.driver import check_source  # noqa: E402
+from survae_dsl.compiler.ir.checked import Bound
+from survae_dsl.compiler.drivers.driver import check_source  # noqa: E402
 from survae_dsl.nn import iw_log_prob  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from survae_dsl.compiler.check import check_model
-from survae_dsl.compiler.diagnostics import CompileError
-from survae_dsl.compiler.driver import check_source
-from survae_dsl.compiler.lower import lower_module
-from survae_dsl.compiler.parse import parse
-from survae_dsl.compiler.source import Source
-from survae_dsl.compiler.verify_ir import verify_ir
+from survae_dsl.compiler.checks.check import check_model
+from survae_dsl.compiler.core.diagnostics import CompileError
+from survae_dsl.compiler.drivers.driver import check_source
+from survae_dsl.compiler.lowering.lower import lower_module
+from survae_dsl.compiler.frontend.parse import parse
+from survae_dsl.compiler.core.source import Source
+from survae_dsl.compiler.ir.verify import verify_ir
 
 
 def model(body: str, input_type: str = "real[2]") -> str:

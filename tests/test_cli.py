@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from survae_dsl.compiler import cli as cli_module
+from survae_dsl.compiler.drivers import cli as cli_module
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -323,7 +323,7 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     for seed in ("1", "2"):
         out = tmp_path / f"m{seed}.py"
         done = _run(
-            [sys.executable, "-m", "survae_dsl.compiler.cli", str(EVERY_OP), "-o", str(out)],
+            [sys.executable, "-m", "survae_dsl.compiler.drivers.cli", str(EVERY_OP), "-o", str(out)],
             tmp_path,
             PYTHONHASHSEED=seed,
         )
@@ -340,7 +340,7 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
 def test_check_does_not_import_torch(tmp_path: Path) -> None:
     program = (
         "import sys\n"
-        "from survae_dsl.compiler.cli import main\n"
+        "from survae_dsl.compiler.drivers.cli import main\n"
         "status = main([sys.argv[1], '--check'])\n"
         "assert status == 0, status\n"
         "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
@@ -383,7 +383,7 @@ def test_info_of_a_bad_model_lists_the_errors_and_exits_1(cli: Cli) -> None:
 def test_info_schema_describes_info(cli: Cli) -> None:
     import json
 
-    from survae_dsl.compiler.info import Info
+    from survae_dsl.compiler.backends.info import Info
 
     result = cli("--info-schema")
     assert result.status == 0

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from survae_dsl.compiler.codegen import emit_module
-from survae_dsl.compiler.diagnostics import CompileError
-from survae_dsl.compiler.driver import check_source
+from survae_dsl.compiler.backends.codegen import emit_module
+from survae_dsl.compiler.core.diagnostics import CompileError
+from survae_dsl.compiler.drivers.driver import check_source
 
 HOSTILE = "\n".join(
     [
@@ -559,7 +559,7 @@ def test_byte_order_mark_is_not_text() -> None:
 def test_long_lines_are_cut_in_excerpts() -> None:
     """Thousands of errors on one long line print a window of it each, not the whole line
     each time (30,000 unknown keywords on one line took minutes to print)."""
-    from survae_dsl.compiler.diagnostics import EXCERPT_WIDTH
+    from survae_dsl.compiler.core.diagnostics import EXCERPT_WIDTH
 
     keywords = ", ".join(f"k{i}=1" for i in range(2000))
     source = f"model M {{\n    input x: real[2]\n    h = reverse(x, {keywords})\n    h ~ normal()\n}}\n"

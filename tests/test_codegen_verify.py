@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from survae_dsl.compiler.codegen import emit_module, verify_generated
-from survae_dsl.compiler.diagnostics import InternalError
-from survae_dsl.compiler.driver import check_source
+from survae_dsl.compiler.backends.codegen import emit_module, verify_generated
+from survae_dsl.compiler.core.diagnostics import InternalError
+from survae_dsl.compiler.drivers.driver import check_source
 
 HEADER = "from __future__ import annotations\nimport torch\nimport survae_dsl.nn as snn\n"
 

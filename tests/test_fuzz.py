@@ -17,9 +17,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from survae_dsl.compiler.codegen import emit_module
-from survae_dsl.compiler.diagnostics import CompileError
-from survae_dsl.compiler.driver import check_source
+from survae_dsl.compiler.backends.codegen import emit_module
+from survae_dsl.compiler.core.diagnostics import CompileError
+from survae_dsl.compiler.drivers.driver import check_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from survae_dsl.compiler.diagnostics import CompileError
-from survae_dsl.compiler.driver import check_source
-from survae_dsl.compiler.gc_pause import paused_gc
+from survae_dsl.compiler.core.diagnostics import CompileError
+from survae_dsl.compiler.drivers.driver import check_source
+from survae_dsl.compiler.core.gc_pause import paused_gc
 
 GOOD = "model M {\n    input x: real[2]\n    x ~ normal()\n}\n"
 

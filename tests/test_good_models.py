@@ -18,7 +18,7 @@ from typing import Any, get_args
 import pytest
 from survae_dsl.compiler.catalogue import DIST_TABLE, OP_TABLE
 from survae_dsl.compiler.catalogue.ops_bijective import AffineCouplingParams
-from survae_dsl.compiler.driver import check_source
+from survae_dsl.compiler.drivers.driver import check_source
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -70,7 +70,7 @@ def test_info_json(
     name: str, cli: Callable[..., Any], golden: Callable[[Path, str], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`--info` is the `--check` report as JSON, valid against its own schema."""
-    from survae_dsl.compiler.info import Info
+    from survae_dsl.compiler.backends.info import Info
 
     path, class_line, reasons = MODELS[name]
     monkeypatch.chdir(path.parent)  # positions name the file as given: keep goldens machine-independent

@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
 
 import survae_dsl  # noqa: E402
-from survae_dsl.compiler.driver import check_source  # noqa: E402
+from survae_dsl.compiler.drivers.driver import check_source  # noqa: E402
 from survae_dsl.nn import iw_log_prob  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -362,7 +362,7 @@ def test_the_example_layer_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_example_draws_with_context_reads_dashed() -> None:
-    from survae_dsl.compiler.render_dot import render
+    from survae_dsl.compiler.backends.render_dot import render
 
     source = render([CHECKED["ConditionalFlow"]], "dot").decode("utf-8")
     reads = [line for line in source.splitlines() if "context." in line and "->" in line]

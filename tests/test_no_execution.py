@@ -64,7 +64,7 @@ def test_compiling_imports_nothing_the_model_names(
 ) -> None:
     model, marker, env = trapped
     run = subprocess.run(
-        [sys.executable, "-m", "survae_dsl.compiler.cli", str(model), *options],
+        [sys.executable, "-m", "survae_dsl.compiler.drivers.cli", str(model), *options],
         cwd=model.parent,
         env=env,
         capture_output=True,

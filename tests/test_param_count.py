@@ -16,9 +16,9 @@ import pytest
 
 import survae_dsl
 from survae_dsl.compiler.catalogue import Construct, runtime_names
-from survae_dsl.compiler.codegen import LocalClass
-from survae_dsl.compiler.driver import check_source
-from survae_dsl.compiler.param_count import FORMULAS, file_parameter_counts, parameter_count, total
+from survae_dsl.compiler.backends.codegen import LocalClass
+from survae_dsl.compiler.drivers.driver import check_source
+from survae_dsl.compiler.backends.param_count import FORMULAS, file_parameter_counts, parameter_count, total
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -91,13 +91,13 @@ def test_the_files_reach_every_runtime_class() -> None:
             for _, arg in value.kwargs:
                 walk(arg)
 
-    from survae_dsl.compiler.codegen import _ModelEmitter
+    from survae_dsl.compiler.backends.codegen import ModelEmitter
 
     for _, text, filename in CASES:
         models = check_source(text, filename).models
         names = {m.name: m.name for m in models}
         for model in models:
-            for _, _, built in _ModelEmitter(model, names, filename).layer_constructs():
+            for _, _, built in ModelEmitter(model, names, filename).layer_constructs():
                 walk(built)
     assert runtime_names() - seen == set()
 
@@ -172,14 +172,14 @@ def test_a_used_model_counts_its_total() -> None:
 
 def test_counting_does_not_import_torch() -> None:
     code = (
-        "import sys, survae_dsl.compiler.param_count as pc\n"
-        "from survae_dsl.compiler.driver import check_source\n"
+        "import sys, survae_dsl.compiler.backends.param_count as pc\n"
+        "from survae_dsl.compiler.drivers.driver import check_source\n"
         f"text = open({str(ROOT / 'examples' / 'coupling_flow.survae')!r}).read()\n"
         "assert pc.file_parameter_counts(check_source(text).models)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run(
-        [sys.executable, "-c", "import sys, survae_dsl.compiler.param_count; assert 'torch' not in sys.modules"],
+        [sys.executable, "-c", "import sys, survae_dsl.compiler.backends.param_count; assert 'torch' not in sys.modules"],
         check=True,
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from survae_dsl.compiler.diagnostics import CompileError
-from survae_dsl.compiler.domains import ORDERED, POSITIVE, REAL, UNIT, Fold, Origin, Part, TensorType
-from survae_dsl.compiler.driver import check_source
-from survae_dsl.compiler.info import build_info
-from survae_dsl.compiler.parts import concat, merge, regroup, reverse, split, transpose
+from survae_dsl.compiler.core.diagnostics import CompileError
+from survae_dsl.compiler.core.domains import ORDERED, POSITIVE, REAL, UNIT, Fold, Origin, Part, TensorType
+from survae_dsl.compiler.drivers.driver import check_source
+from survae_dsl.compiler.backends.info import build_info
+from survae_dsl.compiler.core.parts import concat, merge, regroup, reverse, split, transpose
 
 
 def check(source: str):
@@ -186,7 +186,7 @@ def test_waste_of_one_part_is_warned_with_its_place() -> None:
 
 
 def test_check_shows_a_row_per_part_and_info_lists_parts() -> None:
-    from survae_dsl.compiler.report import format_model
+    from survae_dsl.compiler.backends.report import format_model
 
     m = one("a, b = split(x)\na = abs(a)\nh = concat(a, b)\nh = reverse(h)\np, q = split(h)\np ~ normal()\nq = log(q)\nq ~ normal()")
     text = format_model(m)

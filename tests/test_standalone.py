@@ -18,7 +18,7 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
 
 import survae_dsl  # noqa: E402
-from survae_dsl.compiler.cli import main  # noqa: E402
+from survae_dsl.compiler.drivers.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {

@@ -369,7 +369,7 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(
     train: Callable[..., Run], points: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second checkpoint's rename is interrupted: the first stays whole, no temp file is left."""
-    import survae_dsl.compiler.files as files
+    import survae_dsl.compiler.core.files as files
 
     real_replace = files.os.replace
     calls = [0]

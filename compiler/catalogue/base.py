@@ -8,14 +8,14 @@ other module branches on op names (DESIGN.md, "the catalogue is the single sourc
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
-from ..domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
-from ..parts import Movement
+from ..core.domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
+from ..core.parts import Movement
 
 
 class Kind(str, Enum):
@@ -317,6 +317,14 @@ class NetEntry:
     emit: Callable[[Any, Shape, Shape, Shape | None], Kwargs]  # (params, in, out, context)
     check: Callable[[Any, Shape, Shape], None] = field(default=lambda p, i, o: None)
     autoregressive: bool = False
+
+
+def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: Any, context: Shape | None) -> dict[str, Slot]:
+    """The op's slots; with `context=`, its nets also read the context."""
+    slots = entry.slots(inputs, params)
+    if context is None:
+        return slots
+    return {k: replace(s, context=context) if isinstance(s, NetSlot) else s for k, s in slots.items()}
 
 
 def single(rule: Callable[[Shape, Any], Shape]) -> Callable[[tuple[Shape, ...], Any], tuple[Shape, ...]]:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
+from ..core.domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
 from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError, TensorRef
 from .rules import show
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from ..domains import INF, POSITIVE, REAL, UNIT, Domain
+from ..core.domains import INF, POSITIVE, REAL, UNIT, Domain
 from .base import DomainRule, Kind, NoParams, OpEntry, Params, always, single
 from .rules import same_shape, shape_only
 

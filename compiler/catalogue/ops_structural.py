@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ..domains import REAL
-from ..parts import Concat, Permute, Regroup, Reverse, Split, Transpose
+from ..core.domains import REAL
+from ..core.parts import Concat, Permute, Regroup, Reverse, Split, Transpose
 from .base import (
     EmitArgs,
     Kind,

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..domains import ANY_INT, ORDERED, POSITIVE, REAL, UNIT, Domain, interval
-from ..parts import Permute, Split
+from ..core.domains import ANY_INT, ORDERED, POSITIVE, REAL, UNIT, Domain, interval
+from ..core.parts import Permute, Split
 from .base import (
     CallValue,
     DistSlot,

@@ -44,7 +44,7 @@ def save_checkpoint(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, identity: dict[str, Any]
 ) -> None:
     """Write the checkpoint atomically: a temporary file in OUT, then os.replace."""
-    from survae_dsl.compiler.files import write_atomic
+    from survae_dsl.compiler.core.files import write_atomic
 
     payload = {
         "version": CHECKPOINT_VERSION,

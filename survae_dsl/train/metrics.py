@@ -69,7 +69,7 @@ def metrics_report(
 
 def write_metrics_json(path: Path, report: dict[str, Any]) -> None:
     """metrics.json, atomically; a non-finite number is written as null (with a warning)."""
-    from survae_dsl.compiler.files import write_atomic
+    from survae_dsl.compiler.core.files import write_atomic
 
     def clean(value: Any, where: str) -> Any:
         if isinstance(value, float) and not math.isfinite(value):

@@ -30,7 +30,7 @@ def load_model_class(model_file: str | Path, model: str | None) -> type[Any]:
     """The compiled class of ``model_file`` (``model`` picks one of several); a model that does
     not compile has its diagnostics printed on stderr and becomes a one-line TrainError."""
     import survae_dsl
-    from survae_dsl.compiler.diagnostics import CompileError
+    from survae_dsl.compiler.core.diagnostics import CompileError
 
     try:
         return survae_dsl.load(model_file, model=model)

@@ -37,7 +37,7 @@ def plot(model: nn.Module, train: Tensor, input_type: InputType, out: Path, seed
 
 def _save_figure(figure: Any, path: Path) -> None:
     """Render a matplotlib Figure to PNG and write it atomically."""
-    from survae_dsl.compiler.files import write_atomic
+    from survae_dsl.compiler.core.files import write_atomic
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")

@@ -35,7 +35,7 @@ class ModelInfo:
 
 def model_info(text: str, filename: str = "model.survae") -> dict[str, ModelInfo]:
     """`ModelInfo` of every model of a source that compiles, by model name."""
-    from survae_dsl.compiler.driver import check_source
+    from survae_dsl.compiler.drivers.driver import check_source
 
     compilation = check_source(text, filename)
     own = {m.name: [d.code for d in m.warnings] for m in compilation.models}

@@ -1,0 +1,697 @@
+"""Pass 3: data domains, fills and folds, part by part (LANGUAGE.md §6.3).
+
+Walks the graph in inference order. A tensor's type is a list of parts (`domains.TensorType`);
+for every consumption it checks that the consumer accepts each part's domain (E405, E403,
+E404, E406), records fold leaks — every fold of every part that the consumer does not respect,
+with the identity of both ends (they make the model a lower bound) — and warns about waste
+(W401: the model can generate values outside the data's domain).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ..catalogue import DistEntry, DistSlot, OpEntry
+from ..catalogue.base import DomainRule
+from ..ir.checked import Bound
+from ..ir.checked import ModelDist
+from ..core.diagnostics import Diagnostic, error, warning
+from ..core.domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image, interval
+from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
+from ..core.parts import Split, merge, move, with_parts
+from ..core.source import Span
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A consumer that accepts values outside an upstream surjection's fold.
+
+    `fix` is the hint that closes it; `used` is (name, line of its W401) of a used model
+    whose own waste is the leak (LANGUAGE.md §6.5).
+    """
+
+    fold: Fold
+    consumer_origin: Origin
+    span: Span
+    fix: str
+    used: tuple[str, int] | None = None
+
+    @property
+    def consumer(self) -> str:
+        return self.consumer_origin.op
+
+    @property
+    def surjection(self) -> str:
+        return self.fold.origin.op
+
+    def message(self) -> str:
+        fold, consumer = self.fold, self.consumer_origin.describe()
+        if self.used is not None:
+            name, line = self.used
+            return (
+                f"fold leak: model `{name}`, used at {self.consumer_origin.where()}, can generate values outside its "
+                f"{fold.region} input domain (its own W401 at line {line}), where {fold.origin.describe()} needs the "
+                f"latent to stay: that exact formula then misses terms; {self.fix}"
+            )
+        if fold.ordered and fold.broken is not None:
+            return (
+                f"fold leak: {consumer} sees the output of {fold.origin.describe()} after its order was broken "
+                f"({fold.broken}); {self.fix}"
+            )
+        if fold.ordered and not fold.whole:
+            return (
+                f"fold leak: {consumer} sees entries {fold.start}..{fold.stop - 1} of the {fold.length} that "
+                f"{fold.origin.describe()} sorted together, so nothing keeps them in order with the rest; {self.fix}"
+            )
+        if fold.ordered:
+            return f"fold leak: {consumer} does not keep the order that {fold.origin.describe()} needs; {self.fix}"
+        return (
+            f"fold leak: {consumer} accepts values outside the {fold.region} fold of {fold.origin.describe()}, "
+            f"whose exact formula then misses terms; {self.fix}"
+        )
+
+
+def closing_maps(region: Domain) -> str:
+    """The maps that end a fold of this region (for hints)."""
+    if region.kind == "ordered":
+        return "`sorted_to_real` on the whole sorted run (same `dim` and `key`)"
+    if region == POSITIVE:
+        return _available("`softplus_inv`", "`log`")
+    if region.hi == INF:
+        return f"`shift(by={-region.lo:g})` then " + _available("`softplus_inv`", "`log`")
+    if region == UNIT:
+        return "`logit`"
+    return "`shift` and `scale` onto (0, 1), then `logit`"
+
+
+def _close_hint(fold: Fold) -> str:
+    if fold.ordered and fold.broken is not None:
+        return "keep the sorted entries together and in order until `sorted_to_real`"
+    if fold.ordered and not fold.whole:
+        return "close the whole sorted run with one `sorted_to_real` before cutting it"
+    return f"close the fold first with {closing_maps(fold.region)}"
+
+
+def _available(*maps: str) -> str:
+    """The maps of this list that the catalogue has, joined with "or"."""
+    from ..catalogue import OP_TABLE
+
+    return " or ".join(m for m in maps if m.strip("`") in OP_TABLE)
+
+
+@dataclass
+class DomainResult:
+    types: dict[str, TensorType]
+    leaks: list[Leak]
+    diagnostics: list[Diagnostic]
+
+
+def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tuple[int, ...]]) -> DomainResult:
+    result = DomainResult({}, [], [])
+    for node in model.graph.nodes:
+        payload = model.payload(node)
+        if isinstance(payload, (InputNode, ContextNode)) and payload.tensor in shapes:
+            result.types[payload.tensor] = TensorType.uniform(payload.domain, payload.shape)
+        elif node not in bound:
+            continue
+        elif isinstance(payload, OpNode) and all(t in result.types for t in payload.inputs) and all(
+            t in shapes for t in payload.outputs  # its shape check passed, so its slots are well formed
+        ):
+            _op(model, payload, bound[node], shapes, result)
+        elif isinstance(payload, DistNode) and payload.input in result.types:
+            _dist(model, payload, bound[node], result)
+    return result
+
+
+def origin(node: OpNode | DistNode, name: str) -> Origin:
+    """The unrolled identity of a node: its op, line, and the block calls and `repeat`
+    iterations that produced it."""
+    chain = [f"in `{block}` called at line {call.line}" for block, call in reversed(node.span.via)]
+    chain += [f"iteration {i + 1} of the `repeat` at line {line}" for line, i in node.repeat]
+    return Origin(name, node.span.line, tuple(chain))
+
+
+# --------------------------------------------------------------------------------------------
+# Ops
+
+
+def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, ...]], out: DomainResult) -> None:
+    entry = call.entry
+    assert isinstance(entry, OpEntry)
+    types = [out.types[t] for t in node.inputs]
+    rule = entry.domain
+    accepts = rule.accepts(call.params)
+    me = origin(node, entry.name)
+    for index, (tensor, one) in enumerate(zip(node.inputs, types, strict=True)):
+        problem = None
+        if accepts is not None:
+            extra = rule.requires(one.domain, call.params) if rule.requires else None
+            problem = _refusal(entry.name, accepts, one, model.tensors[tensor].name) or extra
+        if problem:
+            out.diagnostics.append(error("E405", node.input_spans[index], problem, _accept_hint(accepts, one.domain)))
+            return
+    name = model.tensors[node.inputs[0]].name
+    t = types[0] if len(types) == 1 else merge(_side(types), f"joined by `{entry.name}` (line {node.span.line})")
+    made = _outputs(model, node, call, types, t, accepts, me, shapes, out)
+    if made is None:
+        return
+    results, dropped = made
+    _nested_slots(model, node, call, types, dropped, name, out)
+    overflow = _overflow(entry.name, rule, t.domain, results[0].domain, name)
+    if overflow is not None:
+        out.diagnostics.append(error("E411", node.span, overflow, _OVERFLOW_HINT))
+        return
+    for tensor, result in zip(node.outputs, results, strict=False):
+        if tensor in shapes:
+            out.types[tensor] = result
+
+
+def _side(types: list[TensorType]) -> TensorType:
+    """Several inputs of a non-structural op as one type (each input's parts, side by side)."""
+    return TensorType(types[0].shape, tuple(p for t in types for p in t.parts), 0)
+
+
+def _outputs(
+    model: ModelIR,
+    node: OpNode,
+    call: Bound,
+    types: list[TensorType],
+    t: TensorType,
+    accepts: Domain | None,
+    me: Origin,
+    shapes: dict[str, tuple[int, ...]],
+    out: DomainResult,
+) -> tuple[list[TensorType], TensorType | None] | None:
+    """The output types and, for `slice`, the type of the entries its decoder models;
+    recording leaks and waste. None after an error."""
+    entry = call.entry
+    assert isinstance(entry, OpEntry)
+    rule = entry.domain
+    out_shapes = [shapes.get(o, ()) for o in node.outputs]
+    why = f"moved by `{entry.name}` (line {node.span.line})"
+    if accepts is None:  # the op's decoder models the input and is checked against it
+        return [TensorType.uniform(rule.produce(t, call.params)[0], shape) for shape in out_shapes], None
+    if rule.role == "elementwise":
+        return [_elementwise(rule, call, t, accepts, me)], None
+    if rule.role == "structural":
+        assert rule.structure is not None
+        movement = rule.structure(call.params, tuple(x.shape for x in types))
+        moved = move(movement, types, out_shapes, why)
+        if isinstance(movement, Split) and len(node.outputs) == 1:  # `slice`: its decoder models the rest
+            return moved[:1], moved[1]
+        return moved, None
+    if rule.closes_order:
+        closed = _close_order(model, node, call, t, me, out)
+        return None if closed is None else ([closed], None)
+    if rule.sets_fold == ORDERED:
+        return [_sort(call, t, me, why, out_shapes[0])], None
+    label = f"`{model.tensors[node.inputs[0]].name}`"
+    made = _consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])
+    return [replace(made, shape=shape, parts=(replace(made.parts[0], size=shape[0] if shape else 1),)) for shape in out_shapes], None
+
+
+def _elementwise(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, me: Origin) -> TensorType:
+    """A fixed monotone map, part by part: domains and interval folds map through their image;
+    an increasing map carries an ordered fold, a decreasing one breaks it."""
+    assert rule.point_map is not None
+    fn = rule.point_map(call.params)
+    parts = []
+    for part in t.parts:
+        domain = image(part.domain, fn)
+        folds = tuple(f for f in (_map_fold(f, fn, accepts, part.domain, me) for f in part.folds) if f is not None)
+        parts.append(Part(part.size, domain, part.fills, folds))
+    return TensorType(t.shape, tuple(parts), t.axis)
+
+
+def _map_fold(fold: Fold, fn: object, accepts: Domain, domain: Domain, me: Origin) -> Fold | None:
+    """The fold after a fixed map `fn` (None if the map ends it)."""
+    if fold.ordered:
+        if fold.broken is not None:
+            return fold
+        if _increasing(fn, domain):
+            return replace(fold, maps=(*fold.maps, me.describe()))
+        return replace(fold, broken=f"reversed by {me.describe()}, a decreasing map")
+    mapped = image(fold.region.intersect(accepts), fn)  # type: ignore[arg-type]
+    whole = image(accepts, fn)  # type: ignore[arg-type]
+    return None if mapped.contains(whole) else replace(fold, region=mapped)
+
+
+def _increasing(fn: object, domain: Domain) -> bool:
+    """Whether a monotone map increases on `domain` (two points inside it decide)."""
+    lo = domain.lo if domain.lo > -INF else min(domain.hi, 0.0) - 2.0
+    hi = domain.hi if domain.hi < INF else max(lo, 0.0) + 2.0
+    a, b = lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3
+    return fn(a) < fn(b)  # type: ignore[operator,no-any-return]
+
+
+def _sort(call: Bound, t: TensorType, me: Origin, why: str, shape: tuple[int, ...]) -> TensorType:
+    """`sort`: entries permuted along `dim` (their interval folds come along, parts along it
+    mix), values unchanged, and the key entries ascending: an ordered fold over the whole run."""
+    dim, key = call.params.dim, call.params.key  # type: ignore[attr-defined]
+    n = shape[dim]
+    rows = t if t.axis != dim or len(t.parts) == 1 else merge(t, why)
+    rows = replace(rows, parts=tuple(replace(p, folds=tuple(f for f in p.folds if not f.ordered)) for p in rows.parts))
+    order = Fold(ORDERED, me, axis=dim, length=n, start=0, stop=n)
+    if len(shape) == 1:
+        part = rows.parts[0]
+        return TensorType(shape, (replace(part, folds=(*part.folds, order)),), 0)
+    by_row = [rows.parts[0]] * shape[0] if len(rows.parts) == 1 else _rows(rows)
+    parts = [replace(p, size=1, folds=(*p.folds, order) if i == key else p.folds) for i, p in enumerate(by_row)]
+    return with_parts(shape, parts, 0)
+
+
+def _rows(t: TensorType) -> list[Part]:
+    """The part holding each row (index along axis 0) of a tensor cut along axis 0."""
+    rows: list[Part] = []
+    for part in t.parts:
+        rows += [part] * part.size
+    return rows
+
+
+def _close_order(
+    model: ModelIR, node: OpNode, call: Bound, t: TensorType, me: Origin, out: DomainResult
+) -> TensorType | None:
+    """`sorted_to_real`: the key entries must be one run sorted by `sort` along `dim` (E405
+    otherwise: their gaps could be negative). The whole run closes the fold; a cut run is
+    ascending but says nothing of the rest of its run: a leak."""
+    dim, key = call.params.dim, call.params.key  # type: ignore[attr-defined]
+    name = model.tensors[node.inputs[0]].name
+    span = node.input_spans[0] if node.input_spans else node.span
+    rank = len(t.shape)
+    covering, single = _key_parts(t, key)
+    runs = [f for p in covering for f in p.folds if f.ordered and f.axis == dim]
+    problem = _order_problem(runs, single, covering, t, name, key, rank)
+    if problem is not None:
+        out.diagnostics.append(error("E405", span, problem, _ORDER_HINT))
+        return None
+    (run,) = runs
+    if not run.whole:
+        out.leaks.append(Leak(run, me, node.span, _close_hint(run)))
+    closed = [replace(p, folds=tuple(f for f in p.folds if f != run)) for p in t.parts]
+    after = _after_close(t, closed, key, rank)
+    if rank == 2:
+        _mixed_key_row(after, key, name, node.span, out)
+    return after
+
+
+_ORDER_HINT = "give `sorted_to_real` the output of `sort` with the same `dim` and `key`, whole and in order"
+
+
+def _key_parts(t: TensorType, key: int) -> tuple[list[Part], bool]:
+    """The parts holding the key entries (a vector's values, or row `key` of a set), and
+    whether one part holds exactly them."""
+    if len(t.shape) == 1:
+        return list(t.parts), len(t.parts) == 1
+    if len(t.parts) == 1:
+        return list(t.parts), t.shape[0] == 1
+    if t.axis == 0:
+        row = _rows(t)[key]
+        return [row], row.size == 1
+    return list(t.parts), False
+
+
+def _order_problem(
+    runs: list[Fold], single: bool, covering: list[Part], t: TensorType, name: str, key: int, rank: int
+) -> str | None:
+    """Why the key entries are not one ascending run of `sort` (None if they are)."""
+    what = f"`{name}`" if rank == 1 else f"row {key} of `{name}`"
+    if not runs:
+        return _unsorted(t, what, name, rank)
+    if len(runs) > 1 or not single or len(covering) > 1:
+        sources = list(dict.fromkeys(r.origin.describe() for r in runs))
+        if len(sources) == 1 and len(runs) > 1:
+            return (
+                f"`sorted_to_real` needs {what} in the order `sort` left it, but it holds pieces of the run "
+                f"{sources[0]} sorted, not in their order: its gaps can be negative"
+            )
+        return (
+            f"`sorted_to_real` needs {what} to be one sorted run, but it joins entries sorted apart or not "
+            f"sorted at all ({', '.join(sources)}): its gaps can be negative"
+        )
+    if runs[0].broken is not None:
+        return f"`sorted_to_real` needs {what} in the order `sort` left it, but it was {runs[0].broken}"
+    return None
+
+
+def _unsorted(t: TensorType, what: str, name: str, rank: int) -> str:
+    """E405's text for key entries that no `sort` ordered."""
+    if rank == 2 and t.axis == 0:
+        for row, part in enumerate(_rows(t)):
+            for fold in part.folds:
+                if fold.ordered:
+                    return f"`sorted_to_real` needs {what} sorted, but {fold.origin.describe()} sorted `{name}` by row {row}"
+    return f"`sorted_to_real` accepts only values sorted by `sort`, but {what} is not sorted"
+
+
+def _after_close(t: TensorType, parts: list[Part], key: int, rank: int) -> TensorType:
+    """The type after `sorted_to_real`. The first key keeps its domain; each later key is the log
+    of a gap to the previous one, real if the keys' domain is unbounded and below log(b − a) on
+    an interval (a, b). For a vector the two are parts of their own; on a set's key row they
+    share one part (their hull, which they fill only if both are the reals). Interval folds
+    stay where they were (conservatively on the whole key row of a set)."""
+    if rank == 1:
+        (part,) = parts
+        first = replace(part, size=1)
+        gaps = Part(t.shape[0] - 1, _log_gaps(part.domain), part.fills, ())
+        return with_parts(t.shape, [first, gaps], 0) if t.shape[0] > 1 else TensorType(t.shape, (first,), 0)
+    rows = _rows(TensorType(t.shape, tuple(parts), t.axis)) if t.axis == 0 else [parts[0]] * t.shape[0]
+    new = [replace(p, size=1) for p in rows]
+    row = new[key]
+    gaps = _log_gaps(row.domain)
+    domain = row.domain if gaps == row.domain else interval(min(row.domain.lo, gaps.lo), max(row.domain.hi, gaps.hi))
+    new[key] = replace(row, domain=domain, fills=row.fills and row.domain == gaps)
+    return with_parts(t.shape, new, 0)
+
+
+def _mixed_key_row(t: TensorType, key: int, name: str, span: Span, out: DomainResult) -> None:
+    """W401 where a set's closed key row holds the first key and the log-gaps in one part that
+    does not fill its hull: the checker cannot follow the two apart, so whatever models the row
+    may put mass where neither lies."""
+    row = _rows(t)[key] if t.axis == 0 and t.divided else t.parts[0]
+    if row.fills or row.domain.is_discrete:
+        return
+    out.diagnostics.append(
+        warning(
+            "W401",
+            span,
+            f"`sorted_to_real` keeps the first key of row {key} of `{name}` where the keys lie and makes the later "
+            f"ones log-gaps: together they do not fill {row.domain}, so a model of the row can put mass outside "
+            "what the data reach",
+            "map the keys onto the reals before `sort` (an increasing map such as `log` keeps the order)",
+        )
+    )
+
+
+def _log_gaps(keys: Domain) -> Domain:
+    """Where log(x_i − x_{i−1}) lies for ascending keys in `keys`."""
+    width = keys.hi - keys.lo
+    return REAL if width == INF else interval(-INF, math.log(width))
+
+
+def _consume(
+    rule: DomainRule,
+    call: Bound,
+    t: TensorType,
+    accepts: Domain,
+    me: Origin,
+    node: OpNode,
+    label: str,
+    out: DomainResult,
+    shape: tuple[int, ...],
+) -> TensorType:
+    """A net-based op or a surjection: it mixes entries, so every fold it does not respect
+    leaks, those it respects end there, and the parts merge into its output (with the fold the
+    op sets, if any)."""
+    entry = call.entry
+    for fold in t.folds:
+        if not _respected(fold, accepts):
+            out.leaks.append(Leak(fold, me, node.span, _close_hint(fold)))
+    domain, fills = rule.produce(merge(t, ""), call.params)
+    generated = rule.regenerates(domain) if rule.regenerates else accepts
+    for part, where in _located(t, label):
+        if all(_respected(f, accepts) for f in part.folds) and _waste(entry.name, generated, part, where, node.span, out):
+            break  # one warning per consumer
+    folds = () if rule.sets_fold is None else (Fold(rule.sets_fold, me),)
+    return TensorType.uniform(domain, shape, fills, folds)
+
+
+def _respected(fold: Fold, accepts: Domain) -> bool:
+    """Whether a consumer accepting `accepts` stays inside the fold (and so ends it). Only
+    `sorted_to_real` respects an ordered fold."""
+    return not fold.ordered and fold.region.contains(accepts)
+
+
+def fold_respected(fold: Fold, accepts: Domain) -> bool:
+    return _respected(fold, accepts)
+
+
+# --------------------------------------------------------------------------------------------
+# An op's own encoders and decoders
+
+
+def _nested_slots(
+    model: ModelIR,
+    node: OpNode,
+    call: Bound,
+    types: list[TensorType],
+    dropped: TensorType | None,
+    name: str,
+    out: DomainResult,
+) -> None:
+    """Check the op's own encoders and decoders; `dropped` is what `slice`'s decoder models."""
+    entry = call.entry
+    assert isinstance(entry, OpEntry)
+    t = dropped or (types[0] if len(types) == 1 else _side(types))
+    for key, slot in entry.slots(tuple(x.shape for x in types), call.params).items():
+        if isinstance(slot, DistSlot) and key in call.dists:
+            _nested(model, node, key, slot, call.dists[key], t, name, out)
+
+
+def _nested(
+    model: ModelIR, node: OpNode, key: str, slot: DistSlot, call: Bound, t: TensorType, name: str, out: DomainResult
+) -> None:
+    """Check an op's own encoder or decoder like a `~` on the values it models or draws."""
+    entry = call.entry
+    assert isinstance(entry, DistEntry)
+    kwarg = node.kwarg(key)
+    span = kwarg.span if kwarg else node.span
+    op = node.op
+    if slot.role == "encoder" and isinstance(entry, ModelDist):
+        _model_encoder(entry, op, slot, span, out)
+        return
+    if slot.role == "encoder":
+        required = slot.domain(REAL)
+        if not required.contains(entry.support) or entry.discrete:
+            out.diagnostics.append(
+                error(
+                    "E407",
+                    span,
+                    f"`{op}` needs its encoder to draw {required} values, "
+                    f"but `{entry.name}` draws {entry.support} values",
+                    "use `logit_normal(net=...)` or `standard_uniform()`" if required == UNIT else None,
+                )
+            )
+        return
+    me = Origin(entry.name, span.line, origin(node, op).chain)
+    if slot.values == "gaps":
+        gaps = Fold(POSITIVE, origin(node, op))
+        values = TensorType.uniform(POSITIVE, slot.event, True, (gaps,))
+        _score(entry, values, f"the gaps of `{op}`", span, me, out, fix=_GAP_FIX)
+        return
+    event = t if t.shape == slot.event else TensorType.uniform(t.domain, slot.event, t.fills, t.folds)
+    _score(entry, event, f"`{name}`", span, me, out)
+
+
+_GAP_FIX = "give the gaps a positive decoder such as `half_normal()` or `truncated_normal()`"
+
+
+def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: DomainResult) -> None:
+    """LANGUAGE.md §6.5: an encoder model must be exact, warning-free, and model exactly the
+    domain its op needs (a bound on log q over-estimates −log q; samples outside the domain
+    bound the wrong quantity). Its warnings include those of every model it uses in turn."""
+    used = entry.model
+    required = slot.domain(REAL)
+    if used.likelihood != "exact" or used.warnings:
+        why = "is only a lower bound" if used.likelihood != "exact" else "has warnings"
+        out.diagnostics.append(
+            error(
+                "E410",
+                span,
+                f"model `{used.name}` {why}, so it cannot be the encoder of `{op}`: "
+                "a bound on log q(u | x) would over-estimate the likelihood",
+                f"make `{used.name}` exact and warning-free (`survae-compile --check` lists why it is not)",
+            )
+        )
+    elif entry.support != required:
+        out.diagnostics.append(
+            error(
+                "E407",
+                span,
+                f"`{op}` needs its encoder to draw {required} values, but model `{used.name}` models "
+                f"{entry.support} values",
+                f"declare its input as `{required}[...]`",
+            )
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Distributions
+
+
+def _dist(model: ModelIR, node: DistNode, call: Bound, out: DomainResult) -> None:
+    entry = call.entry
+    assert isinstance(entry, DistEntry)
+    name = model.tensors[node.input].name
+    span = node.input_span or node.span
+    _score(entry, out.types[node.input], f"`{name}`", span, origin(node, entry.name), out, fix_name=name)
+
+
+def _score(
+    entry: DistEntry,
+    t: TensorType,
+    label: str,
+    span: Span,
+    me: Origin,
+    out: DomainResult,
+    fix_name: str = "h",
+    fix: str | None = None,
+) -> None:
+    """Check that `entry` can give a log-density to values of type `t` (called `label`)."""
+    if t.domain.is_discrete and not entry.discrete:
+        out.diagnostics.append(
+            error(
+                "E403",
+                span,
+                f"`{entry.name}` is a density, but {label} is discrete ({t}): a density on discrete data is not a likelihood",
+                f"dequantize it first: `{fix_name} = dequantize({fix_name})`, or use `categorical()`",
+            )
+        )
+        return
+    if not t.domain.is_discrete and entry.discrete:
+        out.diagnostics.append(
+            error(
+                "E404",
+                span,
+                f"`{entry.name}` is a distribution on int<K> values, but {label} is continuous ({t})",
+                "use a density such as `normal()` on continuous values",
+            )
+        )
+        return
+    if not entry.support.contains(t.domain):
+        out.diagnostics.append(
+            error(
+                "E406",
+                span,
+                f"`{entry.name}` gives density only to {entry.support} values, but {label} is {t.domain}: "
+                "valid data would get log-density −∞",
+                _accept_hint(entry.support, t.domain),
+            )
+        )
+        return
+    relied = []
+    for fold in t.folds:
+        if _respected(fold, entry.support):
+            relied.append(fold)
+        else:
+            out.leaks.append(Leak(fold, me, span, fix or _close_hint(fold)))
+    for part, where in _located(t, label):
+        if all(_respected(f, entry.support) for f in part.folds) and _waste(entry.name, entry.support, part, where, span, out):
+            break  # one warning per consumer
+    if isinstance(entry, ModelDist):
+        _used_waste(entry, relied, me, span, out)
+
+
+def _used_waste(entry: ModelDist, relied: list[Fold], me: Origin, span: Span, out: DomainResult) -> None:
+    """LANGUAGE.md §6.5: a used model that can generate values outside its input domain
+    (its own W401) leaks where the user relies on that domain (a fold it closes); elsewhere its
+    waste is the user's waste."""
+    waste = [w for w in entry.model.warnings if w.code == "W401"]
+    if not waste:
+        return
+    line = waste[0].span.line
+    if relied:
+        for fold in relied:
+            out.leaks.append(Leak(fold, me, span, f"fix `{entry.name}`'s warning", used=(entry.name, line)))
+        return
+    out.diagnostics.append(
+        warning(
+            "W401",
+            span,
+            f"model `{entry.name}` can generate values outside its {entry.support} input domain (its own W401 at "
+            f"line {line}): this model's density integrates to less than 1",
+            f"fix `{entry.name}`'s warning (`survae-compile --check --model {entry.name}`)",
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Shared checks and hints
+
+
+# The largest float32 (torch's default dtype): a value past it is stored as inf, and the
+# log-density of inf is not a number.
+FLOAT32_MAX = 3.4028234663852886e38
+_OVERFLOW_HINT = "keep values within float32's range, ±3.4e38: scale or shift by less, or clip the data first"
+
+
+def _overflow(op: str, rule: DomainRule, before: Domain, after: Domain, name: str) -> str | None:
+    """Why ``op`` makes values that overflow float32, if it does; None if it does not."""
+    if before.kind != "interval" or after.kind != "interval":
+        return None
+    if any(FLOAT32_MAX < abs(b) < INF for b in (after.lo, after.hi)):
+        return (
+            f"`{op}` maps `{name}` ({before}) onto {after}, past float32's largest value (3.4e+38): "
+            "such values are stored as inf and their log-density is not a number"
+        )
+    infinite = sum(abs(b) == INF for b in (before.lo, before.hi)), sum(abs(b) == INF for b in (after.lo, after.hi))
+    if rule.finite and infinite[1] > infinite[0]:
+        return f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
+    return None
+
+
+def _refusal(op: str, accepts: Domain, t: TensorType, name: str) -> str | None:
+    if accepts.contains(t.domain):
+        return None
+    return f"`{op}` accepts {_domain_words(accepts)}, but `{name}` is {t.domain}"
+
+
+def _domain_words(domain: Domain) -> str:
+    if domain.kind == "int":
+        return "only discrete int<K> data"
+    return f"{domain} values"
+
+
+def _accept_hint(accepts: Domain, found: Domain) -> str | None:
+    if found.is_discrete and accepts.is_discrete:
+        return "`categorical()` models int<K> data for any K"
+    if found.is_discrete:
+        return "dequantize discrete data first: `h = dequantize(h)`"
+    if accepts.is_discrete:
+        return "this tensor is already continuous; `dequantize` belongs right after an int<K> input"
+    if accepts == UNIT:
+        return "map it onto (0, 1) first, e.g. with `sigmoid`, or `shift` and `scale` for a bounded interval"
+    if accepts == POSITIVE:
+        return "map it onto positive values first, e.g. with `softplus` or `abs`"
+    return None
+
+
+def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: DomainResult) -> bool:
+    """W401 where the model first becomes able to generate values outside the data's domain
+    (for one part of a tensor); whether it warned."""
+    if part.domain.is_discrete or not part.fills or accepts == part.domain or not accepts.contains(part.domain):
+        return False
+    out.diagnostics.append(
+        warning(
+            "W401",
+            span,
+            f"`{op}` can generate {accepts} values in the sampling direction, but {label} {part.domain}: "
+            f"the model puts mass outside {part.domain}, so its density integrates to less than 1 over it",
+            _waste_hint(part.domain),
+        )
+    )
+    return True
+
+
+def _located(t: TensorType, label: str) -> list[tuple[Part, str]]:
+    """Each part with words for where it is, up to the verb: "`h` is", "entries 2..3 of `h`
+    along dim 0 are"."""
+    if not t.divided:
+        return [(t.parts[0], f"{label} is")]
+    located, start = [], 0
+    for part in t.parts:
+        if part.size == 1:
+            where = f"entry {start} of {label} along dim {t.axis} is"
+        else:
+            where = f"entries {start}..{start + part.size - 1} of {label} along dim {t.axis} are"
+        located.append((part, where))
+        start += part.size
+    return located
+
+
+def _waste_hint(domain: Domain) -> str:
+    if domain == POSITIVE:
+        return "map it onto the reals first with " + _available("`softplus_inv`", "`log`")
+    if domain == UNIT:
+        return "map it onto the reals first with `logit`"
+    return "map it onto (0, 1) with `shift` and `scale`, then onto the reals with `logit`"

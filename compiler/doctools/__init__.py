@@ -1,0 +1,2 @@
+"""Documentation tools: the `--explain` texts and the generated pages of docs/.
+"""

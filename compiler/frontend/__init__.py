@@ -1,0 +1,3 @@
+"""Front end: the AST (`syntax`), the parser (grammar → AST, E1xx diagnostics) and the
+formatter. Imports only `core`.
+"""

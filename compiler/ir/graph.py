@@ -1,0 +1,167 @@
+"""The IR: one `networkx.MultiDiGraph` per model.
+
+Nodes are inputs, ops and distribution statements (`~`); node attribute `ir` holds a frozen
+payload below. Edges are tensors flowing from their producer to a consumer: attributes
+`tensor` (a tensor id), `position` (which positional argument, −1 for a read) and `kind`
+("flow" for a consumption, "context" for a `context=` read, which consumes nothing).
+Every tensor, consumed or not, is listed in `ModelIR.tensors`, so a tensor nobody consumes
+is still known to the checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from ..catalogue.base import TensorRef
+from ..core.source import Span
+
+
+@dataclass(frozen=True)
+class KwArg:
+    """A keyword argument with constants resolved to plain values.
+
+    `value` is an int, float, bool, str (an enum name), a tuple of these, or a
+    `catalogue.CallValue` for a nested call.
+    """
+
+    name: str
+    value: Any
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class TensorDef:
+    """A tensor: a value with a unique identity, even when its name is shadowed."""
+
+    id: str  # unique within the model: "h", "h_1", "h_2", ...
+    name: str  # as the user wrote it
+    span: Span  # where it is bound
+    producer: str  # node id
+    index: int  # which output of the producer
+
+
+@dataclass(frozen=True)
+class InputNode:
+    name: str
+    tensor: str
+    domain: Any  # domains.Domain
+    shape: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A `repeat` statement or a block call that nodes were written in (for diagrams).
+
+    `key` is unique per instance (every iteration of one `repeat` shares it; each call of a
+    block has its own); `label` is what a diagram prints; `count` the repeat count (1 for calls).
+    """
+
+    kind: str  # "repeat" | "block"
+    label: str
+    key: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class ContextNode:
+    """`context c: TYPE`: a tensor the model reads (`context=c`) but never models."""
+
+    name: str
+    tensor: str
+    domain: Any  # domains.Domain
+    shape: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class OpNode:
+    op: str
+    callee_span: Span
+    kwargs: tuple[KwArg, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    span: Span
+    repeat: tuple[tuple[int, int], ...] = ()  # (line of the `repeat`, iteration) outermost first
+    input_spans: tuple[Span, ...] = ()  # where each tensor argument is written
+    resolved: bool = True  # False if a tensor argument was not found (already an E202/E209)
+    failed: bool = False  # a block call that could not be inlined (reported): a placeholder
+    scope: tuple[Scope, ...] = ()  # the `repeat`s and block calls it was written in, outermost first
+
+    def kwarg(self, name: str) -> KwArg | None:
+        return next((k for k in self.kwargs if k.name == name), None)
+
+    @property
+    def context(self) -> str | None:
+        """The tensor read by `context=`, if any."""
+        return _context_of(self.kwargs)
+
+
+@dataclass(frozen=True)
+class DistNode:
+    dist: str
+    callee_span: Span
+    kwargs: tuple[KwArg, ...]
+    input: str
+    span: Span
+    repeat: tuple[tuple[int, int], ...] = ()
+    input_span: Span | None = None  # the tensor's name before `~`
+    scope: tuple[Scope, ...] = ()
+
+    def kwarg(self, name: str) -> KwArg | None:
+        return next((k for k in self.kwargs if k.name == name), None)
+
+
+    @property
+    def context(self) -> str | None:
+        return _context_of(self.kwargs)
+
+
+def _context_of(kwargs: tuple[KwArg, ...]) -> str | None:
+    read = next((k.value for k in kwargs if isinstance(k.value, TensorRef)), None)
+    return read.tensor if read is not None else None
+
+
+Payload = InputNode | ContextNode | OpNode | DistNode
+
+
+@dataclass
+class ModelIR:
+    """A lowered model: its graph and its tensors, in source order."""
+
+    name: str
+    span: Span
+    doc: str | None
+    graph: nx.MultiDiGraph
+    tensors: dict[str, TensorDef] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)  # input node ids, declaration order
+    contexts: list[str] = field(default_factory=list)  # context node ids, declaration order
+    user_ops: dict[str, Any] = field(default_factory=dict)  # the file's `transform`s: name → OpEntry
+
+    def payload(self, node: str) -> Payload:
+        return self.graph.nodes[node]["ir"]
+
+    def consumers(self, tensor: str) -> list[tuple[str, int]]:
+        """(consumer node, position) for every use of `tensor`, in source order."""
+        producer = self.tensors[tensor].producer
+        uses = [
+            (v, d["position"])
+            for _, v, d in self.graph.out_edges(producer, data=True)
+            if d["tensor"] == tensor and d["kind"] == "flow"
+        ]
+        order = self._node_order()
+        return sorted(uses, key=lambda use: (order[use[0]], use[1]))
+
+    def _node_order(self) -> dict[str, int]:
+        """Node id → its index in source order. Cached: rebuilding it for every tensor made
+        density checking quadratic in the number of ops. Nodes are only ever added, so the
+        cache is current while the node count is unchanged."""
+        cached: dict[str, int] | None = self.__dict__.get("_order_cache")
+        if cached is None or len(cached) != self.graph.number_of_nodes():
+            cached = {n: i for i, n in enumerate(self.graph.nodes)}
+            self.__dict__["_order_cache"] = cached
+        return cached
