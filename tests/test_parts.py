@@ -8,11 +8,11 @@ import json
 
 import pytest
 
+from survae_dsl.compiler.backends.info import build_info
 from survae_dsl.compiler.core.diagnostics import CompileError
 from survae_dsl.compiler.core.domains import ORDERED, POSITIVE, REAL, UNIT, Fold, Origin, Part, TensorType
-from survae_dsl.compiler.drivers.driver import check_source
-from survae_dsl.compiler.backends.info import build_info
 from survae_dsl.compiler.core.parts import concat, merge, regroup, reverse, split, transpose
+from survae_dsl.compiler.drivers.driver import check_source
 
 
 def check(source: str):
@@ -64,7 +64,9 @@ def test_concat_keeps_each_inputs_domain_and_folds() -> None:
 
 
 def test_merge_keeps_every_fold_and_breaks_runs() -> None:
-    joined = concat([TensorType.uniform(POSITIVE, (2,), True, (ABS,)), TensorType.uniform(REAL, (2,), True, (RUN,))], 0, (4,), "j")
+    joined = concat(
+        [TensorType.uniform(POSITIVE, (2,), True, (ABS,)), TensorType.uniform(REAL, (2,), True, (RUN,))], 0, (4,), "j"
+    )
     merged = merge(joined, "mixed by `shuffle` (line 9)")
     (part,) = merged.parts
     assert part.domain == REAL and not part.fills
@@ -94,7 +96,9 @@ def test_transpose_follows_the_axis_and_regroup_follows_unit_axes_only() -> None
 
 
 def test_sorted_to_real_on_another_key_is_an_error() -> None:
-    found = errors("model M {\n    input x: real[2, 3]\n    h = sort(x, key=0)\n    h = sorted_to_real(h, key=1)\n    h ~ normal()\n}\n")
+    found = errors(
+        "model M {\n    input x: real[2, 3]\n    h = sort(x, key=0)\n    h = sorted_to_real(h, key=1)\n    h ~ normal()\n}\n"
+    )
     assert found == [("E405", 4, "`sorted_to_real` needs row 1 of `h` sorted, but `sort` (line 3) sorted `h` by row 0")]
 
 
@@ -188,7 +192,9 @@ def test_waste_of_one_part_is_warned_with_its_place() -> None:
 def test_check_shows_a_row_per_part_and_info_lists_parts() -> None:
     from survae_dsl.compiler.backends.report import format_model
 
-    m = one("a, b = split(x)\na = abs(a)\nh = concat(a, b)\nh = reverse(h)\np, q = split(h)\np ~ normal()\nq = log(q)\nq ~ normal()")
+    m = one(
+        "a, b = split(x)\na = abs(a)\nh = concat(a, b)\nh = reverse(h)\np, q = split(h)\np ~ normal()\nq = log(q)\nq ~ normal()"
+    )
     text = format_model(m)
     assert "  dim 0 [0:2]        real" in text and "  dim 0 [2:4]        positive" in text
     info = json.loads(build_info("m.survae", [m], [], True).model_dump_json())
@@ -204,7 +210,10 @@ def test_check_shows_a_row_per_part_and_info_lists_parts() -> None:
 def test_a_leak_in_a_block_called_twice_is_reported_per_call() -> None:
     block = "block step(h) {\n    h = abs(h)\n    h = affine_coupling(h, net=mlp(hidden=[8]))\n    return h\n}\n"
     m = check(block + "model M {\n    input x: real[2]\n    h = step(x)\n    h = step(h)\n    h ~ normal()\n}\n")["M"]
-    assert [("called at line 8" in r.message, "called at line 9" in r.message) for r in m.reasons] == [(True, False), (False, True)]
+    assert [("called at line 8" in r.message, "called at line 9" in r.message) for r in m.reasons] == [
+        (True, False),
+        (False, True),
+    ]
 
 
 def test_copies_of_one_line_in_a_repeat_are_different_folds() -> None:
@@ -240,13 +249,17 @@ def test_a_used_prior_that_wastes_elsewhere_is_the_users_waste() -> None:
 
 def test_a_gap_model_that_wastes_leaks_in_max_pool() -> None:
     gaps = "model Gaps {\n    input g: positive[1, 2]\n    h = actnorm(g)\n    h ~ normal()\n}\n"
-    m = check(gaps + "model M {\n    input x: real[1, 4]\n    h = max_pool(x, decoder=Gaps)\n    h ~ normal()\n}\n")["M"]
+    m = check(gaps + "model M {\n    input x: real[1, 4]\n    h = max_pool(x, decoder=Gaps)\n    h ~ normal()\n}\n")[
+        "M"
+    ]
     assert m.likelihood == "lower_bound" and "`max_pool` (line 8)" in m.reasons[0].message
 
 
 def test_an_encoder_wasting_through_a_used_model_is_refused() -> None:
     noise = "model Noise {\n    input u: unit[2]\n    u ~ Inner()\n}\n"
-    inner = "model Inner {\n    input v: unit[2]\n    h = affine_coupling(v, net=mlp(hidden=[8]))\n    h ~ normal()\n}\n"
+    inner = (
+        "model Inner {\n    input v: unit[2]\n    h = affine_coupling(v, net=mlp(hidden=[8]))\n    h ~ normal()\n}\n"
+    )
     user = "model M {\n    input x: int<4>[2]\n    h = dequantize(x, encoder=Noise)\n    h = logit(h)\n    h ~ normal()\n}\n"
     found = errors(inner + noise + user)
     assert [code for code, _, _ in found] == ["E410"]
@@ -261,7 +274,10 @@ def test_max_pool_with_a_real_decoder_suggests_a_positive_decoder() -> None:
 def test_a_closed_key_row_that_does_not_fill_its_hull_is_waste() -> None:
     # Found by the random graphs: exp(exp(x)) keys lie in (1, inf); after sorted_to_real the
     # row holds that first key and real log-gaps, which the checker cannot follow apart.
-    m = one("h = exp(x)\nh = exp(h)\nh = transpose(h, dims=[1, 0])\nh = sort(h, dim=1, key=0)\nh = sorted_to_real(h, dim=1, key=0)\nh ~ normal()", "real[3, 2]")
+    m = one(
+        "h = exp(x)\nh = exp(h)\nh = transpose(h, dims=[1, 0])\nh = sort(h, dim=1, key=0)\nh = sorted_to_real(h, dim=1, key=0)\nh ~ normal()",
+        "real[3, 2]",
+    )
     assert m.likelihood == "exact"
     assert [(w.code, w.span.line) for w in m.warnings][:1] == [("W401", 7)]
     assert "keeps the first key of row 0" in m.warnings[0].message
@@ -271,3 +287,15 @@ def test_log_gaps_of_bounded_keys_stay_below_the_log_of_the_width() -> None:
     m = one("h = sort(x, dim=0)\nh = sorted_to_real(h, dim=0)\nh ~ normal()", "interval(0, 4)[3]")
     closed = m.types["h_1"]
     assert [(p.size, str(p.domain)) for p in closed.parts] == [(1, "interval(0, 4)"), (2, "interval(-inf, 1.38629)")]
+
+
+def test_a_shuffle_mixing_parts_of_different_domains_is_waste() -> None:
+    # Found by the random graphs in CI: the merged part no longer filled its hull, so nothing
+    # warned, and the model (called exact) integrated to 0.95.
+    m = check(
+        "model M {\n    input x0: positive[2]\n    input x1: real[1]\n    h = concat(x0, x1)\n"
+        "    h = shift(h, by=-2.0)\n    h = shuffle(h)\n    h ~ normal()\n}\n"
+    )["M"]
+    assert m.likelihood == "exact"
+    assert [(w.code, w.span.line) for w in m.warnings] == [("W401", 6)]
+    assert "`shuffle` mixes entries of different domains (interval(-2, inf), real)" in m.warnings[0].message

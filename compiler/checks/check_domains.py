@@ -10,17 +10,17 @@ with the identity of both ends (they make the model a lower bound) — and warns
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..catalogue import DistEntry, DistSlot, OpEntry
 from ..catalogue.base import DomainRule
-from ..ir.checked import Bound
-from ..ir.checked import ModelDist
 from ..core.diagnostics import Diagnostic, error, warning
 from ..core.domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image, interval
-from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
 from ..core.parts import Split, merge, move, with_parts
 from ..core.source import Span
+from ..ir.checked import Bound, ModelDist
+from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,13 @@ def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tup
             result.types[payload.tensor] = TensorType.uniform(payload.domain, payload.shape)
         elif node not in bound:
             continue
-        elif isinstance(payload, OpNode) and all(t in result.types for t in payload.inputs) and all(
-            t in shapes for t in payload.outputs  # its shape check passed, so its slots are well formed
+        elif (
+            isinstance(payload, OpNode)
+            and all(t in result.types for t in payload.inputs)
+            and all(
+                t in shapes
+                for t in payload.outputs  # its shape check passed, so its slots are well formed
+            )
         ):
             _op(model, payload, bound[node], shapes, result)
         elif isinstance(payload, DistNode) and payload.input in result.types:
@@ -144,10 +149,10 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
     accepts = rule.accepts(call.params)
     me = origin(node, entry.name)
     for index, (tensor, one) in enumerate(zip(node.inputs, types, strict=True)):
-        problem = None
-        if accepts is not None:
-            extra = rule.requires(one.domain, call.params) if rule.requires else None
-            problem = _refusal(entry.name, accepts, one, model.tensors[tensor].name) or extra
+        if accepts is None:  # any domain
+            continue
+        extra = rule.requires(one.domain, call.params) if rule.requires else None
+        problem = _refusal(entry.name, accepts, one, model.tensors[tensor].name) or extra
         if problem:
             out.diagnostics.append(error("E405", node.input_spans[index], problem, _accept_hint(accepts, one.domain)))
             return
@@ -198,6 +203,7 @@ def _outputs(
         assert rule.structure is not None
         movement = rule.structure(call.params, tuple(x.shape for x in types))
         moved = move(movement, types, out_shapes, why)
+        _mixed_domains(entry.name, types, moved, node.span, out)
         if isinstance(movement, Split) and len(node.outputs) == 1:  # `slice`: its decoder models the rest
             return moved[:1], moved[1]
         return moved, None
@@ -205,10 +211,33 @@ def _outputs(
         closed = _close_order(model, node, call, t, me, out)
         return None if closed is None else ([closed], None)
     if rule.sets_fold == ORDERED:
-        return [_sort(call, t, me, why, out_shapes[0])], None
+        sorted_ = _sort(call, t, me, why, out_shapes[0])
+        _mixed_domains(entry.name, types, [sorted_], node.span, out)
+        return [sorted_], None
     label = f"`{model.tensors[node.inputs[0]].name}`"
     made = _consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])
-    return [replace(made, shape=shape, parts=(replace(made.parts[0], size=shape[0] if shape else 1),)) for shape in out_shapes], None
+    return [
+        replace(made, shape=shape, parts=(replace(made.parts[0], size=shape[0] if shape else 1),))
+        for shape in out_shapes
+    ], None
+
+
+def _mixed_domains(op: str, inputs: list[TensorType], outputs: list[TensorType], span: Span, out: DomainResult) -> None:
+    """W401 where an op that moves entries mixes parts of different domains into one: each entry
+    may then hold a value of either, so the part's values no longer fill the hull it gets, and
+    whatever models it can put mass where no data value lies (a merge must never hide waste)."""
+    if not all(p.fills for t in inputs for p in t.parts) or all(p.fills for t in outputs for p in t.parts):
+        return
+    domains = ", ".join(dict.fromkeys(str(p.domain) for t in inputs for p in t.parts))
+    out.diagnostics.append(
+        warning(
+            "W401",
+            span,
+            f"`{op}` mixes entries of different domains ({domains}) in a way the checker cannot follow apart: "
+            "the model can put mass where no data value lies, so its density integrates to less than 1",
+            "map the parts onto one domain before mixing them (e.g. `softplus_inv` or `log` on a positive part)",
+        )
+    )
 
 
 def _elementwise(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, me: Origin) -> TensorType:
@@ -224,7 +253,7 @@ def _elementwise(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, 
     return TensorType(t.shape, tuple(parts), t.axis)
 
 
-def _map_fold(fold: Fold, fn: object, accepts: Domain, domain: Domain, me: Origin) -> Fold | None:
+def _map_fold(fold: Fold, fn: Callable[[float], float], accepts: Domain, domain: Domain, me: Origin) -> Fold | None:
     """The fold after a fixed map `fn` (None if the map ends it)."""
     if fold.ordered:
         if fold.broken is not None:
@@ -232,23 +261,23 @@ def _map_fold(fold: Fold, fn: object, accepts: Domain, domain: Domain, me: Origi
         if _increasing(fn, domain):
             return replace(fold, maps=(*fold.maps, me.describe()))
         return replace(fold, broken=f"reversed by {me.describe()}, a decreasing map")
-    mapped = image(fold.region.intersect(accepts), fn)  # type: ignore[arg-type]
-    whole = image(accepts, fn)  # type: ignore[arg-type]
+    mapped = image(fold.region.intersect(accepts), fn)
+    whole = image(accepts, fn)
     return None if mapped.contains(whole) else replace(fold, region=mapped)
 
 
-def _increasing(fn: object, domain: Domain) -> bool:
+def _increasing(fn: Callable[[float], float], domain: Domain) -> bool:
     """Whether a monotone map increases on `domain` (two points inside it decide)."""
     lo = domain.lo if domain.lo > -INF else min(domain.hi, 0.0) - 2.0
     hi = domain.hi if domain.hi < INF else max(lo, 0.0) + 2.0
     a, b = lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3
-    return fn(a) < fn(b)  # type: ignore[operator,no-any-return]
+    return fn(a) < fn(b)
 
 
 def _sort(call: Bound, t: TensorType, me: Origin, why: str, shape: tuple[int, ...]) -> TensorType:
     """`sort`: entries permuted along `dim` (their interval folds come along, parts along it
     mix), values unchanged, and the key entries ascending: an ordered fold over the whole run."""
-    dim, key = call.params.dim, call.params.key  # type: ignore[attr-defined]
+    dim, key = call.params.dim, call.params.key
     n = shape[dim]
     rows = t if t.axis != dim or len(t.parts) == 1 else merge(t, why)
     rows = replace(rows, parts=tuple(replace(p, folds=tuple(f for f in p.folds if not f.ordered)) for p in rows.parts))
@@ -275,7 +304,7 @@ def _close_order(
     """`sorted_to_real`: the key entries must be one run sorted by `sort` along `dim` (E405
     otherwise: their gaps could be negative). The whole run closes the fold; a cut run is
     ascending but says nothing of the rest of its run: a leak."""
-    dim, key = call.params.dim, call.params.key  # type: ignore[attr-defined]
+    dim, key = call.params.dim, call.params.key
     name = model.tensors[node.inputs[0]].name
     span = node.input_spans[0] if node.input_spans else node.span
     rank = len(t.shape)
@@ -358,9 +387,9 @@ def _after_close(t: TensorType, parts: list[Part], key: int, rank: int) -> Tenso
     rows = _rows(TensorType(t.shape, tuple(parts), t.axis)) if t.axis == 0 else [parts[0]] * t.shape[0]
     new = [replace(p, size=1) for p in rows]
     row = new[key]
-    gaps = _log_gaps(row.domain)
-    domain = row.domain if gaps == row.domain else interval(min(row.domain.lo, gaps.lo), max(row.domain.hi, gaps.hi))
-    new[key] = replace(row, domain=domain, fills=row.fills and row.domain == gaps)
+    logs = _log_gaps(row.domain)
+    domain = row.domain if logs == row.domain else interval(min(row.domain.lo, logs.lo), max(row.domain.hi, logs.hi))
+    new[key] = replace(row, domain=domain, fills=row.fills and row.domain == logs)
     return with_parts(t.shape, new, 0)
 
 
@@ -410,7 +439,9 @@ def _consume(
     domain, fills = rule.produce(merge(t, ""), call.params)
     generated = rule.regenerates(domain) if rule.regenerates else accepts
     for part, where in _located(t, label):
-        if all(_respected(f, accepts) for f in part.folds) and _waste(entry.name, generated, part, where, node.span, out):
+        if all(_respected(f, accepts) for f in part.folds) and _waste(
+            entry.name, generated, part, where, node.span, out
+        ):
             break  # one warning per consumer
     folds = () if rule.sets_fold is None else (Fold(rule.sets_fold, me),)
     return TensorType.uniform(domain, shape, fills, folds)
@@ -576,7 +607,9 @@ def _score(
         else:
             out.leaks.append(Leak(fold, me, span, fix or _close_hint(fold)))
     for part, where in _located(t, label):
-        if all(_respected(f, entry.support) for f in part.folds) and _waste(entry.name, entry.support, part, where, span, out):
+        if all(_respected(f, entry.support) for f in part.folds) and _waste(
+            entry.name, entry.support, part, where, span, out
+        ):
             break  # one warning per consumer
     if isinstance(entry, ModelDist):
         _used_waste(entry, relied, me, span, out)
@@ -626,7 +659,9 @@ def _overflow(op: str, rule: DomainRule, before: Domain, after: Domain, name: st
         )
     infinite = sum(abs(b) == INF for b in (before.lo, before.hi)), sum(abs(b) == INF for b in (after.lo, after.hi))
     if rule.finite and infinite[1] > infinite[0]:
-        return f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
+        return (
+            f"`{op}` maps `{name}` ({before}) past the largest float: its bounds overflow to infinity, giving {after}"
+        )
     return None
 
 
