@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: demo test check-examples graphviz bench clean
+.PHONY: demo test test-fast lint check-examples graphviz bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,8 +20,22 @@ graphviz:
 demo: $(STAMP) graphviz
 	$(PY) examples/demo.py
 
-test: $(STAMP) graphviz
+# Checked annotations and lint (DESIGN.md, habit 8), with the ruff and mypy pinned in the test
+# extra; any finding fails the build. mypy reads its files and settings from pyproject.toml.
+LINTED := compiler survae_dsl tests bench
+
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+	$(PY) -m mypy
+
+test: $(STAMP) graphviz lint
 	$(PY) -m pytest -q
+
+# The edit-test loop: lint and every test but those marked `slow` (training, statistical and
+# subprocess checks; `make test` and CI still run them).
+test-fast: $(STAMP) graphviz lint
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

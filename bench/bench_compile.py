@@ -22,8 +22,8 @@ from collections.abc import Callable
 from common import EXAMPLES, Row, loglog_slope, machine_lines, print_summary, verdict
 
 from survae_dsl.compiler.backends.codegen import emit_module
-from survae_dsl.compiler.drivers.driver import check_source
 from survae_dsl.compiler.core.gc_pause import paused_gc
+from survae_dsl.compiler.drivers.driver import check_source
 
 SIZES = (100, 300, 1000, 3000, 10000)
 HEADLINE = (100, 1000, 10000)

@@ -14,7 +14,12 @@ Public API (re-exported lazily, PEP 562, so that importing the compiler never pu
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names for type checkers and editors, which do not run __getattr__
+    from .compiler.core.diagnostics import CompileError
+    from .compiler.drivers.api import check, compile_source, load, render
+    from .nn import Model, bits_per_dim, iw_log_prob
 
 __version__ = "0.1.0"
 

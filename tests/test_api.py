@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from survae_dsl.compiler.core.diagnostics import Diagnostic
 
 import survae_dsl
+from survae_dsl.compiler.core.diagnostics import Diagnostic
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

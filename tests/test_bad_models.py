@@ -45,7 +45,10 @@ def _too_large() -> str:
 def _too_deep() -> str:
     """A `repeat` nested 101 deep (one level over the limit): not committed, it is one long line."""
     body = "repeat 1 { " * 101 + "x = reverse(x)" + " }" * 101
-    return f"# E505 at 3:1099: nested past the limit (the model brace and 100 repeats).\nmodel M {{\n{body}\n    x ~ standard_normal()\n}}\n"
+    return (
+        "# E505 at 3:1099: nested past the limit (the model brace and 100 repeats).\n"
+        f"model M {{\n{body}\n    x ~ standard_normal()\n}}\n"
+    )
 
 
 GENERATED: dict[str, Callable[[], str]] = {"E501_file_too_large": _too_large, "E505_nesting_too_deep": _too_deep}
@@ -271,6 +274,8 @@ def test_diagnostics_page_is_generated_from_codes() -> None:
     page = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
     from survae_dsl.compiler.doctools.docs_pages import diagnostics_with_explanations
 
-    assert page == diagnostics_with_explanations(), "regenerate it: python -m survae_dsl.compiler.doctools.docs_pages docs"
+    assert page == diagnostics_with_explanations(), (
+        "regenerate it: python -m survae_dsl.compiler.doctools.docs_pages docs"
+    )
     for c in codes.CODES:
         assert f"| `{c.code}` |" in page

@@ -24,9 +24,11 @@ import torch  # noqa: E402
 
 import survae_dsl  # noqa: E402
 from survae_dsl.compiler.catalogue import DIST_TABLE, NET_TABLE, OP_TABLE  # noqa: E402
-from survae_dsl.compiler.ir.checked import Bound
 from survae_dsl.compiler.drivers.driver import check_source  # noqa: E402
+from survae_dsl.compiler.ir.checked import Bound  # noqa: E402
 from survae_dsl.nn import iw_log_prob  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains every catalogue model and integrates the exact ones: about 35 s
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "examples" / "catalogue"
@@ -134,7 +136,7 @@ def test_trains_without_nan_and_samples_the_declared_type(name: str) -> None:
     drawn = model.sample(7, generator=torch.Generator().manual_seed(2))
     assert drawn.shape == (7, *data.shape[1:])
     if data.dtype == torch.long:
-        classes = int(re.search(r"<(\d+)>", model_class.input_types[input_name]).group(1))  # type: ignore[union-attr]
+        classes = int(re.search(r"<(\d+)>", model_class.input_types[input_name]).group(1))  # type: ignore[union-attr]  # int<K> always matches
         assert drawn.dtype == torch.long
         assert 0 <= drawn.min() and drawn.max() < classes
     else:

@@ -6,11 +6,11 @@ import pytest
 
 from survae_dsl.compiler.checks.check import check_model
 from survae_dsl.compiler.core.diagnostics import CompileError
-from survae_dsl.compiler.drivers.driver import check_source
-from survae_dsl.compiler.lowering.lower import lower_module
-from survae_dsl.compiler.frontend.parse import parse
 from survae_dsl.compiler.core.source import Source
+from survae_dsl.compiler.drivers.driver import check_source
+from survae_dsl.compiler.frontend.parse import parse
 from survae_dsl.compiler.ir.verify import verify_ir
+from survae_dsl.compiler.lowering.lower import lower_module
 
 
 def model(body: str, input_type: str = "real[2]") -> str:
@@ -110,7 +110,12 @@ def test_dequantize_reason_and_types() -> None:
 
 def test_interval_images_through_elementwise_maps() -> None:
     m = checked(model("h = abs(x)\nh = scale(h, by=0.25)\nh = logit(h)\nh ~ normal()", "interval(-4, 4)[2]"))
-    assert [str(m.types[t].domain) for t in ("x", "h", "h_1", "h_2")] == ["interval(-4, 4)", "interval(0, 4)", "unit", "real"]
+    assert [str(m.types[t].domain) for t in ("x", "h", "h_1", "h_2")] == [
+        "interval(-4, 4)",
+        "interval(0, 4)",
+        "unit",
+        "real",
+    ]
     assert m.types["h"].fold is not None and m.types["h_2"].fold is None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from survae_dsl.compiler.drivers import cli as cli_module
 
 TESTS = Path(__file__).resolve().parent

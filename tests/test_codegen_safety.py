@@ -199,9 +199,9 @@ def test_no_invisible_or_line_breaking_characters(generated: str) -> None:
 
 
 def _models_dict(tree: ast.Module) -> dict[str, str]:
-    (assign,) = [n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "MODELS"]  # type: ignore[attr-defined]
+    (assign,) = [n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "MODELS"]  # type: ignore[attr-defined]  # targets are Names
     assert isinstance(assign.value, ast.Dict)
-    return {k.value: v.id for k, v in zip(assign.value.keys, assign.value.values, strict=True)}  # type: ignore[union-attr]
+    return {k.value: v.id for k, v in zip(assign.value.keys, assign.value.values, strict=True)}  # type: ignore[union-attr]  # str keys, Name values
 
 
 def test_names_are_renamed_to_safe_distinct_identifiers(generated: str) -> None:

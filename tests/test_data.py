@@ -235,6 +235,7 @@ def _grid(half_width: float = 6.0, n: int = 600) -> tuple[torch.Tensor, float]:
 
 
 @pytest.mark.parametrize("name", CLOSED_FORM)
+@pytest.mark.slow
 def test_log_density_integrates_to_one(name):
     grid, step = _grid()
     log_p = data.log_density(name, grid)
@@ -243,6 +244,7 @@ def test_log_density_integrates_to_one(name):
 
 
 @pytest.mark.parametrize("name", CLOSED_FORM)
+@pytest.mark.slow
 def test_log_density_matches_the_samples(name):
     """The sampled points' histogram agrees with the density integrated over the same bins."""
     x = data.load(name)

@@ -9,6 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # trains in three processes: about 8 s
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent(
@@ -82,7 +86,8 @@ SCRIPT = textwrap.dedent(
         single = build()
         loss = -single(data()).mean()
         loss.backward()
-        torch.save({"loss": loss.detach(), "grads": {n: p.grad for n, p in single.named_parameters()}}, f"{OUT}/single.pt")
+        grads = {n: p.grad for n, p in single.named_parameters()}
+        torch.save({"loss": loss.detach(), "grads": grads}, f"{OUT}/single.pt")
     """
 )
 

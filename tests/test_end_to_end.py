@@ -204,12 +204,14 @@ def all_values() -> torch.Tensor:
     return torch.cartesian_prod(torch.arange(K), torch.arange(K))
 
 
+@pytest.mark.slow
 def test_dequantized_model_is_a_lower_bound(dequantized) -> None:
     model, probabilities = dequantized
     assert type(model).likelihood == "lower_bound"
     assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_dequantized_samples_are_integers_with_the_exact_frequencies(dequantized) -> None:
     model, probabilities = dequantized
     n = 20_000

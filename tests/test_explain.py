@@ -10,8 +10,8 @@ import pytest
 
 from survae_dsl.compiler.core import codes
 from survae_dsl.compiler.core.diagnostics import CompileError
-from survae_dsl.compiler.drivers.driver import check_source
 from survae_dsl.compiler.doctools.explain import EXPLANATIONS, WITHOUT_EXAMPLES, explain
+from survae_dsl.compiler.drivers.driver import check_source
 
 EXPLAINED = sorted(EXPLANATIONS)
 

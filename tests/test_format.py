@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from lark import Lark, Token
 
-from survae_dsl.compiler.frontend import format as fmt
 from survae_dsl.compiler.core.diagnostics import CompileError, InternalError
-from survae_dsl.compiler.frontend.format import format_source, main, strip_spans
-from survae_dsl.compiler.lowering.lower import lower_module
-from survae_dsl.compiler.frontend.parse import _BracketNewlines, parse
 from survae_dsl.compiler.core.source import Source
+from survae_dsl.compiler.frontend import format as fmt
+from survae_dsl.compiler.frontend.format import format_source, main, strip_spans
+from survae_dsl.compiler.frontend.parse import _BracketNewlines, parse
+from survae_dsl.compiler.lowering.lower import lower_module
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(

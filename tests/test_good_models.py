@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+
 from survae_dsl.compiler.catalogue import DIST_TABLE, OP_TABLE
 from survae_dsl.compiler.catalogue.ops_bijective import AffineCouplingParams
 from survae_dsl.compiler.drivers.driver import check_source
@@ -85,7 +86,7 @@ def test_info_json(
     report = cli(path.name, "--check").out
     assert len(first.tensors) == report.split("    tensors:")[1].split("    layers:")[0].count("\n") - 2
     known = [layer.parameters for layer in first.layers]
-    assert first.parameters == (sum(known) if None not in known else None)  # type: ignore[arg-type]
+    assert first.parameters == (sum(known) if None not in known else None)  # type: ignore[arg-type]  # None not in known
     assert f"{first.parameters:,}" in report
 
 

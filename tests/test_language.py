@@ -94,6 +94,7 @@ def test_class_and_reasons(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.slow
 def test_trains_and_samples(name: str) -> None:
     model_class = _load(name)
     torch.manual_seed(0)
@@ -189,6 +190,7 @@ def test_conditional_log_prob_depends_on_the_context() -> None:
         model.sample(3, c=c)
 
 
+@pytest.mark.slow
 def test_a_conditional_density_integrates_to_one_for_each_context() -> None:
     model = _load("ConditionalFlow")().double()
     torch.manual_seed(4)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a fresh process per command: about 8 s
+
 TRAP = """
 from pathlib import Path
 Path({marker!r}).write_text("imported")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import survae_dsl
-from survae_dsl.compiler.catalogue import Construct, runtime_names
 from survae_dsl.compiler.backends.codegen import LocalClass
-from survae_dsl.compiler.drivers.driver import check_source
 from survae_dsl.compiler.backends.param_count import FORMULAS, file_parameter_counts, parameter_count, total
+from survae_dsl.compiler.catalogue import Construct, runtime_names
+from survae_dsl.compiler.drivers.driver import check_source
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -147,7 +147,7 @@ DIRECT = [
 @pytest.mark.parametrize("construct", DIRECT, ids=[f"{c.runtime}-{i}" for i, c in enumerate(DIRECT)])
 def test_counts_with_constructor_defaults(construct: Construct) -> None:
     built = _build(construct)
-    assert parameter_count(construct) == sum(p.numel() for p in built.parameters())  # type: ignore[attr-defined]
+    assert parameter_count(construct) == sum(p.numel() for p in built.parameters())  # type: ignore[attr-defined]  # _build makes an nn.Module
 
 
 def test_every_runtime_class_has_a_formula() -> None:
@@ -179,7 +179,11 @@ def test_counting_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run(
-        [sys.executable, "-c", "import sys, survae_dsl.compiler.backends.param_count; assert 'torch' not in sys.modules"],
+        [
+            sys.executable,
+            "-c",
+            "import sys, survae_dsl.compiler.backends.param_count; assert 'torch' not in sys.modules",
+        ],
         check=True,
     )
     subprocess.run([sys.executable, "-c", code], check=True)

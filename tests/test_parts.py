@@ -97,7 +97,8 @@ def test_transpose_follows_the_axis_and_regroup_follows_unit_axes_only() -> None
 
 def test_sorted_to_real_on_another_key_is_an_error() -> None:
     found = errors(
-        "model M {\n    input x: real[2, 3]\n    h = sort(x, key=0)\n    h = sorted_to_real(h, key=1)\n    h ~ normal()\n}\n"
+        "model M {\n    input x: real[2, 3]\n    h = sort(x, key=0)\n"
+        "    h = sorted_to_real(h, key=1)\n    h ~ normal()\n}\n"
     )
     assert found == [("E405", 4, "`sorted_to_real` needs row 1 of `h` sorted, but `sort` (line 3) sorted `h` by row 0")]
 
@@ -108,7 +109,8 @@ def test_sorted_to_real_on_another_key_is_an_error() -> None:
         "h = sort(x, dim=0)\na, b = split(h)\nh = concat(b, a)\nh = sorted_to_real(h, dim=0)\nh ~ normal()",
         "h = sort(x, dim=0)\nh = reverse(h)\nh = sorted_to_real(h, dim=0)\nh ~ normal()",
         "h = sort(x, dim=0)\nh = scale(h, by=-1.0)\nh = sorted_to_real(h, dim=0)\nh ~ normal()",
-        "a, b = split(x)\na = sort(a, dim=0)\nb = sort(b, dim=0)\nh = concat(a, b)\nh = sorted_to_real(h, dim=0)\nh ~ normal()",
+        "a, b = split(x)\na = sort(a, dim=0)\nb = sort(b, dim=0)\nh = concat(a, b)\n"
+        "h = sorted_to_real(h, dim=0)\nh ~ normal()",
         "h = sort(x, dim=0)\na, b = split(h)\na = exp(a)\nh = concat(a, b)\nh = sorted_to_real(h, dim=0)\nh ~ normal()",
     ],
     ids=["halves-swapped", "reversed", "decreasing-map", "two-runs-joined", "piece-mapped-apart"],
@@ -193,7 +195,8 @@ def test_check_shows_a_row_per_part_and_info_lists_parts() -> None:
     from survae_dsl.compiler.backends.report import format_model
 
     m = one(
-        "a, b = split(x)\na = abs(a)\nh = concat(a, b)\nh = reverse(h)\np, q = split(h)\np ~ normal()\nq = log(q)\nq ~ normal()"
+        "a, b = split(x)\na = abs(a)\nh = concat(a, b)\nh = reverse(h)\n"
+        "p, q = split(h)\np ~ normal()\nq = log(q)\nq ~ normal()"
     )
     text = format_model(m)
     assert "  dim 0 [0:2]        real" in text and "  dim 0 [2:4]        positive" in text
@@ -260,7 +263,10 @@ def test_an_encoder_wasting_through_a_used_model_is_refused() -> None:
     inner = (
         "model Inner {\n    input v: unit[2]\n    h = affine_coupling(v, net=mlp(hidden=[8]))\n    h ~ normal()\n}\n"
     )
-    user = "model M {\n    input x: int<4>[2]\n    h = dequantize(x, encoder=Noise)\n    h = logit(h)\n    h ~ normal()\n}\n"
+    user = (
+        "model M {\n    input x: int<4>[2]\n    h = dequantize(x, encoder=Noise)\n"
+        "    h = logit(h)\n    h ~ normal()\n}\n"
+    )
     found = errors(inner + noise + user)
     assert [code for code, _, _ in found] == ["E410"]
 
@@ -275,7 +281,8 @@ def test_a_closed_key_row_that_does_not_fill_its_hull_is_waste() -> None:
     # Found by the random graphs: exp(exp(x)) keys lie in (1, inf); after sorted_to_real the
     # row holds that first key and real log-gaps, which the checker cannot follow apart.
     m = one(
-        "h = exp(x)\nh = exp(h)\nh = transpose(h, dims=[1, 0])\nh = sort(h, dim=1, key=0)\nh = sorted_to_real(h, dim=1, key=0)\nh ~ normal()",
+        "h = exp(x)\nh = exp(h)\nh = transpose(h, dims=[1, 0])\nh = sort(h, dim=1, key=0)\n"
+        "h = sorted_to_real(h, dim=1, key=0)\nh ~ normal()",
         "real[3, 2]",
     )
     assert m.likelihood == "exact"

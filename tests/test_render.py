@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import survae_dsl
-from survae_dsl.compiler.drivers.driver import check_source
 from survae_dsl.compiler.backends.render_dot import build_graph
+from survae_dsl.compiler.drivers.driver import check_source
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "render"

@@ -20,6 +20,8 @@ import torch  # noqa: E402
 import survae_dsl  # noqa: E402
 from survae_dsl.compiler.drivers.cli import main  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a fresh process per model, importing torch: about 15 s
+
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     "abs_flow": (ROOT / "examples" / "abs_flow.survae", "AbsFlow", "real[2]", {}),

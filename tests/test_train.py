@@ -29,6 +29,8 @@ import torch
 from survae_dsl import train as survae_train
 from survae_dsl.train import TrainConfig, fit, loop
 
+pytestmark = pytest.mark.slow  # trains models, runs `survae-train` in processes: about 45 s
+
 FLOW = """
 model Flow {
     input x: real[2]
@@ -209,9 +211,7 @@ def test_fit_returns_what_the_command_line_writes(train: Callable[..., Run], poi
     the report it returns is the command's metrics.json (same seed, so same figures)."""
     cli = train(FLOW, "--data", points, "--epochs", "1", "--batch-size", "64", "--seed", "2", out="cli")
     assert cli.status == 0, cli.err
-    config = TrainConfig(
-        tmp_path / "model.survae", data=points, epochs=1, batch_size=64, seed=2, out=tmp_path / "api"
-    )
+    config = TrainConfig(tmp_path / "model.survae", data=points, epochs=1, batch_size=64, seed=2, out=tmp_path / "api")
     report = fit(config)
     expected = cli.metrics
     for key in ("model", "likelihood", "parameters", "steps", "epochs_completed", "data", "plots"):

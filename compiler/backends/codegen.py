@@ -18,24 +18,20 @@ from dataclasses import dataclass
 from types import CodeType
 
 from ..catalogue import Construct, DistEntry, DistSlot, EmitArgs, NetSlot, OpEntry, runtime_names
-from ..catalogue.base import Shape
+from ..catalogue.base import Shape, op_slots
 from ..catalogue.rules import params_out
-from ..ir.checked import CheckedModel
-from ..ir.checked import Bound, BoundNet
-from ..catalogue.base import op_slots
-from ..ir.checked import ModelDist
 from ..core.diagnostics import InternalError
 from ..core.domains import TensorType
-from ..core.gc_pause import paused_gc
-from ..ir.graph import ContextNode, DistNode, InputNode, OpNode
 from ..core.namespace import Namespace
+from ..core.source import Span
+from ..ir.checked import Bound, BoundNet, CheckedModel, ModelDist
+from ..ir.graph import ContextNode, DistNode, InputNode, OpNode
 from ..lowering.user_transforms import impl_alias, impl_parts
 
 RUNTIME_ALIAS = "snn"
 ALLOWED_IMPORTS = frozenset({"__future__", "torch", "survae_dsl.nn"})
 
 
-@paused_gc()
 def emit_module(models: list[CheckedModel], source_name: str, standalone: bool = False) -> str:
     """The whole generated file for these models; `standalone` copies in the runtime it uses,
     so the module needs only torch (and the modules of user transforms)."""
@@ -105,17 +101,18 @@ def literal(value: object) -> str:
     kind = type(value)
     if value is None or kind in (bool, int, str):
         return repr(value)
-    if kind is float:
-        if not math.isfinite(value):  # type: ignore[arg-type]
+    # `type(value) is` rather than `kind is`: mypy narrows the value only on the former.
+    if type(value) is float:
+        if not math.isfinite(value):
             raise InternalError(f"non-finite float {value!r} reached code generation")
         return repr(value)
-    if kind is tuple:
-        items = [literal(v) for v in value]  # type: ignore[attr-defined]
+    if type(value) is tuple:
+        items = [literal(v) for v in value]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-    if kind is Construct:
-        return construct(value)  # type: ignore[arg-type]
-    if kind is LocalClass:
-        return f"{value.name}()"  # type: ignore[attr-defined]
+    if type(value) is Construct:
+        return construct(value)
+    if type(value) is LocalClass:
+        return f"{value.name}()"
     raise InternalError(f"value of type {kind.__name__} is not an allowed literal")
 
 
@@ -148,7 +145,7 @@ class _Layer:
     node: str
     line: int
     ordinal: int  # 1 for the model's first layer of this op, 2 for the next, ...
-    via: tuple = ()  # (block, call span) for a layer written inside blocks, innermost first
+    via: tuple[tuple[str, Span], ...] = ()  # (block, call span) for a layer written inside blocks, innermost first
 
 
 class ModelEmitter:
@@ -190,10 +187,10 @@ class ModelEmitter:
         ]
 
     def _inputs(self) -> list[InputNode]:
-        return [self.model.ir.payload(n) for n in self.model.ir.inputs]  # type: ignore[misc]
+        return self.model.ir.input_nodes()
 
     def _contexts(self) -> list[ContextNode]:
-        return [self.model.ir.payload(n) for n in self.model.ir.contexts]  # type: ignore[misc]
+        return self.model.ir.context_nodes()
 
     def _context_params(self) -> list[str]:
         """`c: torch.Tensor | None = None` for each declared context (keyword-only)."""
@@ -203,7 +200,9 @@ class ModelEmitter:
         out = []
         for c in self._contexts():
             classes = f", {c.domain.classes}" if c.domain.is_discrete else ""
-            out.append(f"        {self.var(c.tensor)} = self._context({self.var(c.tensor)}, {literal(c.name)}{classes})")
+            out.append(
+                f"        {self.var(c.tensor)} = self._context({self.var(c.tensor)}, {literal(c.name)}{classes})"
+            )
         return out
 
     def _reads(self, payload: OpNode | DistNode) -> str:
@@ -308,7 +307,9 @@ class ModelEmitter:
             payload = self.model.ir.payload(node)
             if isinstance(payload, DistNode):
                 layer = self.layers[node]
-                call = f"self.{layer.attr}.sample(n{self._reads(payload)}, temperature=temperature, generator=generator)"
+                call = (
+                    f"self.{layer.attr}.sample(n{self._reads(payload)}, temperature=temperature, generator=generator)"
+                )
                 out.append(f"        {self.var(payload.input)} = {call}{self.at(layer)}")
             elif isinstance(payload, OpNode):
                 layer = self.layers[node]
@@ -333,10 +334,12 @@ def build_slots(
     for key, slot in op_slots(call.entry, tuple(t.shape for t in inputs), call.params, context).items():
         if isinstance(slot, NetSlot):
             built[key] = _net(call.nets[key], slot)
-        elif key in call.dists and isinstance(call.dists[key].entry, ModelDist):
-            built[key] = _model_use(call.dists[key].entry, class_names)  # type: ignore[arg-type]
         elif key in call.dists:
-            built[key] = _distribution(call.dists[key], slot, inputs[0])
+            use = call.dists[key]
+            if isinstance(use.entry, ModelDist):
+                built[key] = _model_use(use.entry, class_names)
+            else:
+                built[key] = _distribution(use, slot, inputs[0])
     return built
 
 

@@ -7,18 +7,19 @@ that ever has to happen).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..ir.checked import CheckedModel
 from ..core.diagnostics import Diagnostic
 from ..core.domains import Fold, TensorType
+from ..core.source import Span
+from ..ir.checked import CheckedModel
 from ..ir.graph import ContextNode, InputNode
-from .param_count import file_parameter_counts, total
 from ..lowering.user_transforms import impl_parts
+from .param_count import file_parameter_counts, total
 
-INFO_VERSION = 2
+INFO_VERSION: Final = 2
 
 
 class _Strict(BaseModel):
@@ -51,7 +52,9 @@ class FoldInfo(_Strict):
     region: str = Field(description="`positive`, `ordered`, an interval, ...")
     surjection: str
     line: int
-    chain: list[str] = Field(description="the block calls and `repeat` iterations that made this copy of the surjection")
+    chain: list[str] = Field(
+        description="the block calls and `repeat` iterations that made this copy of the surjection"
+    )
     axis: int | None = Field(description="ordered folds: the axis the values are sorted along")
     entries: list[int] | None = Field(
         description="ordered folds: [start, stop, length]: this part holds entries start..stop-1 of a run of length"
@@ -119,13 +122,13 @@ class Info(_Strict):
     diagnostics: list[DiagnosticInfo]
 
 
-def position(span: object) -> Position:
+def position(span: Span) -> Position:
     return Position(
-        file=span.filename,  # type: ignore[attr-defined]
-        line=span.line,  # type: ignore[attr-defined]
-        column=span.column,  # type: ignore[attr-defined]
-        end_line=max(span.end_line, span.line),  # type: ignore[attr-defined]
-        end_column=max(span.end_column, 1),  # type: ignore[attr-defined]
+        file=span.filename,
+        line=span.line,
+        column=span.column,
+        end_line=max(span.end_line, span.line),
+        end_column=max(span.end_column, 1),
     )
 
 
@@ -151,12 +154,12 @@ def _model(model: CheckedModel, counts: list[tuple[str, int | None]]) -> ModelIn
     ir = model.ir
     return ModelInfo(
         name=model.name,
-        likelihood=model.likelihood,  # type: ignore[arg-type]
+        likelihood=model.likelihood,
         doc=ir.doc,
-        inputs=[ir.payload(n).name for n in ir.inputs],  # type: ignore[union-attr]
-        contexts=[ir.payload(n).name for n in ir.contexts],  # type: ignore[union-attr]
+        inputs=[p.name for p in ir.input_nodes()],
+        contexts=[p.name for p in ir.context_nodes()],
         reasons=[
-            ReasonInfo(kind=r.kind, op=r.op, line=r.span.line, column=r.span.column, message=r.message)  # type: ignore[arg-type]
+            ReasonInfo(kind=r.kind, op=r.op, line=r.span.line, column=r.span.column, message=r.message)
             for r in model.reasons
         ],
         tensors=[_tensor(model, tensor) for tensor in ir.tensors],
@@ -170,12 +173,13 @@ def _tensor(model: CheckedModel, tensor: str) -> TensorInfo:
     definition = model.ir.tensors[tensor]
     t = model.types[tensor]
     producer = model.ir.payload(definition.producer)
+    role: Literal["input", "context", "tensor"]
     role = "input" if isinstance(producer, InputNode) else "context" if isinstance(producer, ContextNode) else "tensor"
     fold = _fold(t.fold) if t.fold else None
     return TensorInfo(
         id=tensor,
         name=definition.name,
-        role=role,  # type: ignore[arg-type]
+        role=role,
         line=definition.span.line,
         domain=str(t.domain),
         shape=list(t.shape),

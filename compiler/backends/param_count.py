@@ -17,13 +17,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..catalogue import CallValue, Construct, TensorRef
-from ..ir.checked import CheckedModel
-from ..ir.checked import Bound
-from .codegen import LocalClass, ModelEmitter
 from ..core.diagnostics import Diagnostic, error
-from ..ir.graph import OpNode
 from ..core.namespace import Namespace
+from ..ir.checked import Bound, CheckedModel
+from ..ir.graph import OpNode
 from ..lowering.user_transforms import impl_parts
+from .codegen import LocalClass, ModelEmitter
 
 Count = int | None
 Kwargs = dict[str, Any]
@@ -40,7 +39,7 @@ class _Nested:
         if value is None:
             return 0
         if isinstance(value, Construct):
-            return parameter_count(value, self.models)  # type: ignore[arg-type]
+            return parameter_count(value, self.models)
         if isinstance(value, LocalClass):
             if self.models is None or value.name not in self.models:
                 return None
@@ -50,9 +49,8 @@ class _Nested:
 
 def _add(*counts: Count) -> Count:
     """The sum, or None if any part is unknown."""
-    if any(c is None for c in counts):
-        return None
-    return sum(counts)  # type: ignore[arg-type]
+    known = [c for c in counts if c is not None]
+    return sum(known) if len(known) == len(counts) else None
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -69,7 +67,8 @@ def _dense(width_in: int, width_out: int) -> int:
 
 def _conv(width_in: int, width_out: int, kernel: int, spatial_dims: int) -> int:
     """`nn.Conv1d`/`nn.Conv2d(width_in, width_out, kernel)`: weight and bias."""
-    return width_in * width_out * kernel**spatial_dims + width_out
+    window: int = kernel**spatial_dims  # int ** int is typed Any (a negative power is a float)
+    return width_in * width_out * window + width_out
 
 
 def _chain(widths: tuple[int, ...], layer: Callable[[int, int], int]) -> int:
@@ -103,7 +102,9 @@ def _conv_net(k: Kwargs, _nested: _Nested) -> Count:
 
 
 def _resnet(k: Kwargs, _nested: _Nested) -> Count:
-    hidden, blocks, spatial = k.get("hidden", 64), k.get("blocks", 2), k.get("spatial_dims", 2)
+    hidden: int = k.get("hidden", 64)
+    blocks: int = k.get("blocks", 2)
+    spatial: int = k.get("spatial_dims", 2)
 
     def layer(a: int, b: int) -> int:
         return _dense(a, b) if spatial == 0 else _conv(a, b, 3, spatial)
@@ -112,10 +113,11 @@ def _resnet(k: Kwargs, _nested: _Nested) -> Count:
 
 
 def _transformer(k: Kwargs, _nested: _Nested) -> Count:
-    dim, layers = k.get("dim", 64), k.get("layers", 2)
+    dim: int = k.get("dim", 64)
+    layers: int = k.get("layers", 2)
     norm = 2 * dim  # LayerNorm: weight and bias
     block = norm + _dense(dim, 3 * dim) + _dense(dim, dim) + norm + _dense(dim, 4 * dim) + _dense(4 * dim, dim)
-    position = k["length"] * dim if k.get("positional", False) else 0
+    position: int = k["length"] * dim if k.get("positional", False) else 0
     return _dense(k["in_features"], dim) + position + layers * block + norm + _dense(dim, k["out_features"])
 
 
@@ -136,13 +138,14 @@ def _with_net(k: Kwargs, nested: _Nested) -> Count:
 
 
 def _actnorm(k: Kwargs, _nested: _Nested) -> Count:
-    return 2 * k["shape"][0]  # shift and log_scale per channel
+    channels: int = k["shape"][0]
+    return 2 * channels  # shift and log_scale per channel
 
 
 def _lu(k: Kwargs, _nested: _Nested) -> Count:
     # `lower` and `upper` are full (C, C) parameters (only their strict triangles are used)
     # and `log_s` is (C,): 2·C² + C, not the C² of the matrix.
-    channels = k["shape"][0]
+    channels: int = k["shape"][0]
     return 2 * channels * channels + channels
 
 
@@ -178,8 +181,9 @@ def _max_pool(k: Kwargs, nested: _Nested) -> Count:
     if k.get("decoder") is not None:
         return nested(k["decoder"])
     # The runtime default is HalfNormal(gap shape), with a learned log_scale per gap.
-    shape, kernel = k["shape"], k.get("kernel", 2)
-    window = kernel ** (len(shape) - 1)
+    shape: tuple[int, ...] = k["shape"]
+    kernel: int = k.get("kernel", 2)
+    window: int = kernel ** (len(shape) - 1)
     return shape[0] * (window - 1) * _numel(tuple(s // kernel for s in shape[1:]))
 
 
@@ -303,9 +307,9 @@ def _layer_key(checked_model: CheckedModel, node: str, call: Bound) -> Any:
     """What a layer's arguments depend on but its ordinal (which only seeds permutations):
     the call bound with its parameters and nested calls, its input types and the context it
     reads. None if some part cannot be hashed."""
-    payload = checked_model.ir.payload(node)
-    inputs = payload.inputs if isinstance(payload, OpNode) else (payload.input,)  # type: ignore[union-attr]
-    context = checked_model.types[payload.context].shape if payload.context else None  # type: ignore[union-attr]
+    payload = checked_model.ir.call(node)
+    inputs = payload.inputs if isinstance(payload, OpNode) else (payload.input,)
+    context = checked_model.types[payload.context].shape if payload.context else None
     key = (_bound_key(call), tuple(checked_model.types[t] for t in inputs), context)
     try:
         hash(key)
@@ -336,7 +340,7 @@ def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, Checke
     if any(tensor not in checked_model.types for tensor in checked_model.ir.tensors):
         return None  # lowering reported an error in this model (a bad type): its layers cannot be built
     names = checked_model.uses()
-    totals = {name: used[name].parameter_total for name in names - {checked_model.name} if used.get(name) is not None}
+    totals = {name: m.parameter_total for name in names - {checked_model.name} if (m := used.get(name)) is not None}
     counts = _layer_counts(checked_model, {name: name for name in names}, totals)
     checked_model.parameter_counts = [(attr, count) for attr, _node, count in counts]
     known = [(count, node) for _attr, node, count in counts if count is not None]
@@ -344,7 +348,7 @@ def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, Checke
     if over <= MAX_PARAMETERS:
         return None
     largest, node = max(known, key=lambda item: item[0])
-    payload = checked_model.ir.payload(node)
+    payload = checked_model.ir.call(node)
     if isinstance(payload, OpNode):
         what = f"`{payload.op}`"
         hint = (
@@ -352,10 +356,10 @@ def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, Checke
             "widths, couple along channels with `conv`, or `conv1x1` instead of `linear` on images"
         )
     else:
-        what = f"`~ {payload.dist}`"  # type: ignore[union-attr]
+        what = f"`~ {payload.dist}`"
         hint = (
             "a distribution with learned parameters has some for every entry: use `standard_normal()`, "
-            "or `normal(per=\"channel\")`, on a large tensor"
+            'or `normal(per="channel")`, on a large tensor'
         )
     return error(
         "E506",

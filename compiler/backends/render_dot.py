@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 import graphviz
 
 from ..catalogue import KIND_STYLES, OpEntry, Style
 from ..ir.checked import CheckedModel
-from ..ir.graph import ContextNode, DistNode, InputNode, OpNode
+from ..ir.graph import ContextNode, DistNode, InputNode, OpNode, Scope
 from .report import CLASS_WORDS
+
+Scopes = dict[str, tuple[Scope, ...]]  # node → the scopes it was written in, outermost first
+Culprits = set[tuple[int, int]]  # (line, column) of the ops that make a model a lower bound
 
 FORMATS = ("svg", "png", "pdf", "dot")
 _BOUND_COLOR = "#cc0000"
@@ -82,14 +84,14 @@ class _Drawing:
     def draw(self, graph: graphviz.Digraph, model: CheckedModel, prefix: str) -> None:
         culprits = {(r.span.line, r.span.column) for r in model.reasons}
         nodes = list(model.inference_order)
-        scopes = {n: getattr(model.ir.payload(n), "scope", ()) for n in nodes}
+        scopes: Scopes = {n: getattr(model.ir.payload(n), "scope", ()) for n in nodes}
         if self.collapse:
             self._draw_groups(graph, model, prefix, nodes, scopes, culprits)
         else:
             self._draw_clusters(graph, model, prefix, nodes, scopes, culprits, depth=0, path=())
         self._draw_edges(graph, model, prefix, scopes)
 
-    def _node(self, graph: graphviz.Digraph, model: CheckedModel, node: str, prefix: str, culprits: set) -> None:
+    def _node(self, graph: graphviz.Digraph, model: CheckedModel, node: str, prefix: str, culprits: Culprits) -> None:
         payload = model.ir.payload(node)
         attrs = _node_attrs(KIND_STYLES[_kind(model, node)])
         if (payload.span.line, payload.span.column) in culprits:
@@ -102,21 +104,21 @@ class _Drawing:
         model: CheckedModel,
         prefix: str,
         nodes: list[str],
-        scopes: dict,
-        culprits: set,
+        scopes: Scopes,
+        culprits: Culprits,
         depth: int,
-        path: tuple,
+        path: tuple[str, ...],
     ) -> None:
         """The nodes directly in `path`, then one labelled cluster per scope one level deeper."""
-        children: dict[str, Any] = {}
+        children: dict[str, Scope] = {}
         for node in nodes:
-            scope = scopes[node]
-            if tuple(s.key for s in scope[:depth]) != path:
+            within = scopes[node]
+            if tuple(s.key for s in within[:depth]) != path:
                 continue
-            if len(scope) == depth:
+            if len(within) == depth:
                 self._node(graph, model, node, prefix, culprits)
             else:
-                children.setdefault(scope[depth].key, scope[depth])
+                children.setdefault(within[depth].key, within[depth])
         for key, scope in children.items():
             with graph.subgraph(name=_dot_id(f"cluster.{prefix}", key)) as sub:
                 kind = "repeat" if scope.kind == "repeat" else "block"
@@ -124,7 +126,13 @@ class _Drawing:
                 self._draw_clusters(sub, model, prefix, nodes, scopes, culprits, depth + 1, (*path, key))
 
     def _draw_groups(
-        self, graph: graphviz.Digraph, model: CheckedModel, prefix: str, nodes: list[str], scopes: dict, culprits: set
+        self,
+        graph: graphviz.Digraph,
+        model: CheckedModel,
+        prefix: str,
+        nodes: list[str],
+        scopes: Scopes,
+        culprits: Culprits,
     ) -> None:
         """Each outermost `repeat` or block call as one node listing what it holds."""
         members: dict[str, list[str]] = {}
@@ -146,7 +154,7 @@ class _Drawing:
                 attrs.update(color=_BOUND_COLOR, penwidth="2.5")
             graph.node(_dot_id(prefix, "group" + key), label=_escape(label), **attrs)
 
-    def _draw_edges(self, graph: graphviz.Digraph, model: CheckedModel, prefix: str, scopes: dict) -> None:
+    def _draw_edges(self, graph: graphviz.Digraph, model: CheckedModel, prefix: str, scopes: Scopes) -> None:
         drawn: set[tuple[str, str, str]] = set()
         for source, target, data in model.ir.graph.edges(data=True):
             ends = [self._shown(n, scopes) for n in (source, target)]
@@ -162,7 +170,7 @@ class _Drawing:
             style = {"style": "dashed"} if read else {}  # a read, not a consumption
             graph.edge(_dot_id(prefix, first), _dot_id(prefix, second), label=_escape(label), **style)
 
-    def _shown(self, node: str, scopes: dict) -> str:
+    def _shown(self, node: str, scopes: Scopes) -> str:
         """The drawn node standing for `node`: itself, or its collapsed group."""
         if self.collapse and scopes.get(node):
             return "group" + scopes[node][0].key
@@ -173,8 +181,8 @@ _GROUP_COLORS = {"repeat": "#3d85c6", "block": "#6aa84f"}
 
 
 def _short(model: CheckedModel, node: str) -> str:
-    payload = model.ir.payload(node)
-    return f"~ {payload.dist}" if isinstance(payload, DistNode) else payload.op  # type: ignore[union-attr]
+    payload = model.ir.call(node)
+    return f"~ {payload.dist}" if isinstance(payload, DistNode) else payload.op
 
 
 def _dot_id(prefix: str, node: str) -> str:
@@ -217,7 +225,8 @@ def render(models: list[CheckedModel], fmt: str, collapse: bool = False, directi
     """The diagram in `fmt` (svg, png, pdf or dot)."""
     graph = build_graph(models, collapse, direction)
     if fmt == "dot":
-        return graph.source.encode("utf-8")
+        source: str = graph.source  # graphviz is untyped
+        return source.encode("utf-8")
     if shutil.which("dot") is None:
         raise RenderError(
             f"rendering to .{fmt} needs Graphviz's `dot` program, which is not installed; "
@@ -225,7 +234,8 @@ def render(models: list[CheckedModel], fmt: str, collapse: bool = False, directi
             "or render to a .dot file instead"
         )
     try:
-        return graph.pipe(format=fmt)
+        image: bytes = graph.pipe(format=fmt)  # graphviz is untyped
+        return image
     except graphviz.ExecutableNotFound as exc:  # dot vanished between the check and the call
         raise RenderError(str(exc)) from None
     except graphviz.CalledProcessError as exc:

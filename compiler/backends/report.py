@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ..ir.checked import CheckedModel
 from ..core.domains import Fold
+from ..ir.checked import EXACT, CheckedModel
 from ..ir.graph import ContextNode, InputNode
-from ..ir.checked import EXACT
 from ..lowering.user_transforms import impl_parts
 
 CLASS_WORDS = {EXACT: "exact log-likelihood", "lower_bound": "lower bound"}
@@ -88,4 +87,4 @@ def _table(model: CheckedModel) -> list[str]:
             rows.append((where, "", str(part.domain), "yes" if part.fills else "no", _folds(part.folds)))
             start += part.size
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]

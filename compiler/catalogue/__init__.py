@@ -31,7 +31,7 @@ NET_TABLE: dict[str, NetEntry] = {e.name: e for e in NETS}
 
 
 def role_of(name: str) -> str | None:
-    """"op", "distribution", "net", or None for a name the catalogue does not know."""
+    """The role of `name`: "op", "distribution", "net", or None if the catalogue does not know it."""
     if name in OP_TABLE:
         return "op"
     if name in DIST_TABLE:
@@ -48,7 +48,7 @@ def all_names() -> list[str]:
 @lru_cache(maxsize=1)
 def runtime_names() -> frozenset[str]:
     """Every runtime class a generated module may construct (the catalogue is fixed at import)."""
-    entries = [*OPS, *DISTRIBUTIONS, *NETS]
+    entries: list[OpEntry | DistEntry | NetEntry] = [*OPS, *DISTRIBUTIONS, *NETS]
     # AsDistribution wraps another model of the same file used as a distribution (§6.5).
     return frozenset(e.runtime for e in entries) | {"AsDistribution"}
 

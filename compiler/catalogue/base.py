@@ -113,7 +113,8 @@ def check_axis(shape: tuple[int, ...], dim: int, op: str) -> int:
 class DomainRule:
     """How an op treats data domains and folds.
 
-    - `accepts(params)`: the values its inference direction takes; anything else is E405.
+    - `accepts(params)`: the values its inference direction takes; anything else is E405
+      (None: any domain, checked elsewhere, as a vae's decoder is).
     - `role`: "elementwise" (a fixed monotone map: maps domains and carries folds through its
       image), "structural" (moves entries as `structure` says: keeps each entry's domain, fill
       and folds), "net" (learned, real → real), or "surjection" (its own output domain; may set
@@ -127,10 +128,11 @@ class DomainRule:
       (`sorted_to_real`), the one consumer that respects an ordered fold.
     """
 
-    accepts: Callable[[Params], Domain]
+    # The params of these callables are each op's own Params subclass, hence Any.
+    accepts: Callable[[Any], Domain | None]
     role: str
-    point_map: Callable[[Params], Callable[[float], float]] | None = None
-    output: Callable[[Domain, Params], Domain] | None = None
+    point_map: Callable[[Any], Callable[[float], float]] | None = None
+    output: Callable[[Domain, Any], Domain] | None = None
     sets_fold: Domain | None = None
     structure: Callable[[Any, tuple[Shape, ...]], Movement] | None = None
     closes_order: bool = False
@@ -155,7 +157,7 @@ class DomainRule:
         return self.output(t.domain, params), t.fills
 
 
-def always(domain: Domain) -> Callable[[Params], Domain]:
+def always(domain: Domain) -> Callable[[Any], Domain]:
     return lambda _params: domain
 
 
@@ -234,6 +236,12 @@ class DistSlot:
 
 Slot = NetSlot | DistSlot
 
+# The callables an op entry is made of. Their parameters are typed Any where each entry passes
+# its own Params subclass (a rule written for `SplitParams` is stored as a rule of any params).
+ShapeRule = Callable[[tuple[Shape, ...], Any], tuple[Shape, ...]]
+OneShapeRule = Callable[[Shape, Any], Shape]
+SlotRule = Callable[[tuple[Shape, ...], Any], dict[str, Slot]]
+
 
 @dataclass(frozen=True)
 class EmitArgs:
@@ -249,6 +257,9 @@ class EmitArgs:
     @property
     def t(self) -> TensorType:
         return self.inputs[0]
+
+
+Emitter = Callable[[EmitArgs], Kwargs]
 
 
 def no_slots(_shapes: tuple[Shape, ...], _params: Any) -> dict[str, Slot]:
@@ -271,12 +282,12 @@ class OpEntry:
     runtime: str
     summary: str
     maths: str
-    infer_shape: Callable[[tuple[Shape, ...], Any], tuple[Shape, ...]]
+    infer_shape: ShapeRule
     domain: DomainRule
-    emit: Callable[[EmitArgs], Kwargs]
+    emit: Emitter
     num_inputs: int | None = 1
     num_outputs: Callable[[Any], int] = field(default=lambda _params: 1)
-    slots: Callable[[tuple[Shape, ...], Any], dict[str, Slot]] = no_slots
+    slots: SlotRule = no_slots
 
     @property
     def style(self) -> Style:
@@ -327,6 +338,6 @@ def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: Any, context: Sh
     return {k: replace(s, context=context) if isinstance(s, NetSlot) else s for k, s in slots.items()}
 
 
-def single(rule: Callable[[Shape, Any], Shape]) -> Callable[[tuple[Shape, ...], Any], tuple[Shape, ...]]:
+def single(rule: OneShapeRule) -> ShapeRule:
     """Lift a one-input, one-output shape rule to the general form."""
     return lambda shapes, params: (rule(shapes[0], params),)

@@ -334,4 +334,3 @@ MADE = NetEntry(
 )
 
 NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, TRANSFORMER, MADE)
-

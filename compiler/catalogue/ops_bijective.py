@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -10,13 +11,18 @@ from .base import (
     NET_BASED,
     CallValue,
     EmitArgs,
+    Emitter,
     Kind,
     Kwargs,
     NetSlot,
     NoParams,
+    OneShapeRule,
     OpEntry,
     Params,
     Shape,
+    ShapeRule,
+    Slot,
+    SlotRule,
     TensorRef,
     single,
 )
@@ -45,10 +51,17 @@ class AffineCouplingParams(CouplingParams):
 
 class SplineCouplingParams(CouplingParams):
     bins: Annotated[int, Field(ge=2, le=1024, description="spline bins")] = 8
-    bound: Annotated[float, Field(gt=0, le=1e6, description="the spline acts on [−bound, bound]; at most 1e6, so its bin widths stay finite in float32")] = 3.0
+    bound: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=1e6,
+            description="the spline acts on [−bound, bound]; at most 1e6, so its bin widths stay finite in float32",
+        ),
+    ] = 3.0
 
 
-def coupling(op: str, per_entry: object) -> tuple[object, object, object]:
+def coupling(op: str, per_entry: Callable[[Any], int]) -> tuple[ShapeRule, SlotRule, Emitter]:
     """(shape rule, slots, emitter) of a coupling whose net gives `per_entry(params)` numbers
     for each transformed entry."""
 
@@ -60,9 +73,9 @@ def coupling(op: str, per_entry: object) -> tuple[object, object, object]:
         parts(shape, params)
         return shape
 
-    def slots(shapes: tuple[Shape, ...], params: CouplingParams) -> dict[str, NetSlot]:
+    def slots(shapes: tuple[Shape, ...], params: CouplingParams) -> dict[str, Slot]:
         first, rest = parts(shapes[0], params)
-        return {"net": NetSlot(first, params_out(per_entry(params), rest))}  # type: ignore[operator]
+        return {"net": NetSlot(first, params_out(per_entry(params), rest))}
 
     def emit(e: EmitArgs) -> Kwargs:
         first, _ = parts(e.t.shape, e.params)
@@ -87,10 +100,10 @@ AFFINE_COUPLING = OpEntry(
         "sigmoid = 2·sigmoid(s); each gives scale(0) = 1, so a zero net output is the identity. "
         "log|det J| = Σ log scale(s). On `[C, H, W]` with a convolutional net, couple along dim=0."
     ),
-    infer_shape=_affine[0],  # type: ignore[arg-type]
+    infer_shape=_affine[0],
     domain=NET_BASED,
-    emit=_affine[2],  # type: ignore[arg-type]
-    slots=_affine[1],  # type: ignore[arg-type]
+    emit=_affine[2],
+    slots=_affine[1],
 )
 
 _additive = coupling("additive_coupling", lambda p: 1)
@@ -101,10 +114,10 @@ ADDITIVE_COUPLING = OpEntry(
     runtime="AdditiveCoupling",
     summary="additive coupling: the first `split` entries along `dim` shift the rest",
     maths="x = (x_a, x_b); z_a = x_a, z_b = x_b + net(x_a). Volume preserving: log|det J| = 0.",
-    infer_shape=_additive[0],  # type: ignore[arg-type]
+    infer_shape=_additive[0],
     domain=NET_BASED,
-    emit=_additive[2],  # type: ignore[arg-type]
-    slots=_additive[1],  # type: ignore[arg-type]
+    emit=_additive[2],
+    slots=_additive[1],
 )
 
 _spline = coupling("spline_coupling", lambda p: 3 * p.bins - 1)
@@ -120,10 +133,10 @@ SPLINE_COUPLING = OpEntry(
         "outside it the map is the identity, and the boundary derivatives are 1. A zero net output gives equal "
         "bins and unit derivatives: the identity. log|det J| = Σ log dz_b/dx_b."
     ),
-    infer_shape=_spline[0],  # type: ignore[arg-type]
+    infer_shape=_spline[0],
     domain=NET_BASED,
-    emit=_spline[2],  # type: ignore[arg-type]
-    slots=_spline[1],  # type: ignore[arg-type]
+    emit=_spline[2],
+    slots=_spline[1],
 )
 
 # --------------------------------------------------------------------------------------------
@@ -139,7 +152,7 @@ class AutoregressiveParams(Params):
     examples = {"net": "made(hidden=[64, 64])"}
 
 
-def _vector(op: str) -> object:
+def _vector(op: str) -> OneShapeRule:
     def rule(shape: Shape, _params: object) -> Shape:
         need_rank(shape, (1,), op, "vectors `[D]`", f"flatten it first: `h = flatten(h)`, then `{op}(h, ...)`")
         return shape
@@ -158,7 +171,7 @@ AFFINE_AUTOREGRESSIVE = OpEntry(
         "The Jacobian is triangular: log|det J| = Σ_d log scale(s_d). Inference is one pass; sampling "
         "takes D passes. A zero net output is the identity."
     ),
-    infer_shape=single(_vector("affine_autoregressive")),  # type: ignore[arg-type]
+    infer_shape=single(_vector("affine_autoregressive")),
     domain=NET_BASED,
     emit=lambda e: (("shape", e.t.shape), ("net", e.nested["net"]), ("scale", e.params.scale)),
     slots=lambda shapes, p: {"net": NetSlot(shapes[0], (2 * shapes[0][0],), autoregressive=True)},
@@ -213,7 +226,7 @@ LINEAR = OpEntry(
     runtime="Linear",
     summary="invertible linear map of a vector (LU-parameterised, no bias)",
     maths=LU_MATHS + "z = W · x; log|det J| = Σ log s.",
-    infer_shape=single(_vector("linear")),  # type: ignore[arg-type]
+    infer_shape=single(_vector("linear")),
     domain=NET_BASED,
     emit=lambda e: (("shape", e.t.shape), ("seed", e.ordinal)),
 )

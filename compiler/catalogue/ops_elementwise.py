@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -15,12 +16,12 @@ from .rules import same_shape, shape_only
 # Fixed elementwise maps: monotone, so domains map by their endpoints
 
 
-def _safe(fn: object) -> object:
+def _safe(fn: Callable[[float], float]) -> Callable[[float], float]:
     """Extend a map to the closed ends of its domain (±inf and the singular edges)."""
 
     def mapped(v: float) -> float:
         try:
-            return fn(v)  # type: ignore[operator]
+            return fn(v)
         except (OverflowError, ValueError, ZeroDivisionError):
             return INF if v > 0 else -INF
 
@@ -62,7 +63,7 @@ def elementwise(
     name: str,
     runtime: str,
     accepts: Domain,
-    point: object,
+    point: Callable[[float], float],
     summary: str,
     maths: str,
     params: type[Params] = NoParams,
@@ -76,7 +77,7 @@ def elementwise(
         summary=summary,
         maths=maths,
         infer_shape=single(same_shape),
-        domain=DomainRule(accepts=always(accepts), role="elementwise", point_map=lambda p: _safe(point)),  # type: ignore[arg-type]
+        domain=DomainRule(accepts=always(accepts), role="elementwise", point_map=lambda p: _safe(point)),
         emit=shape_only,
     )
 

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ..core.domains import REAL
 from ..core.parts import Concat, Permute, Regroup, Reverse, Split, Transpose
 from .base import (
     EmitArgs,
     Kind,
     Kwargs,
     NoParams,
+    OneShapeRule,
     OpEntry,
     Params,
     Shape,
@@ -36,7 +36,7 @@ class ShuffleParams(DimParams):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1, description="seed of the fixed permutation")] = 0
 
 
-def _along(op: str) -> object:
+def _along(op: str) -> OneShapeRule:
     def rule(shape: Shape, params: DimParams) -> Shape:
         check_axis(shape, params.dim, op)
         return shape
@@ -51,7 +51,7 @@ REVERSE = OpEntry(
     runtime="Reverse",
     summary="reverses the order of the entries along `dim`",
     maths="z_i = x_{n−1−i} along `dim`. A permutation: log|det J| = 0.",
-    infer_shape=single(_along("reverse")),  # type: ignore[arg-type]
+    infer_shape=single(_along("reverse")),
     domain=structural(lambda p, shapes: Reverse(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim)),
 )
@@ -63,7 +63,7 @@ SHUFFLE = OpEntry(
     runtime="Shuffle",
     summary="a fixed random permutation along `dim`, drawn from `seed` and stored in the module",
     maths="z_i = x_{π(i)} along `dim` for a permutation π fixed by `seed`. log|det J| = 0.",
-    infer_shape=single(_along("shuffle")),  # type: ignore[arg-type]
+    infer_shape=single(_along("shuffle")),
     domain=structural(lambda p, shapes: Permute(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("seed", e.params.seed)),
 )
@@ -94,7 +94,7 @@ TRANSPOSE = OpEntry(
     runtime="Transpose",
     summary="permutes the axes (point clouds `[N, 2]` become `[2, N]`)",
     maths="z[i_{d_0}, …] = x[i_0, …]: axis k of z is axis dims[k] of x. log|det J| = 0.",
-    infer_shape=single(_transpose),  # type: ignore[arg-type]
+    infer_shape=single(_transpose),
     domain=structural(lambda p, shapes: Transpose(tuple(p.dims))),
     emit=lambda e: (("shape", e.t.shape), ("dims", tuple(e.params.dims))),
 )
@@ -128,7 +128,7 @@ SQUEEZE2D = OpEntry(
     runtime="Squeeze2d",
     summary="`[C, H, W] → [C·f², H/f, W/f]`: each f×f patch becomes f² channels",
     maths="z[c·f² + i·f + j, y, x] = x[c, y·f + i, x·f + j]. log|det J| = 0.",
-    infer_shape=single(_squeeze),  # type: ignore[arg-type]
+    infer_shape=single(_squeeze),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("factor", e.params.factor)),
 )
@@ -140,7 +140,7 @@ UNSQUEEZE2D = OpEntry(
     runtime="Unsqueeze2d",
     summary="`[C·f², H, W] → [C, H·f, W·f]`, the inverse of `squeeze2d`",
     maths="The inverse permutation of `squeeze2d`. log|det J| = 0.",
-    infer_shape=single(_unsqueeze),  # type: ignore[arg-type]
+    infer_shape=single(_unsqueeze),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("factor", e.params.factor)),
 )
@@ -172,7 +172,7 @@ RESHAPE = OpEntry(
     runtime="Reshape",
     summary="the same entries in a new shape (row-major order)",
     maths="z = x read in row-major order into the new shape. log|det J| = 0.",
-    infer_shape=single(_reshape),  # type: ignore[arg-type]
+    infer_shape=single(_reshape),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("target", tuple(e.params.shape))),
 )
@@ -262,7 +262,7 @@ CONCAT = OpEntry(
     runtime="Concat",
     summary="joins two or more tensors along `dim`",
     maths="z = (x_1, …, x_m) joined along `dim`. log|det J| = 0.",
-    infer_shape=_concat,  # type: ignore[arg-type]
+    infer_shape=_concat,
     domain=structural(lambda p, shapes: Concat(p.dim)),
     emit=_emit_concat,
     num_inputs=None,

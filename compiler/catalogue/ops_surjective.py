@@ -21,10 +21,12 @@ from .base import (
     Kind,
     Kwargs,
     NetSlot,
+    OneShapeRule,
     OpEntry,
     Params,
     Shape,
     ShapeError,
+    Slot,
     always,
     check_axis,
     single,
@@ -113,7 +115,7 @@ def _pooled(shape: Shape, params: MaxPoolParams) -> Shape:
     return (shape[0], *(size // params.kernel for size in shape[1:]))
 
 
-def _max_pool_slots(shapes: tuple[Shape, ...], params: MaxPoolParams) -> dict[str, DistSlot]:
+def _max_pool_slots(shapes: tuple[Shape, ...], params: MaxPoolParams) -> dict[str, Slot]:
     pooled = _pooled(shapes[0], params)
     window = params.kernel ** (len(pooled) - 1)
     gaps = (pooled[0] * (window - 1), *pooled[1:])
@@ -133,10 +135,10 @@ MAX_POOL = OpEntry(
         "Contribution −(windows)·log(k^d) + log p(gaps | pooled). Exact if the decoder's support is positive "
         "(the gaps carry the fold `positive`; the default `half_normal()` respects it)."
     ),
-    infer_shape=single(_pooled),  # type: ignore[arg-type]
+    infer_shape=single(_pooled),
     domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: d),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("kernel", e.params.kernel)), e, "decoder"),
-    slots=_max_pool_slots,  # type: ignore[arg-type]
+    slots=_max_pool_slots,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class SortParams(Params):
     key: Annotated[int, Field(ge=0, description="the row of axis 0 that orders the columns")] = 0
 
 
-def _sort_layout(op: str) -> object:
+def _sort_layout(op: str) -> OneShapeRule:
     def rule(shape: Shape, params: SortParams) -> Shape:
         if len(shape) == 1:
             if params.dim != 0 or params.key != 0:
@@ -196,7 +198,7 @@ SORT = OpEntry(
         "Generative direction: a uniformly random permutation. Contribution −log n!. Exact if the model "
         "downstream respects the order: the output carries the fold `ordered`; `sorted_to_real` ends it."
     ),
-    infer_shape=single(_sort_layout("sort")),  # type: ignore[arg-type]
+    infer_shape=single(_sort_layout("sort")),
     # sorted values keep their domain; the order is a fold on the key entries
     domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: d, sets_fold=ORDERED),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("key", e.params.key)),
@@ -214,7 +216,7 @@ SORTED_TO_REAL = OpEntry(
         "positive gap so log_prob stays finite; no other gap is changed. Ends the `ordered` fold of the `sort` "
         "with the same `dim` and `key`, over its whole run."
     ),
-    infer_shape=single(_sort_layout("sorted_to_real")),  # type: ignore[arg-type]
+    infer_shape=single(_sort_layout("sorted_to_real")),
     domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: REAL, closes_order=True),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("key", e.params.key)),
 )
@@ -273,7 +275,7 @@ SLICE = OpEntry(
         "(conditional when it has a `net`). Generative direction: d ~ p(d | z). The same as "
         "`z, d = split(x, sizes=[keep, n − keep])` then `d ~ decoder(context=z)`."
     ),
-    infer_shape=single(lambda shape, p: _slice_parts(shape, p)[0]),  # type: ignore[arg-type]
+    infer_shape=single(lambda shape, p: _slice_parts(shape, p)[0]),
     # the kept piece is the output; the dropped one is what the decoder models
     domain=structural(lambda p, shapes: Split(p.dim, (p.keep, shapes[0][p.dim] - p.keep))),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("keep", e.params.keep), ("dim", e.params.dim)), e, "decoder"),
@@ -339,7 +341,7 @@ AUGMENT = OpEntry(
         "z = (h, a) joined along `dim`, a ~ q(a | h) (the encoder, conditional on h when it has a `net`). "
         "Generative direction: drop a. Contribution −log q(a | h)."
     ),
-    infer_shape=single(_augmented),  # type: ignore[arg-type]
+    infer_shape=single(_augmented),
     domain=DomainRule(accepts=always(REAL), role="net"),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("size", e.params.size), ("dim", e.params.dim)), e, "encoder"),
     slots=lambda shapes, p: {"encoder": DistSlot("encoder", with_size(shapes[0], p.dim, p.size), shapes[0], "real")},
@@ -360,7 +362,7 @@ class VaeParams(Params):
     examples = {"latent": "[2]", "encoder": "normal(net=mlp(hidden=[64]))", "decoder": "normal(net=mlp(hidden=[64]))"}
 
 
-def _vae_slots(shapes: tuple[Shape, ...], params: VaeParams) -> dict[str, DistSlot]:
+def _vae_slots(shapes: tuple[Shape, ...], params: VaeParams) -> dict[str, Slot]:
     latent = tuple(params.latent)
     return {
         "encoder": DistSlot("encoder", latent, shapes[0], "real"),
@@ -387,9 +389,9 @@ VAE = OpEntry(
     ),
     infer_shape=single(lambda shape, p: tuple(p.latent)),
     # Any domain: the decoder, which models h, is checked against it instead.
-    domain=DomainRule(accepts=lambda p: None, role="surjection", output=lambda d, p: REAL),  # type: ignore[arg-type,return-value]
+    domain=DomainRule(accepts=lambda p: None, role="surjection", output=lambda d, p: REAL),
     emit=_vae_emit,
-    slots=_vae_slots,  # type: ignore[arg-type]
+    slots=_vae_slots,
 )
 
 SURJECTIVE_OPS: tuple[OpEntry, ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Kwargs, Shape, ShapeError, check_axis
+from .base import EmitArgs, Kwargs, Shape, ShapeError, check_axis
 
 
 def show(shape: Shape) -> str:
@@ -16,9 +16,9 @@ def same_shape(shape: Shape, _params: object) -> Shape:
     return shape
 
 
-def shape_only(e: object) -> Kwargs:
+def shape_only(e: EmitArgs) -> Kwargs:
     """Emitter for ops whose runtime class takes only the event shape."""
-    return (("shape", e.t.shape),)  # type: ignore[attr-defined]
+    return (("shape", e.t.shape),)
 
 
 def with_size(shape: Shape, dim: int, size: int) -> Shape:

@@ -19,7 +19,9 @@ from .check_shapes import check_shapes
 from .likelihood import infer_likelihood
 
 
-def check_model(model: ModelIR, used: dict[str, CheckedModel | None] | None = None) -> tuple[CheckedModel | None, list[Diagnostic]]:
+def check_model(
+    model: ModelIR, used: dict[str, CheckedModel | None] | None = None
+) -> tuple[CheckedModel | None, list[Diagnostic]]:
     """The checked model (None if any error) and every diagnostic, warnings included.
 
     `used`: the file's models checked so far, which this one may use as distributions."""
@@ -46,7 +48,7 @@ def check_model(model: ModelIR, used: dict[str, CheckedModel | None] | None = No
     return checked, diagnostics
 
 
-def generative_graph(model: ModelIR) -> nx.DiGraph:
+def generative_graph(model: ModelIR) -> nx.DiGraph[str]:
     """The generative dependencies of LANGUAGE.md §6.4, between ops and `~` statements.
 
     In the sampling direction a tensor becomes available when the node that consumed it runs
@@ -54,7 +56,7 @@ def generative_graph(model: ModelIR) -> nx.DiGraph:
     node needs its outputs (an op's inverse) and the tensor it reads with `context=`. Edge
     u → v, labelled with the tensor, means u makes a tensor that v needs.
     """
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     maker: dict[str, str] = {}
     for node in model.graph.nodes:
         payload = model.payload(node)
@@ -63,10 +65,10 @@ def generative_graph(model: ModelIR) -> nx.DiGraph:
             for tensor in payload.inputs if isinstance(payload, OpNode) else (payload.input,):
                 maker.setdefault(tensor, node)
     for node in graph.nodes:
-        payload = model.payload(node)
+        payload = model.call(node)
         needs = list(payload.outputs) if isinstance(payload, OpNode) else []
-        if payload.context is not None:  # type: ignore[union-attr]
-            needs.append(payload.context)  # type: ignore[union-attr]
+        if payload.context is not None:
+            needs.append(payload.context)
         for tensor in needs:
             if tensor in maker:
                 graph.add_edge(maker[tensor], node, tensor=tensor)
@@ -98,6 +100,6 @@ def schedule_sampling(model: ModelIR) -> tuple[list[str], Diagnostic | None]:
 
 
 def _describe(model: ModelIR, node: str) -> str:
-    payload = model.payload(node)
-    what = f"`{payload.op}`" if isinstance(payload, OpNode) else f"`~ {payload.dist}`"  # type: ignore[union-attr]
+    payload = model.call(node)
+    what = f"`{payload.op}`" if isinstance(payload, OpNode) else f"`~ {payload.dist}`"
     return f"{what} (line {payload.span.line})"

@@ -7,29 +7,27 @@ against the nets (or distributions) of the catalogue the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..ir.checked import Bound, BoundNet
 from ..catalogue import (
     DIST_TABLE,
     NET_TABLE,
     OP_TABLE,
     CallValue,
     DistEntry,
-    NetEntry,
     OpEntry,
     Params,
     all_names,
     role_of,
 )
-from .composition import model_entry, unfit
 from ..core.diagnostics import Diagnostic, error
-from ..ir.graph import DistNode, KwArg, ModelIR, OpNode
 from ..core.source import Span
 from ..core.suggest import did_you_mean
+from ..ir.checked import Bound, BoundNet
+from ..ir.graph import DistNode, KwArg, ModelIR, OpNode
+from .composition import model_entry, unfit
 
 _ROLE_WORDS = {"op": "a transform", "distribution": "a distribution", "net": "a net"}
 
@@ -38,12 +36,6 @@ _ROLE_WORDS = {"op": "a transform", "distribution": "a distribution", "net": "a 
 # file that failed its own checks: its uses bind to nothing, silently, since its errors are
 # reported already and "unknown distribution" would only mislead.
 Used = dict[str, Any]
-
-
-
-
-
-
 
 
 def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Bound], list[Diagnostic]]:
@@ -99,7 +91,8 @@ def _bind_op(node: OpNode, out: list[Diagnostic], used: Used, user_ops: dict[str
                 "E206",
                 node.span,
                 f"`{node.op}` takes {wanted}, found {len(node.inputs)}",
-                f"write `{node.op}(a, b, ...)`" if takes is None
+                f"write `{node.op}(a, b, ...)`"
+                if takes is None
                 else f"write `{node.op}(h, key=value)`; hyper-parameters go by keyword",
             )
         )
@@ -179,7 +172,9 @@ def _bind_nested(
 def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used) -> Bound | None:
     if call.name in used:
         model = used[call.name]
-        return None if model is None else bind_model_use(model, (), call.span, out, after_tilde=False, given=call.kwargs)
+        return (
+            None if model is None else bind_model_use(model, (), call.span, out, after_tilde=False, given=call.kwargs)
+        )
     entry = DIST_TABLE.get(call.name)
     if entry is None:
         out.append(_wrong_callee(call.name, call.span, expected="distribution", used=used))

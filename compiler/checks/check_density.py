@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ..core.diagnostics import Diagnostic, error
 from ..core.domains import TensorType
-from ..ir.graph import ContextNode, DistNode, ModelIR, OpNode
 from ..core.source import Span
+from ..ir.graph import ContextNode, DistNode, ModelIR, OpNode
 
 
 def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnostic]:

@@ -369,7 +369,10 @@ def _unsorted(t: TensorType, what: str, name: str, rank: int) -> str:
         for row, part in enumerate(_rows(t)):
             for fold in part.folds:
                 if fold.ordered:
-                    return f"`sorted_to_real` needs {what} sorted, but {fold.origin.describe()} sorted `{name}` by row {row}"
+                    return (
+                        f"`sorted_to_real` needs {what} sorted, "
+                        f"but {fold.origin.describe()} sorted `{name}` by row {row}"
+                    )
     return f"`sorted_to_real` accepts only values sorted by `sort`, but {what} is not sorted"
 
 
@@ -574,7 +577,8 @@ def _score(
             error(
                 "E403",
                 span,
-                f"`{entry.name}` is a density, but {label} is discrete ({t}): a density on discrete data is not a likelihood",
+                f"`{entry.name}` is a density, but {label} is discrete ({t}): "
+                "a density on discrete data is not a likelihood",
                 f"dequantize it first: `{fix_name} = dequantize({fix_name})`, or use `categorical()`",
             )
         )

@@ -7,17 +7,15 @@ connect the shapes it is given, and that a nested distribution's net can read it
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
-from ..catalogue import DistSlot, NetSlot, OpEntry, ShapeError, Slot
+from ..catalogue import DistSlot, NetSlot, OpEntry, ShapeError
 from ..catalogue.base import Shape, op_slots
 from ..catalogue.rules import params_out
-from ..ir.checked import Bound, BoundNet
-from .composition import fit_shapes
-from ..ir.checked import ModelDist
 from ..core.diagnostics import Diagnostic, error
+from ..ir.checked import Bound, BoundNet, ModelDist
 from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
 from ..lowering.lower import MAX_TENSOR_ENTRIES, count_text, shape_text
+from .composition import fit_shapes
 
 
 def check_shapes(model: ModelIR, bound: dict[str, Bound]) -> tuple[dict[str, Shape], list[Diagnostic]]:
@@ -41,7 +39,9 @@ def _check_dist(node: DistNode, call: Bound, shapes: dict[str, Shape], out: list
     if isinstance(call.entry, ModelDist):
         problem = fit_shapes(call.entry, shapes[node.input], shapes.get(node.context or ""))
         if problem:
-            out.append(error("E310", node.callee_span, problem, "a used model's input must have the shape of the tensor"))
+            out.append(
+                error("E310", node.callee_span, problem, "a used model's input must have the shape of the tensor")
+            )
         return
     if node.context is None or node.context not in shapes or "net" not in call.nets:
         return
@@ -92,7 +92,9 @@ def _check_slot(key: str, slot: NetSlot | DistSlot, call: Bound) -> None:
     if dist is not None and isinstance(dist.entry, ModelDist):
         problem = fit_shapes(dist.entry, slot.event, slot.context)
         if problem:
-            raise ShapeError("E310", problem, f"declare `{dist.entry.name}`'s input with the shape `{key}` models", param=key)
+            raise ShapeError(
+                "E310", problem, f"declare `{dist.entry.name}`'s input with the shape `{key}` models", param=key
+            )
         return
     if dist is not None and "net" in dist.nets:
         # Parameter counts do not change which shapes a net can connect: check with one per entry.

@@ -8,35 +8,30 @@ a fresh instance of the used class in `snn.AsDistribution`, so each use has its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 from pydantic import Field, create_model
 
-from ..ir.checked import ModelDist
-from ..catalogue import DistEntry, Params, TensorRef
+from ..catalogue import Params, TensorRef
 from ..catalogue.base import Shape
 from ..core.diagnostics import Diagnostic, error
-from ..core.domains import TensorType
-from ..ir.graph import DistNode, ModelIR, OpNode
 from ..core.source import Span
+from ..ir.checked import CheckedModel, ModelDist
+from ..ir.graph import DistNode, ModelIR, OpNode
 
 NESTED_DISTRIBUTION_KEYS = ("encoder", "decoder")
 
 
-
-
-
-def model_entry(model: Any) -> ModelDist:
+def model_entry(model: CheckedModel) -> ModelDist:
     """The distribution entry of a checked model with one input and at most one context."""
-    context_names = [model.ir.payload(n).name for n in model.ir.contexts]
+    context_names = [p.name for p in model.ir.context_nodes()]
     fields: dict[str, Any] = {
         name: (TensorRef | None, Field(default=None, description="the tensor it is conditioned on"))
         for name in context_names
     }
     params = create_model(f"{model.name}Use", __base__=Params, **fields)
-    (tensor,) = (model.ir.payload(n).tensor for n in model.ir.inputs)
+    (tensor,) = (p.tensor for p in model.ir.input_nodes())
     t = model.types[tensor]
     return ModelDist(
         name=model.name,
@@ -50,7 +45,7 @@ def model_entry(model: Any) -> ModelDist:
     )
 
 
-def unfit(model: Any, span: Span) -> Diagnostic | None:
+def unfit(model: CheckedModel, span: Span) -> Diagnostic | None:
     """E310 if the model cannot be used as a distribution at all (several inputs, contexts)."""
     if len(model.ir.inputs) != 1:
         return error(
@@ -90,7 +85,7 @@ def check_order(models: list[ModelIR]) -> tuple[list[ModelIR], list[Diagnostic]]
     """The models in an order where each comes after those it uses; E504 for a cycle (those
     models are left out)."""
     names = {m.name for m in models}
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(m.name for m in models)
     where: dict[tuple[str, str], Span] = {}
     for model in models:

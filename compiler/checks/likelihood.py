@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..ir.checked import EXACT, LOWER_BOUND, Reason
 from ..catalogue import OpEntry
-from ..ir.checked import Bound
-from .check_domains import Leak
-from ..ir.checked import ModelDist
+from ..ir.checked import EXACT, LOWER_BOUND, Bound, Likelihood, ModelDist, Reason
 from ..ir.graph import ModelIR
-from ..core.source import Span
+from .check_domains import Leak
 
 
-
-
-def infer_likelihood(model: ModelIR, bound: dict[str, Bound], leaks: list[Leak]) -> tuple[str, list[Reason]]:
+def infer_likelihood(model: ModelIR, bound: dict[str, Bound], leaks: list[Leak]) -> tuple[Likelihood, list[Reason]]:
     """("exact" | "lower_bound", reasons in source order, one per op line and leak)."""
     reasons: dict[str, Reason] = {}
     for node, call in bound.items():

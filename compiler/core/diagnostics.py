@@ -39,14 +39,21 @@ class Diagnostic:
         return (self.span.line, self.span.column, self.code)
 
 
-def error(code: str, span: Span, message: str, hint: str | None = None, **extra: object) -> Diagnostic:
+Notes = tuple[tuple[Span, str], ...]
+
+
+def error(
+    code: str, span: Span, message: str, hint: str | None = None, *, label: str | None = None, notes: Notes = ()
+) -> Diagnostic:
     """Shorthand for an error diagnostic."""
-    return Diagnostic(code, span, message, hint, **extra)  # type: ignore[arg-type]
+    return Diagnostic(code, span, message, hint, label=label, notes=notes)
 
 
-def warning(code: str, span: Span, message: str, hint: str | None = None, **extra: object) -> Diagnostic:
+def warning(
+    code: str, span: Span, message: str, hint: str | None = None, *, label: str | None = None, notes: Notes = ()
+) -> Diagnostic:
     """Shorthand for a warning diagnostic."""
-    return Diagnostic(code, span, message, hint, severity=Severity.WARNING, **extra)  # type: ignore[arg-type]
+    return Diagnostic(code, span, message, hint, label=label, notes=notes, severity=Severity.WARNING)
 
 
 class CompileError(Exception):

@@ -206,8 +206,9 @@ def piece(t: TensorType, dim: int, start: int, stop: int) -> TensorType:
 def concat(inputs: list[TensorType], dim: int, shape: Shape, why: str) -> TensorType:
     """The inputs side by side along `dim`."""
     ranges = [along(t, dim) for t in inputs]
-    if all(r is not None for r in ranges):
-        return with_parts(shape, [p for r in ranges for p in r], dim)  # type: ignore[union-attr]
+    known = [r for r in ranges if r is not None]
+    if len(known) == len(ranges):
+        return with_parts(shape, [p for r in known for p in r], dim)
     axes = {t.axis for t in inputs}
     sizes = {tuple(p.size for p in t.parts) for t in inputs}
     if len(axes) == 1 and len(sizes) == 1:  # all cut alike along another axis: join part by part
@@ -251,7 +252,9 @@ def _break_along(t: TensorType, dim: int, why: str) -> TensorType:
 
 def transpose(t: TensorType, dims: tuple[int, ...], shape: Shape) -> TensorType:
     new = {old: k for k, old in enumerate(dims)}
-    parts = tuple(replace(p, folds=tuple(replace(f, axis=new[f.axis]) if f.ordered else f for f in p.folds)) for p in t.parts)
+    parts = tuple(
+        replace(p, folds=tuple(replace(f, axis=new[f.axis]) if f.ordered else f for f in p.folds)) for p in t.parts
+    )
     return TensorType(shape, parts, new[t.axis])
 
 
@@ -263,7 +266,10 @@ def regroup(t: TensorType, shape: Shape, why: str) -> TensorType:
         return merge(t, why, shape)
     axis_map = dict(zip(old, new, strict=True))
     parts = tuple(
-        replace(p, folds=tuple(replace(f, axis=axis_map[f.axis]) if f.ordered and f.axis in axis_map else f for f in p.folds))
+        replace(
+            p,
+            folds=tuple(replace(f, axis=axis_map[f.axis]) if f.ordered and f.axis in axis_map else f for f in p.folds),
+        )
         for p in t.parts
     )
     if len(parts) == 1:

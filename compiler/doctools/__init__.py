@@ -1,2 +1,1 @@
-"""Documentation tools: the `--explain` texts and the generated pages of docs/.
-"""
+"""Documentation tools: the `--explain` texts and the generated pages of docs/."""

@@ -75,7 +75,7 @@ def catalogue_page() -> str:
             continue
         out += [f"## {kind.label.capitalize()} ({_KIND_NOTES[kind]})", ""]
         for entry in entries:
-            accepts = entry.domain.accepts(None)  # type: ignore[arg-type]
+            accepts = entry.domain.accepts(None)
             out += [
                 f"### `{entry.name}`",
                 "",

@@ -9,9 +9,8 @@ from typing import Any
 
 from ..backends.codegen import emit_module
 from ..core.diagnostics import CompileError, error
-from .driver import check_source
-from ..core.gc_pause import paused_gc
 from ..core.source import Span
+from .driver import check_source
 
 
 def compile_source(text: str, filename: str = "<string>", model: str | None = None) -> dict[str, type[Any]]:
@@ -21,9 +20,8 @@ def compile_source(text: str, filename: str = "<string>", model: str | None = No
     module namespace (its source is registered with `linecache`, so tracebacks and
     `inspect.getsource` show it).
     """
-    with paused_gc():
-        compilation = check_source(text, filename)
-        code = emit_module(compilation.model(model), filename)
+    compilation = check_source(text, filename)
+    code = emit_module(compilation.model(model), filename)
     module_name = f"survae_generated.{Path(filename).stem or 'model'}"
     virtual_file = f"<survae-compile {filename}>"
     linecache.cache[virtual_file] = (len(code), None, code.splitlines(keepends=True), virtual_file)
@@ -43,7 +41,6 @@ def load(path: str | Path, model: str | None = None) -> type[Any]:
         first_line = Span(str(path), 1, 1, 1, 2)
         raise CompileError([error("E213", first_line, f"{path} holds several models: {names}", "pass `model=NAME`")])
     return next(iter(classes.values()))
-
 
 
 def _read(path_or_source: str | Path) -> tuple[str, str]:

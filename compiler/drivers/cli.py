@@ -12,11 +12,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from ..backends.report import format_report
 from ..core.diagnostics import CompileError, InternalError, render_all
-from .driver import check_source
 from ..core.files import write_atomic
 from ..core.gc_pause import paused_gc
-from ..backends.report import format_report
+from .driver import check_source
 
 # The back ends load only when asked for, so that `--check` starts fast.
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -38,9 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print each model's likelihood class (exact or lower bound), tensor types and parameter counts",
     )
-    parser.add_argument("--render", metavar="OUT.{svg,png,pdf,dot}", help="draw the model graph (format from the suffix)")
+    parser.add_argument(
+        "--render", metavar="OUT.{svg,png,pdf,dot}", help="draw the model graph (format from the suffix)"
+    )
     parser.add_argument("--model", metavar="NAME", help="only this model of the file")
-    parser.add_argument("--collapse", action="store_true", help="with --render: draw each repeat and block call as one node")
+    parser.add_argument(
+        "--collapse", action="store_true", help="with --render: draw each repeat and block call as one node"
+    )
     parser.add_argument(
         "--direction",
         choices=("inference", "generative"),
@@ -51,13 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--info-schema", action="store_true", help="print the JSON schema of --info and exit")
     parser.add_argument("--emit", choices=("ast", "ir", "python"), help="print one phase of the pipeline")
     parser.add_argument("--explain", metavar="CODE", help="explain a diagnostic code, with a wrong and a right example")
-    parser.add_argument("--format", action="store_true", help="rewrite the file in the canonical layout (keeps comments)")
+    parser.add_argument(
+        "--format", action="store_true", help="rewrite the file in the canonical layout (keeps comments)"
+    )
     parser.add_argument(
         "--standalone", action="store_true", help="with -o: copy the runtime into the module, so it needs only torch"
     )
     return parser
 
 
+# One pause of the garbage collector for the whole run (parse, check, code, diagram): only
+# here, in the command line; the library calls leave a caller's collector alone.
+@paused_gc()
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -99,7 +108,6 @@ def _info_failure(filename: str, exc: CompileError) -> int:
     return 1
 
 
-@paused_gc()  # one pause for the whole run: parse, check, code, diagram
 def run(args: argparse.Namespace) -> int:
     if args.info_schema:
         from ..backends.info import Info
@@ -118,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {source_path}: {_reason(exc)}") from None
     if args.emit == "ast":
+        from ..core.source import Source
         from ..frontend.parse import parse
         from .phases import dump_ast
-        from ..core.source import Source
 
         sys.stdout.write(dump_ast(parse(Source(str(source_path), text))))
         return 0
@@ -165,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _explain(code: str) -> int:
     from ..core.codes import BY_CODE
-    from ..doctools.explain import explain
     from ..core.suggest import did_you_mean
+    from ..doctools.explain import explain
 
     try:
         sys.stdout.write(explain(code).rstrip("\n") + "\n")

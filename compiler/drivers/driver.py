@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 from ..backends.param_count import check_parameter_limit
 from ..checks.check import check_model
-from ..ir.checked import CheckedModel
 from ..checks.composition import check_order
 from ..core.diagnostics import CompileError, Diagnostic, error
-from ..core.gc_pause import paused_gc
-from ..lowering.lower import lower_module
-from ..frontend.parse import parse
 from ..core.source import Source
+from ..frontend.parse import parse
 from ..frontend.syntax import ModelDecl
+from ..ir.checked import CheckedModel
+from ..lowering.lower import lower_module
 
 MAX_SOURCE_BYTES = 1_000_000
 
@@ -52,11 +51,12 @@ class Compilation:
         if not chosen:
             names = ", ".join(f"`{m.name}`" for m in self.models) or "none"
             span = self.source.end_span()
-            raise CompileError([error("E212", span, f"no model called `{name}` in this file", f"its models: {names}")], self.source)
+            raise CompileError(
+                [error("E212", span, f"no model called `{name}` in this file", f"its models: {names}")], self.source
+            )
         return chosen
 
 
-@paused_gc()
 def check_source(text: str, filename: str = "<string>") -> Compilation:
     """Parse, lower and check; raises `CompileError` with all diagnostics if any is an error."""
     source = Source(filename, text)
@@ -92,5 +92,7 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
     if any(d.is_error for d in diagnostics):
         raise CompileError(diagnostics, source)
     if not checked:
-        raise CompileError([error("E210", source.end_span(), "the file declares no model", "add `model Name { ... }`")], source)
+        raise CompileError(
+            [error("E210", source.end_span(), "the file declares no model", "add `model Name { ... }`")], source
+        )
     return Compilation(source, checked, [d for d in diagnostics if not d.is_error])

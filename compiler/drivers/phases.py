@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from ..core.source import Span
 from ..frontend import syntax as ast
 from ..ir.checked import CheckedModel
 from ..ir.graph import ContextNode, DistNode, InputNode, OpNode
-from ..core.source import Span
 
 
 def dump_ast(module: ast.Module) -> str:
@@ -71,7 +71,7 @@ def _describe(model: CheckedModel, node: str) -> str:
         return f"input {payload.name} -> {payload.tensor}: {model.types[payload.tensor]}  ({line})"
     if isinstance(payload, ContextNode):
         return f"context {payload.name} -> {payload.tensor}: {model.types[payload.tensor]}  ({line})"
-    reads = f" reads {payload.context}" if payload.context else ""  # type: ignore[union-attr]
+    reads = f" reads {payload.context}" if payload.context else ""
     if isinstance(payload, DistNode):
         return f"~ {payload.dist}({payload.input}){reads}  ({line})"
     assert isinstance(payload, OpNode)

@@ -53,13 +53,14 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from lark import Token
+from lark import Token, Tree
 
-from . import syntax as ast
 from ..core.diagnostics import CompileError, InternalError
 from ..core.files import write_atomic
-from .parse import ToAst, lark_parser, parse
+from ..core.gc_pause import paused_gc
 from ..core.source import Source, Span
+from . import syntax as ast
+from .parse import ToAst, parse, parse_tree
 
 WIDTH = 100
 INDENT = "    "
@@ -337,12 +338,12 @@ def _transform_items(source: Source, module: ast.Module) -> dict[int, list[_Item
     recorded: dict[tuple[int, int], list[_Item]] = {}
 
     class _Recorder(ToAst):
-        def transform_decl(self, meta: object, name: Token, params: Any, kind: Token, items: Any) -> Any:
+        def transform_decl(self, meta: Tree[Token], name: Token, params: Any, kind: Token, items: Any) -> Any:
             decl = super().transform_decl(meta, name, params, kind, items)
             recorded[_start(decl)] = [_Item(keyword, value, span) for keyword, value, span in items]
             return decl
 
-    _Recorder(source).transform(lark_parser().parse(source.text))
+    _Recorder(source).transform(parse_tree(source.text))
     return {id(d): recorded.get(_start(d), []) for d in decls}
 
 
@@ -413,7 +414,7 @@ class _Printer:
         if isinstance(node, (ast.ModelDecl, ast.BlockDecl, ast.Repeat, ast.TransformDecl)):
             return self._braced(node, indent)
         if isinstance(node, ast.Assign):
-            parts = [node.value.head, *node.value.stages]
+            parts: list[_Part] = [node.value.head, *node.value.stages]
             return self._chain(indent, ", ".join(t.text for t in node.targets) + " = ", parts, "")
         if isinstance(node, ast.Tilde):
             return self._chain(indent, f"{node.target.text} ~ ", [node.dist], "")
@@ -557,7 +558,7 @@ class _Printer:
     def _overlong(self, indent: str, prefix: str, parts: list[_Part], suffix: str, broken: set[int]) -> list[int]:
         """Calls that could still wrap on the first too-long line of the chain's own lines."""
         for text, members in self._segments(indent, prefix, parts, suffix, broken):
-            wrappable = [i for i in members if isinstance(parts[i], ast.Call) and _arguments(parts[i])]
+            wrappable = [i for i in members if isinstance(part := parts[i], ast.Call) and _arguments(part)]
             if len(text) > WIDTH and wrappable:
                 return wrappable
         return []
@@ -566,7 +567,8 @@ class _Printer:
         self, indent: str, prefix: str, parts: list[_Part], suffix: str, broken: set[int]
     ) -> Iterator[tuple[str, list[int]]]:
         """The chain's own lines (not wrapped arguments), and the unwrapped parts on each."""
-        text, members = indent + prefix, []
+        text = indent + prefix
+        members: list[int] = []
         for index, part in enumerate(parts):
             text += " |> " if index else ""
             if index in broken:
@@ -701,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@paused_gc()  # only in the command line: `format_source` leaves a caller's collector alone
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done (or, with --check, nothing to change), 1 a file would change with
     --check, has a syntax error or cannot be read or written, 2 bad usage, 3 a bug of ours."""

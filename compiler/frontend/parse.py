@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
+from typing import NamedTuple, cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from . import syntax as ast
 from ..core.diagnostics import CompileError, Diagnostic, error
 from ..core.source import Source, Span
+from . import syntax as ast
 
 KEYWORDS = frozenset(
     "model input context doc repeat block return const transform impl shape domain fold true false".split()
@@ -36,37 +38,59 @@ _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
 
 
 class _BracketNewlines:
-    """Post-lexer: inside ( ) and [ ] newlines are not statement ends, so drop them."""
+    """Post-lexer: inside ( ) and [ ] newlines are not statement ends, so drop them.
+
+    It keeps no state between parses: each parse's bracket depth is a local of its own token
+    stream, so the one cached parser serves parses from any number of threads at once. (After
+    a syntax error, `_unclosed` finds the brackets left open from the text, not from here.)
+    """
 
     always_accept = ("_NL",)
 
-    def __init__(self) -> None:
-        # The brackets open at the last token yielded: after a syntax error they tell whether
-        # the real mistake is an unclosed bracket on an earlier line.
-        self.open: list[Token] = []
-
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        self.open = []
+        depth = 0
         for token in stream:
             if token.type in _OPENERS:
-                self.open.append(token)
+                depth += 1
             elif token.type in _CLOSERS:
-                if self.open:
-                    self.open.pop()
-            elif token.type == "_NL" and self.open:
+                depth = max(depth - 1, 0)
+            elif token.type == "_NL" and depth:
                 continue
             yield token
 
 
-@lru_cache(maxsize=1)
+_BUILDING = threading.Lock()
+
+
 def lark_parser() -> Lark:
+    """The one LALR parser of the grammar, built on first use and shared by every parse.
+
+    It is safe to share between threads: Lark keeps each parse's position in a lexer state
+    and a parser state of its own (its tables and lexers are only read; each lexer compiles
+    its regular expression once, on first use, and a race there builds an equal one twice),
+    and the post-lexer keeps no state. The lock only makes the first callers of several
+    threads wait for one build instead of each building (and writing Lark's cache file).
+    """
+    with _BUILDING:
+        return _build_parser()
+
+
+def parse_tree(text: str) -> Tree[Token]:
+    """Lark's parse tree of ``text``; raises Lark's `UnexpectedInput` on a syntax error."""
+    return lark_parser().parse(text)
+
+
+@lru_cache(maxsize=1)
+def _build_parser() -> Lark:
     grammar = resources.files("survae_dsl.grammar").joinpath("survae.lark").read_text("utf-8")
     # cache=True keeps the LALR tables in the temp folder: building them takes ~0.2 s per run.
     # keep_all_tokens instead of propagate_positions: spans come from each subtree's first and
     # last token (punctuation and keywords included), which `ToAst` reads only where it makes
     # a span. Lark's own position propagation visits every child of every node and took half
     # of the parse time of a 10,000-line model.
-    return Lark(grammar, parser="lalr", keep_all_tokens=True, postlex=_BracketNewlines(), maybe_placeholders=True, cache=True)
+    return Lark(
+        grammar, parser="lalr", keep_all_tokens=True, postlex=_BracketNewlines(), maybe_placeholders=True, cache=True
+    )
 
 
 @lru_cache(maxsize=1)
@@ -83,6 +107,7 @@ MAX_SYNTAX_ERRORS = 20
 MAX_NESTING = 100  # brackets and braces inside each other; real models nest a few levels
 _OPENING = {"(": ")", "[": "]", "{": "}"}
 _NOT_CODE = re.compile(r'"(\\.|[^"\\\n])*"|#[^\n]*')
+_BRACKET = re.compile(r"[()\[\]]")
 # What `_too_deep` counts: brackets, arithmetic operators (not the `-` of `->` or of a number's
 # exponent) and what ends an expression; numbers and arrows are matched only to be skipped.
 _NESTING_TOKEN = re.compile(r"\w*\d[eE][+-]?\d+|->|\|>|[\[\](){}+\-*/,\n]")
@@ -141,7 +166,7 @@ def parse(source: Source) -> ast.Module:
     if deep is not None:
         raise CompileError([deep], source)
     try:
-        tree = lark_parser().parse(source.text)
+        tree = parse_tree(source.text)
     except UnexpectedInput as exc:
         raise CompileError(_recover(source, exc), source) from None
     try:
@@ -156,7 +181,7 @@ def parse(source: Source) -> ast.Module:
 
 def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
     """The first syntax error and those found after blanking each erroneous line in turn."""
-    found = [_syntax_error(first, source)]
+    found = [_syntax_error(first, source, source.text)]
     lines = source.text.split("\n")
     exc: UnexpectedInput | None = first
     while exc is not None and len(found) < MAX_SYNTAX_ERRORS:
@@ -164,12 +189,13 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
         if found[-1].code == "E103" or not 1 <= line <= len(lines) or not lines[line - 1].strip():
             break
         lines[line - 1] = " " * len(lines[line - 1])  # same length: error offsets stay valid
+        text = "\n".join(lines)
         try:
-            lark_parser().parse("\n".join(lines))
+            parse_tree(text)
             exc = None
         except UnexpectedInput as again:
             exc = again
-            diagnostic = _syntax_error(again, source)
+            diagnostic = _syntax_error(again, source, text)
             if diagnostic.span.line <= line or diagnostic.code == "E103":
                 break  # the blanked line was part of a larger broken construct: stop here
             found.append(diagnostic)
@@ -205,23 +231,61 @@ def _point(source: Source, line: int, column: int, width: int = 1) -> Span:
     return Span(source.filename, line, column, line, column + width)
 
 
-def _unclosed(exc: UnexpectedInput) -> Token | None:
-    """The bracket left open on an earlier line when the parser stopped, if any."""
-    line = getattr(getattr(exc, "token", None), "line", None) or getattr(exc, "line", None)
-    opened = lark_parser().options.postlex.open  # type: ignore[union-attr]
-    return opened[-1] if opened and line is not None and opened[-1].line < line else None
+class _Opener(NamedTuple):
+    """A bracket left open: `(` or `[`, where it is (1-based)."""
+
+    bracket: str
+    line: int
+    column: int
 
 
-def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
+def _unclosed(exc: UnexpectedInput, text: str) -> _Opener | None:
+    """The bracket left open on an earlier line when the parser stopped at `exc`, if any.
+
+    Found from the text that was parsed (strings and comments blanked: the grammar has no
+    other token with a bracket in it), by the post-lexer's rule: a closer closes the last
+    bracket still open. It counts the brackets before the offending token, and the token
+    itself where the parser (not the lexer) refused it: exactly the tokens the post-lexer
+    had passed on when the parse stopped. Only a syntax error pays for this scan.
+    """
+    token = getattr(exc, "token", None)
+    line = getattr(token, "line", None) or getattr(exc, "line", None)
+    if line is None:
+        return None
+    if not isinstance(token, Token) or token.type == "$END":
+        end = len(text)  # every token was read (`$END` borrows the position of the last one)
+    elif getattr(exc, "token_history", None) is None:
+        end = token.end_pos if token.end_pos is not None else len(text)  # the parser refused it
+    else:  # Lark's contextual lexer refused it: the post-lexer never saw it
+        end = token.start_pos if token.start_pos is not None else len(text)
+    code = _NOT_CODE.sub(lambda m: " " * len(m.group(0)), text[:end])
+    opened: list[int] = []
+    for match in _BRACKET.finditer(code):
+        if match.group(0) in "([":
+            opened.append(match.start())
+        elif opened:
+            opened.pop()
+    if not opened:
+        return None
+    at = opened[-1]
+    opener_line = text.count("\n", 0, at) + 1
+    if opener_line >= line:
+        return None
+    return _Opener(text[at], opener_line, at - (text.rfind("\n", 0, at) + 1) + 1)
+
+
+def _syntax_error(exc: UnexpectedInput, source: Source, text: str) -> Diagnostic:
+    """The diagnostic for Lark's `exc`, raised parsing ``text`` (the source, or the source
+    with the lines of earlier errors blanked)."""
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(exc, source)
-    opener = _unclosed(exc)
+    opener = _unclosed(exc, text)
     if opener is not None:
-        closer = ")" if opener.type == "LPAR" else "]"
+        closer = ")" if opener.bracket == "(" else "]"
         return error(
             "E102",
             _point(source, opener.line, opener.column),
-            f"`{opener.value}` is not closed: the statement runs on into line {getattr(exc, 'line', '?')}",
+            f"`{opener.bracket}` is not closed: the statement runs on into line {getattr(exc, 'line', '?')}",
             f"close it with `{closer}` on its line, or where the call ends",
         )
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
@@ -253,7 +317,9 @@ def _token_hint(token: Token, expected: set[str]) -> str | None:
 
 
 def _bad_character(exc: UnexpectedCharacters, source: Source) -> Diagnostic:
-    char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else exc.char
+    position = exc.pos_in_stream
+    assert position is not None, "UnexpectedCharacters records where the lexer stopped"
+    char = source.text[position] if position < len(source.text) else exc.char
     span = _point(source, exc.line, exc.column)
     if not char.isascii():
         return error(
@@ -277,12 +343,14 @@ class _AstError(Exception):
         self.diagnostic = diagnostic
 
 
+Argument = ast.Value | ast.Keyword  # a call's argument, positional or keyword
+
 # Tokens that carry a value into the AST; the others (punctuation, keywords, newlines) only
 # mark where a construct starts and ends.
 _VALUE_TOKENS = frozenset({"NAME", "SIGNED_NUMBER", "STRING"})
 
 
-def _edge_token(tree: Tree, last: bool) -> Token | None:  # type: ignore[type-arg]
+def _edge_token(tree: Tree[Token], last: bool) -> Token | None:
     """The first (or last) token of ``tree``, descending through subtrees; None if it has none."""
     for child in reversed(tree.children) if last else tree.children:
         if isinstance(child, Token):
@@ -292,6 +360,14 @@ def _edge_token(tree: Tree, last: bool) -> Token | None:  # type: ignore[type-ar
             if found is not None:
                 return found
     return None
+
+
+def _token_span(filename: str, first: Token, last: Token) -> Span:
+    """From the start of ``first`` to the end of ``last``. Lark's lexer gives every token its
+    position; the Token type leaves them optional for tokens made by hand."""
+    assert first.line is not None and first.column is not None, first
+    assert last.end_line is not None and last.end_column is not None, last
+    return Span(filename, first.line, first.column, last.end_line, last.end_column)
 
 
 class ToAst:
@@ -307,30 +383,31 @@ class ToAst:
     def __init__(self, source: Source) -> None:
         self.source = source
 
-    def transform(self, tree: Tree) -> ast.Module:  # type: ignore[type-arg]
-        return self._visit(tree)  # type: ignore[no-any-return]
+    def transform(self, tree: Tree[Token]) -> ast.Module:
+        return cast(ast.Module, self._visit(tree))  # the grammar's `start` rule makes a Module
 
-    def _visit(self, tree: Tree) -> object:  # type: ignore[type-arg]
+    def _visit(self, tree: Tree[Token]) -> object:
         values: list[object] = []
         for child in tree.children:
             if isinstance(child, Tree):
                 values.append(self._visit(child))
             elif child is None or child.type in _VALUE_TOKENS:
                 values.append(child)
-        return getattr(self, tree.data)(tree, *values)  # type: ignore[no-any-return]
+        built: object = getattr(self, tree.data)(tree, *values)  # the rule's method, looked up by name
+        return built
 
-    def _span(self, tree: Tree) -> Span:  # type: ignore[type-arg]
+    def _span(self, tree: Tree[Token]) -> Span:
         """From the subtree's first token to its last, as the user wrote it."""
         first, last = _edge_token(tree, False), _edge_token(tree, True)
         assert first is not None and last is not None, f"no token in {tree.data}"
-        return Span(self.source.filename, first.line, first.column, last.end_line, last.end_column)  # type: ignore[arg-type]
+        return _token_span(self.source.filename, first, last)
 
-    def satom(self, meta: object, inner: ast.ShapeExpr) -> ast.ShapeExpr:
+    def satom(self, meta: Tree[Token], inner: ast.ShapeExpr) -> ast.ShapeExpr:
         """`( sexpr )` in a shape rule: the expression inside, spanning what it spans."""
         return inner
 
     def _tok_span(self, token: Token) -> Span:
-        return Span(self.source.filename, token.line, token.column, token.end_line, token.end_column)  # type: ignore[arg-type]
+        return _token_span(self.source.filename, token, token)
 
     def _binding(self, token: Token) -> ast.Name:
         """A name that is being declared: keywords are refused here."""
@@ -347,33 +424,33 @@ class ToAst:
         return name
 
     # declarations ---------------------------------------------------------------------------
-    def start(self, meta: object, *decls: ast.Declaration) -> ast.Module:
+    def start(self, meta: Tree[Token], *decls: ast.Declaration) -> ast.Module:
         return ast.Module(tuple(decls), self.source.filename)
 
-    def const_decl(self, meta: object, name: Token, value: ast.Value) -> ast.ConstDecl:
+    def const_decl(self, meta: Tree[Token], name: Token, value: ast.Value) -> ast.ConstDecl:
         return ast.ConstDecl(self._binding(name), value, self._span(meta))
 
-    def model_decl(self, meta: object, name: Token, body: tuple[ast.Statement, ...]) -> ast.ModelDecl:
+    def model_decl(self, meta: Tree[Token], name: Token, body: tuple[ast.Statement, ...]) -> ast.ModelDecl:
         return ast.ModelDecl(self._binding(name), body, self._span(meta))
 
-    def body(self, meta: object, *stmts: ast.Statement | None) -> tuple[ast.Statement, ...]:
+    def body(self, meta: Tree[Token], *stmts: ast.Statement | None) -> tuple[ast.Statement, ...]:
         return tuple(s for s in stmts if s is not None)
 
     # statements -----------------------------------------------------------------------------
     def block_decl(
-        self, meta: object, name: Token, params: tuple[ast.BlockParam, ...] | None, body: tuple[ast.Statement, ...]
+        self, meta: Tree[Token], name: Token, params: tuple[ast.BlockParam, ...] | None, body: tuple[ast.Statement, ...]
     ) -> ast.BlockDecl:
         return ast.BlockDecl(self._binding(name), params or (), body, self._span(meta))
 
-    def block_params(self, meta: object, *params: ast.BlockParam) -> tuple[ast.BlockParam, ...]:
+    def block_params(self, meta: Tree[Token], *params: ast.BlockParam) -> tuple[ast.BlockParam, ...]:
         return params
 
-    def block_param(self, meta: object, name: Token, default: ast.Value | None = None) -> ast.BlockParam:
+    def block_param(self, meta: Tree[Token], name: Token, default: ast.Value | None = None) -> ast.BlockParam:
         return ast.BlockParam(self._binding(name), default, self._span(meta))
 
     def transform_decl(
         self,
-        meta: object,
+        meta: Tree[Token],
         name: Token,
         params: tuple[ast.BlockParam, ...] | None,
         kind: Token,
@@ -382,92 +459,99 @@ class ToAst:
         found: dict[str, object] = {}
         for keyword, value, _span in items:
             found.setdefault(keyword, value)
+        # Each value is what the item's method (`impl_item`, `shape_item`, ...) made for its keyword.
         return ast.TransformDecl(
             self._binding(name),
             params or (),
             ast.Name(str(kind), self._tok_span(kind)),
-            found.get("impl"),  # type: ignore[arg-type]
-            found.get("shape"),  # type: ignore[arg-type]
-            found.get("domain"),  # type: ignore[arg-type]
-            found.get("fold"),  # type: ignore[arg-type]
+            cast("ast.String | None", found.get("impl")),
+            cast("tuple[ast.ShapeSide, ast.ShapeSide] | None", found.get("shape")),
+            cast("tuple[ast.DomainRef, ast.DomainRef | None] | None", found.get("domain")),
+            cast("ast.DomainRef | None", found.get("fold")),
             self._span(meta),
             tuple((keyword, span) for keyword, _, span in items),
         )
 
-    def transform_body(self, meta: object, *items: tuple[str, object, Span] | None) -> list[tuple[str, object, Span]]:
+    def transform_body(
+        self, meta: Tree[Token], *items: tuple[str, object, Span] | None
+    ) -> list[tuple[str, object, Span]]:
         return [i for i in items if i is not None]
 
-    def impl_item(self, meta: object, text: Token) -> tuple[str, object, Span]:
+    def impl_item(self, meta: Tree[Token], text: Token) -> tuple[str, object, Span]:
         return ("impl", ast.String(self._decode(text), self._tok_span(text)), self._span(meta))
 
-    def shape_item(self, meta: object, left: ast.ShapeSide, right: ast.ShapeSide) -> tuple[str, object, Span]:
+    def shape_item(self, meta: Tree[Token], left: ast.ShapeSide, right: ast.ShapeSide) -> tuple[str, object, Span]:
         return ("shape", (left, right), self._span(meta))
 
-    def shape_side(self, meta: object, *dims: object) -> ast.ShapeSide:
+    def shape_side(self, meta: Tree[Token], *dims: ast.ShapeExpr | Token) -> ast.ShapeSide:
         if len(dims) == 1 and isinstance(dims[0], Token):  # `same`
             return ast.ShapeSide(None, self._span(meta))
-        return ast.ShapeSide(tuple(dims), self._span(meta))  # type: ignore[arg-type]
+        exprs = tuple(d for d in dims if not isinstance(d, Token))  # only `same` comes as a token
+        return ast.ShapeSide(exprs, self._span(meta))
 
-    def s_name(self, meta: object, token: Token) -> ast.ShapeName:
+    def s_name(self, meta: Tree[Token], token: Token) -> ast.ShapeName:
         return ast.ShapeName(str(token), self._tok_span(token))
 
-    def s_num(self, meta: object, token: Token) -> ast.ShapeExpr:
+    def s_num(self, meta: Tree[Token], token: Token) -> ast.ShapeExpr:
         number = self.number(meta, token)
-        return ast.ShapeNumber(number.value, number.span)  # type: ignore[arg-type]
+        return ast.ShapeNumber(number.value, number.span)
 
-    def s_neg(self, meta: object, operand: ast.ShapeExpr) -> ast.ShapeBinary:
+    def s_neg(self, meta: Tree[Token], operand: ast.ShapeExpr) -> ast.ShapeBinary:
         zero = ast.ShapeNumber(0, self._span(meta))
         return ast.ShapeBinary("-", zero, operand, self._span(meta))
 
-    def _binary(self, op: str, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+    def _binary(self, op: str, meta: Tree[Token], left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
         return ast.ShapeBinary(op, left, right, self._span(meta))
 
-    def s_add(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+    def s_add(self, meta: Tree[Token], left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
         return self._binary("+", meta, left, right)
 
-    def s_sub(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+    def s_sub(self, meta: Tree[Token], left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
         return self._binary("-", meta, left, right)
 
-    def s_mul(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+    def s_mul(self, meta: Tree[Token], left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
         return self._binary("*", meta, left, right)
 
-    def s_div(self, meta: object, left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
+    def s_div(self, meta: Tree[Token], left: ast.ShapeExpr, right: ast.ShapeExpr) -> ast.ShapeBinary:
         return self._binary("/", meta, left, right)
 
-    def domain_item(self, meta: object, first: ast.DomainRef, second: ast.DomainRef | None = None) -> tuple[str, object, Span]:
+    def domain_item(
+        self, meta: Tree[Token], first: ast.DomainRef, second: ast.DomainRef | None = None
+    ) -> tuple[str, object, Span]:
         return ("domain", (first, second), self._span(meta))
 
-    def domain_side(self, meta: object, name: Token, *args: ast.ShapeExpr | None) -> ast.DomainRef:
+    def domain_side(self, meta: Tree[Token], name: Token, *args: ast.ShapeExpr | None) -> ast.DomainRef:
         values = tuple(a for a in args if a is not None)
         return ast.DomainRef(ast.Name(str(name), self._tok_span(name)), values, self._span(meta))
 
-    def fold_item(self, meta: object, region: ast.DomainRef) -> tuple[str, object, Span]:
+    def fold_item(self, meta: Tree[Token], region: ast.DomainRef) -> tuple[str, object, Span]:
         return ("fold", region, self._span(meta))
 
-    def context_decl(self, meta: object, name: Token, type_: ast.TypeExpr) -> ast.ContextDecl:
+    def context_decl(self, meta: Tree[Token], name: Token, type_: ast.TypeExpr) -> ast.ContextDecl:
         return ast.ContextDecl(self._binding(name), type_, self._span(meta))
 
-    def return_stmt(self, meta: object, *names: Token) -> ast.Return:
+    def return_stmt(self, meta: Tree[Token], *names: Token) -> ast.Return:
         return ast.Return(tuple(self._binding(n) for n in names), self._span(meta))
 
-    def doc(self, meta: object, text: Token) -> ast.Doc:
+    def doc(self, meta: Tree[Token], text: Token) -> ast.Doc:
         return ast.Doc(self._decode(text), self._span(meta))
 
-    def input_decl(self, meta: object, name: Token, type_: ast.TypeExpr) -> ast.InputDecl:
+    def input_decl(self, meta: Tree[Token], name: Token, type_: ast.TypeExpr) -> ast.InputDecl:
         return ast.InputDecl(self._binding(name), type_, self._span(meta))
 
-    def type(self, meta: object, domain: Token, *rest: object) -> ast.TypeExpr:
+    def type(self, meta: Tree[Token], domain: Token, *rest: tuple[ast.Value, ...] | None) -> ast.TypeExpr:
         args, dims = (rest[0] or (), rest[1]) if len(rest) == 2 else ((), rest[0])
-        return ast.TypeExpr(ast.Name(str(domain), self._tok_span(domain)), tuple(args), tuple(dims), self._span(meta))  # type: ignore[arg-type]
+        assert dims is not None, "the grammar's dims are not optional"
+        return ast.TypeExpr(ast.Name(str(domain), self._tok_span(domain)), tuple(args), tuple(dims), self._span(meta))
 
-    def domain_args(self, meta: object, *values: ast.Value) -> tuple[ast.Value, ...]:
+    def domain_args(self, meta: Tree[Token], *values: ast.Value) -> tuple[ast.Value, ...]:
         return values
 
-    def dims(self, meta: object, *values: ast.Value) -> tuple[ast.Value, ...]:
+    def dims(self, meta: Tree[Token], *values: ast.Value) -> tuple[ast.Value, ...]:
         return values
 
     def assign(
-        self, meta: object, targets: tuple[ast.Name, ...] | Token, value: ast.Pipeline | ast.Ident | ast.Call
+        self, meta: Tree[Token], targets: tuple[ast.Name, ...] | Token, value: ast.Pipeline | ast.Ident | ast.Call
     ) -> ast.Assign:
         # A single target and a pipeline without stages come inlined (`?` rules in the grammar).
         names = (self._binding(targets),) if isinstance(targets, Token) else targets
@@ -475,33 +559,33 @@ class ToAst:
             value = ast.Pipeline(value, (), value.span)
         return ast.Assign(names, value, self._span(meta))
 
-    def targets(self, meta: object, *names: Token) -> tuple[ast.Name, ...]:
+    def targets(self, meta: Tree[Token], *names: Token) -> tuple[ast.Name, ...]:
         return tuple(self._binding(n) for n in names)
 
-    def pipeline(self, meta: object, head: ast.Ident | ast.Call, *stages: ast.Call) -> ast.Pipeline:
+    def pipeline(self, meta: Tree[Token], head: ast.Ident | ast.Call, *stages: ast.Call) -> ast.Pipeline:
         return ast.Pipeline(head, stages, self._span(meta))
 
-    def tilde(self, meta: object, target: Token, dist: ast.Call) -> ast.Tilde:
+    def tilde(self, meta: Tree[Token], target: Token, dist: ast.Call) -> ast.Tilde:
         return ast.Tilde(ast.Name(str(target), self._tok_span(target)), dist, self._span(meta))
 
-    def repeat(self, meta: object, count: ast.Value, body: tuple[ast.Statement, ...]) -> ast.Repeat:
+    def repeat(self, meta: Tree[Token], count: ast.Value, body: tuple[ast.Statement, ...]) -> ast.Repeat:
         return ast.Repeat(count, body, self._span(meta))
 
     # calls and values -----------------------------------------------------------------------
-    def call(self, meta: object, callee: Token, args: list[object] | object | None) -> ast.Call:
+    def call(self, meta: Tree[Token], callee: Token, args: list[Argument] | Argument | None) -> ast.Call:
         # One argument comes inlined (`?args`): a value or keyword, never a Python list.
         items = [] if args is None else args if isinstance(args, list) else [args]
         positional = tuple(a for a in items if not isinstance(a, ast.Keyword))
         kwargs = tuple(a for a in items if isinstance(a, ast.Keyword))
-        return ast.Call(ast.Name(str(callee), self._tok_span(callee)), positional, kwargs, self._span(meta))  # type: ignore[arg-type]
+        return ast.Call(ast.Name(str(callee), self._tok_span(callee)), positional, kwargs, self._span(meta))
 
-    def args(self, meta: object, *items: object) -> list[object]:
+    def args(self, meta: Tree[Token], *items: Argument) -> list[Argument]:
         return list(items)
 
-    def kwarg(self, meta: object, name: Token, value: ast.Value) -> ast.Keyword:
+    def kwarg(self, meta: Tree[Token], name: Token, value: ast.Value) -> ast.Keyword:
         return ast.Keyword(ast.Name(str(name), self._tok_span(name)), value, self._span(meta))
 
-    def number(self, meta: object, token: Token) -> ast.Number:
+    def number(self, meta: Tree[Token], token: Token) -> ast.Number:
         text = str(token)
         is_int = not any(c in text for c in ".eE")
         # Over 19 digits is over 2**63 - 1; and int() raises (ValueError) past 4,300 digits.
@@ -509,7 +593,9 @@ class ToAst:
         value: int | float = (2**63 if too_long else int(text)) if is_int else float(text)
         if not is_int and not math.isfinite(value):
             raise _AstError(
-                error("E105", self._tok_span(token), f"number `{text}` is too large to represent", "use a finite number")
+                error(
+                    "E105", self._tok_span(token), f"number `{text}` is too large to represent", "use a finite number"
+                )
             )
         if is_int and abs(value) > 2**63 - 1:
             raise _AstError(
@@ -523,19 +609,19 @@ class ToAst:
             )
         return ast.Number(value, self._tok_span(token))
 
-    def string(self, meta: object, token: Token) -> ast.String:
+    def string(self, meta: Tree[Token], token: Token) -> ast.String:
         return ast.String(self._decode(token), self._tok_span(token))
 
-    def true(self, meta: object) -> ast.Bool:
+    def true(self, meta: Tree[Token]) -> ast.Bool:
         return ast.Bool(True, self._span(meta))
 
-    def false(self, meta: object) -> ast.Bool:
+    def false(self, meta: Tree[Token]) -> ast.Bool:
         return ast.Bool(False, self._span(meta))
 
-    def list(self, meta: object, *items: ast.Value | None) -> ast.ListValue:
+    def list(self, meta: Tree[Token], *items: ast.Value | None) -> ast.ListValue:
         return ast.ListValue(tuple(i for i in items if i is not None), self._span(meta))
 
-    def ident(self, meta: object, token: Token) -> ast.Ident:
+    def ident(self, meta: Tree[Token], token: Token) -> ast.Ident:
         return ast.Ident(str(token), self._tok_span(token))
 
     def _decode(self, token: Token) -> str:
@@ -548,10 +634,16 @@ class ToAst:
                 continue
             escaped = raw[i + 1]
             if escaped not in _ESCAPES:
-                column = token.column + 1 + i  # type: ignore[operator]
-                span = Span(self.source.filename, token.line, column, token.line, column + 2)  # type: ignore[arg-type]
+                start = self._tok_span(token)
+                column = start.column + 1 + i
+                span = Span(self.source.filename, start.line, column, start.line, column + 2)
                 raise _AstError(
-                    error("E105", span, f"unknown escape `\\{escaped}` in a string", 'the escapes are `\\"`, `\\\\` and `\\n`')
+                    error(
+                        "E105",
+                        span,
+                        f"unknown escape `\\{escaped}` in a string",
+                        'the escapes are `\\"`, `\\\\` and `\\n`',
+                    )
                 )
             out.append(_ESCAPES[escaped])
             i += 2

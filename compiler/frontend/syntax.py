@@ -7,7 +7,6 @@ enum name like `tanh_exp`, or a tensor), lists and calls (`mlp(hidden=[64])`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from ..core.source import Span
 
@@ -72,7 +71,7 @@ class Call:
         return next((k for k in self.kwargs if k.name.text == name), None)
 
 
-Value = Union[Number, Bool, String, Ident, ListValue, Call]
+Value = Number | Bool | String | Ident | ListValue | Call
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class Repeat:
     span: Span
 
 
-Statement = Union[Doc, InputDecl, ContextDecl, Return, Assign, Tilde, Repeat]
+Statement = Doc | InputDecl | ContextDecl | Return | Assign | Tilde | Repeat
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ class ShapeBinary:
     span: Span
 
 
-ShapeExpr = Union[ShapeName, ShapeNumber, ShapeBinary]
+ShapeExpr = ShapeName | ShapeNumber | ShapeBinary
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,7 @@ class TransformDecl:
     items: tuple[tuple[str, Span], ...] = ()  # (item keyword, span) in order, to report repeats
 
 
-Declaration = Union[ConstDecl, ModelDecl, BlockDecl, TransformDecl]
+Declaration = ConstDecl | ModelDecl | BlockDecl | TransformDecl
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, Literal
 
 from ..catalogue import DistEntry, NetEntry, OpEntry
 from ..catalogue.base import Shape
@@ -39,15 +39,16 @@ class Bound:
     dists: dict[str, Bound] = field(default_factory=dict)
 
 
-EXACT = "exact"
-LOWER_BOUND = "lower_bound"
+Likelihood = Literal["exact", "lower_bound"]
+EXACT: Final = "exact"
+LOWER_BOUND: Final = "lower_bound"
 
 
 @dataclass(frozen=True)
 class Reason:
     """Why a model is a lower bound: an op that is not exact, or a fold leak."""
 
-    kind: str  # "op" or "leak"
+    kind: Literal["op", "leak", "model"]  # a non-exact op, a fold leak, a used model that is a bound
     op: str
     span: Span
     message: str
@@ -57,18 +58,17 @@ class Reason:
 class ModelDist(DistEntry):
     """A used model as a distribution: `model` is its CheckedModel."""
 
-    model: Any = None
+    model: CheckedModel = field(kw_only=True)
 
     @property
     def input_type(self) -> TensorType:
-        (tensor,) = (self.model.ir.payload(n).tensor for n in self.model.ir.inputs)
+        (tensor,) = (p.tensor for p in self.model.ir.input_nodes())
         return self.model.types[tensor]
 
     @property
     def context(self) -> tuple[str, Shape] | None:
         """(name, shape) of the used model's context, if it declares one."""
-        for node in self.model.ir.contexts:
-            payload = self.model.ir.payload(node)
+        for payload in self.model.ir.context_nodes():
             return payload.name, payload.shape
         return None
 
@@ -80,7 +80,7 @@ class CheckedModel:
     ir: ModelIR
     bound: dict[str, Bound]
     types: dict[str, TensorType]
-    likelihood: str
+    likelihood: Likelihood
     reasons: list[Reason]
     warnings: list[Diagnostic]
     inference_order: list[str] = field(default_factory=list)
@@ -94,7 +94,7 @@ class CheckedModel:
         """Scalar parameters of the whole model; None if unknown (a user transform) or not counted."""
         if self.parameter_counts is None or any(c is None for _, c in self.parameter_counts):
             return None
-        return sum(c for _, c in self.parameter_counts)  # type: ignore[misc]
+        return sum(c for _, c in self.parameter_counts if c is not None)
 
     @property
     def name(self) -> str:

@@ -11,11 +11,12 @@ is still known to the checker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 
 from ..catalogue.base import TensorRef
+from ..core.domains import Domain
 from ..core.source import Span
 
 
@@ -48,7 +49,7 @@ class TensorDef:
 class InputNode:
     name: str
     tensor: str
-    domain: Any  # domains.Domain
+    domain: Domain
     shape: tuple[int, ...]
     span: Span
 
@@ -73,7 +74,7 @@ class ContextNode:
 
     name: str
     tensor: str
-    domain: Any  # domains.Domain
+    domain: Domain
     shape: tuple[int, ...]
     span: Span
 
@@ -115,7 +116,6 @@ class DistNode:
     def kwarg(self, name: str) -> KwArg | None:
         return next((k for k in self.kwargs if k.name == name), None)
 
-
     @property
     def context(self) -> str | None:
         return _context_of(self.kwargs)
@@ -136,14 +136,29 @@ class ModelIR:
     name: str
     span: Span
     doc: str | None
-    graph: nx.MultiDiGraph
+    graph: nx.MultiDiGraph[str]
     tensors: dict[str, TensorDef] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)  # input node ids, declaration order
     contexts: list[str] = field(default_factory=list)  # context node ids, declaration order
     user_ops: dict[str, Any] = field(default_factory=dict)  # the file's `transform`s: name → OpEntry
 
     def payload(self, node: str) -> Payload:
-        return self.graph.nodes[node]["ir"]
+        payload: Payload = self.graph.nodes[node]["ir"]  # networkx's node attributes are untyped
+        return payload
+
+    def call(self, node: str) -> OpNode | DistNode:
+        """The payload of `node`, which is an op or a `~` statement."""
+        payload = self.payload(node)
+        assert isinstance(payload, (OpNode, DistNode)), payload
+        return payload
+
+    def input_nodes(self) -> list[InputNode]:
+        """The inputs' payloads, in declaration order."""
+        return [_declared(self.payload(n), InputNode) for n in self.inputs]
+
+    def context_nodes(self) -> list[ContextNode]:
+        """The contexts' payloads, in declaration order."""
+        return [_declared(self.payload(n), ContextNode) for n in self.contexts]
 
     def consumers(self, tensor: str) -> list[tuple[str, int]]:
         """(consumer node, position) for every use of `tensor`, in source order."""
@@ -165,3 +180,12 @@ class ModelIR:
             cached = {n: i for i, n in enumerate(self.graph.nodes)}
             self.__dict__["_order_cache"] = cached
         return cached
+
+
+_Declared = TypeVar("_Declared", InputNode, ContextNode)
+
+
+def _declared(payload: Payload, kind: type[_Declared]) -> _Declared:
+    """`payload`, which the lowering made an input or a context node."""
+    assert isinstance(payload, kind), payload
+    return payload

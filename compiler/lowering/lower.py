@@ -14,13 +14,13 @@ from typing import Any
 
 import networkx as nx
 
-from ..frontend import syntax as ast
 from ..catalogue import CallValue, TensorRef
 from ..core.diagnostics import Diagnostic, error, warning
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, integers, interval
-from ..ir.graph import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, Scope, TensorDef
 from ..core.source import Span
 from ..core.suggest import did_you_mean
+from ..frontend import syntax as ast
+from ..ir.graph import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, Scope, TensorDef
 from .user_transforms import transform_entry
 
 MAX_UNROLLED_OPS = 100_000
@@ -207,7 +207,9 @@ def _unused(module: ast.Module, used_constants: set[str], called: set[str]) -> l
     for decl in module.declarations:
         name = decl.name.text
         if isinstance(decl, ast.ConstDecl) and name not in used_constants:
-            out.append(warning("W402", decl.name.span, f"constant `{name}` is never used", "use it, or delete the line"))
+            out.append(
+                warning("W402", decl.name.span, f"constant `{name}` is never used", "use it, or delete the line")
+            )
         elif isinstance(decl, (ast.BlockDecl, ast.TransformDecl)) and name not in called:
             what = "block" if isinstance(decl, ast.BlockDecl) else "transform"
             out.append(
@@ -243,7 +245,8 @@ def _check_block(decl: ast.BlockDecl, out: list[Diagnostic]) -> bool:
             error(
                 "E209",
                 span,
-                f"block `{decl.name.text}` must end with one `return`" if not returns
+                f"block `{decl.name.text}` must end with one `return`"
+                if not returns
                 else "`return` must be the last statement of a block",
                 "end the block with `return h` (or `return a, b`)",
             )
@@ -338,7 +341,7 @@ class _Sizer:
         them; errors in them are reported when the call is lowered, not here."""
         quiet = Constants(constants.decls, [], overrides=constants.overrides, used=constants.used)
         file = quiet.within({})
-        values = {p.name.text: file.resolve(p.default) for p in block.keyword_params}  # type: ignore[arg-type]
+        values = {p.name.text: file.resolve(p.default) for p in block.keyword_params if p.default is not None}
         for kw in call.kwargs:
             if kw.name.text in values:
                 values[kw.name.text] = quiet.resolve(kw.value)
@@ -468,7 +471,7 @@ class _ModelLowering:
         self.blocks = blocks
         self.via: tuple[tuple[str, Span], ...] = ()  # (block, call site) of the blocks being inlined
         self.diagnostics = diagnostics
-        self.graph = nx.MultiDiGraph(name=decl.name.text)
+        self.graph: nx.MultiDiGraph[str] = nx.MultiDiGraph(name=decl.name.text)
         self.ir = ModelIR(decl.name.text, decl.name.span, None, self.graph)
         self.env: dict[str, str] = {}  # user name → current tensor id
         self.repeat: tuple[tuple[int, int], ...] = ()
@@ -510,7 +513,9 @@ class _ModelLowering:
         if isinstance(stmt, ast.Return):
             if not self.via:
                 self.diagnostics.append(
-                    error("E209", stmt.span, "`return` belongs at the end of a `block`", "a model's outputs are its `~`s")
+                    error(
+                        "E209", stmt.span, "`return` belongs at the end of a `block`", "a model's outputs are its `~`s"
+                    )
                 )
             return  # a block's `return` is read by `_inline`
         if isinstance(stmt, ast.Doc):
@@ -591,8 +596,8 @@ class _ModelLowering:
         if call.callee.text in self.blocks:
             return self._inline(self.blocks[call.callee.text], call, piped, targets)
         if call.callee.text in self.broken:  # a `transform` whose declaration is reported
-            args = tuple(piped) + tuple(self._positional(a, call) for a in call.args)
-            return self._placeholder(call, tuple(dict.fromkeys(args)), targets)
+            reads = tuple(piped) + tuple(self._positional(a, call) for a in call.args)
+            return self._placeholder(call, tuple(dict.fromkeys(reads)), targets)
         args = [(t, piped_span) for t in piped] + [(self._positional(a, call), a.span) for a in call.args]
         node = self._node_id("op")
         known = tuple((t, span) for t, span in args if t is not None)
@@ -634,7 +639,8 @@ class _ModelLowering:
                 error(
                     "E504",
                     call.callee.span,
-                    f"block `{name}` calls itself ({chain})" if name in calling
+                    f"block `{name}` calls itself ({chain})"
+                    if name in calling
                     else f"blocks nest more than {MAX_BLOCK_DEPTH} deep here ({chain})",
                     "blocks are inlined, so they cannot recurse; use `repeat` for a fixed number of steps",
                 )
@@ -654,10 +660,11 @@ class _ModelLowering:
             )
             return self._placeholder(call, tuple(dict.fromkeys(args)), targets)
         values = self._block_keywords(block, call)
-        if values is None or any(a is None for a in args):
+        tensors = [a for a in args if a is not None]
+        if values is None or len(tensors) != len(args):
             return self._placeholder(call, tuple(args), targets)
         outer = (self.env, self.constants, self.via, self.scope)
-        self.env = {p.name.text: tensor for p, tensor in zip(wanted, args, strict=True)}  # type: ignore[misc]
+        self.env = {p.name.text: tensor for p, tensor in zip(wanted, tensors, strict=True)}
         self.constants = self.file_constants.within(values)
         self.via = ((name, call.span), *self.via)
         self.calls += 1
@@ -699,7 +706,9 @@ class _ModelLowering:
         node = self._node_id("op")
         tensors = tuple(t for t in args if t is not None)
         outputs = tuple(self._define(t, node, i) for i, t in enumerate(targets))
-        payload = OpNode(call.callee.text, call.callee.span, (), tensors, outputs, call.span, self.repeat, (), False, True)
+        payload = OpNode(
+            call.callee.text, call.callee.span, (), tensors, outputs, call.span, self.repeat, (), False, True
+        )
         self.graph.add_node(node, ir=payload)
         for position, tensor in enumerate(tensors):
             self._edge(tensor, node, position)
@@ -721,17 +730,20 @@ class _ModelLowering:
 
     def _block_keywords(self, block: ast.BlockDecl, call: ast.Call) -> dict[str, Any] | None:
         """The block's keyword values for this call; None after an error."""
-        defaults = {p.name.text: p.default for p in block.keyword_params}
-        values = {key: self.file_constants.resolve(value) for key, value in defaults.items()}  # type: ignore[arg-type]
+        defaults = {p.name.text: p.default for p in block.keyword_params if p.default is not None}
+        values = {key: self.file_constants.resolve(value) for key, value in defaults.items()}
         ok = True
         for kw in call.kwargs:
             if kw.name.text not in defaults:
                 known = list(defaults)
                 hint = did_you_mean(kw.name.text, known) or (
-                    f"`{block.name.text}` takes " + ", ".join(f"`{k}`" for k in known) if known
+                    f"`{block.name.text}` takes " + ", ".join(f"`{k}`" for k in known)
+                    if known
                     else f"block `{block.name.text}` takes no keywords"
                 )
-                self.diagnostics.append(error("E203", kw.name.span, f"block `{block.name.text}` has no keyword `{kw.name.text}`", hint))
+                self.diagnostics.append(
+                    error("E203", kw.name.span, f"block `{block.name.text}` has no keyword `{kw.name.text}`", hint)
+                )
                 ok = False
                 continue
             values[kw.name.text] = self.constants.resolve(kw.value)
@@ -793,7 +805,10 @@ class _ModelLowering:
         # once is enough, and `repeat 10**12 { }` must not spin (E502 counts only ops).
         times = count if count_ops(stmt.body, self.constants) else 1
         parent = outer_scope[-1].key if outer_scope else ""
-        self.scope = (*outer_scope, Scope("repeat", f"repeat {count} (line {stmt.span.line})", f"{parent}/r{stmt.span.line}", count))
+        self.scope = (
+            *outer_scope,
+            Scope("repeat", f"repeat {count} (line {stmt.span.line})", f"{parent}/r{stmt.span.line}", count),
+        )
         for iteration in range(times):
             self.repeat = (*outer, (stmt.span.line, iteration))
             for inner in stmt.body:
@@ -853,7 +868,12 @@ class _ModelLowering:
         for kw in call.kwargs:
             if kw.name.text in seen:
                 self.diagnostics.append(
-                    error("E203", kw.name.span, f"keyword `{kw.name.text}` is given twice to `{call.callee.text}`", "keep one")
+                    error(
+                        "E203",
+                        kw.name.span,
+                        f"keyword `{kw.name.text}` is given twice to `{call.callee.text}`",
+                        "keep one",
+                    )
                 )
                 continue
             seen[kw.name.text] = kw.name.span
@@ -868,7 +888,7 @@ class _ModelLowering:
     def _type(self, type_expr: ast.TypeExpr) -> tuple[Domain, tuple[int, ...]] | None:
         domain = self._domain(type_expr)
         dims = [self.constants.resolve(d) for d in type_expr.dims]
-        for dim, node in zip(dims, type_expr.dims):
+        for dim, node in zip(dims, type_expr.dims, strict=True):
             if dim is None:  # a constant defined through itself: reported already
                 return None
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
@@ -898,7 +918,12 @@ class _ModelLowering:
             return _NAMED_DOMAINS[name]
         if name == "int" and len(args) == 1 and isinstance(args[0], int) and args[0] >= 2:
             return integers(args[0])
-        if name == "interval" and len(args) == 2 and all(isinstance(a, (int, float)) for a in args) and args[0] < args[1]:
+        if (
+            name == "interval"
+            and len(args) == 2
+            and all(isinstance(a, (int, float)) for a in args)
+            and args[0] < args[1]
+        ):
             return interval(args[0], args[1])
         self.diagnostics.append(_bad_domain(type_expr.domain, args))
         return None
@@ -915,7 +940,9 @@ def _bad_domain(name: ast.Name, args: list[Any]) -> Diagnostic:
         return error("E207", name.span, message, hint)
     if name.text in _NAMED_DOMAINS:
         return error("E207", name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
-    hint = did_you_mean(name.text, _ALL_DOMAIN_NAMES) or "the domains are real, positive, unit, interval(a, b) and int<K>"
+    hint = (
+        did_you_mean(name.text, _ALL_DOMAIN_NAMES) or "the domains are real, positive, unit, interval(a, b) and int<K>"
+    )
     return error("E207", name.span, f"unknown data domain `{name.text}`", hint)
 
 

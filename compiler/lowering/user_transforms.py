@@ -15,12 +15,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, create_model
 
-from ..frontend import syntax as ast
 from ..catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, EmitArgs, Kind, OpEntry, Params, ShapeError, TensorRef
 from ..catalogue.base import DomainRule, Kwargs, Shape, always
 from ..core.diagnostics import Diagnostic, error
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, interval
 from ..core.parts import Mix
+from ..frontend import syntax as ast
 
 IMPL_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 _KINDS = {k.value: k for k in Kind}
@@ -86,7 +86,7 @@ def transform_entry(decl: ast.TransformDecl, resolve: Any) -> tuple[OpEntry | No
     rule = DomainRule(
         accepts=lambda p: accepts(p),
         role="surjection" if produces is not None else "structural",
-        output=(lambda d, p: produces(p)) if produces is not None else None,  # type: ignore[misc]
+        output=(lambda d, p: produces(p)) if produces is not None else None,
         sets_fold=fold(None) if fold is not None else None,
         # `domain same` keeps values but not necessarily their places
         structure=(lambda p, shapes: Mix()) if produces is None else None,

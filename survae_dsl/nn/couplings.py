@@ -79,7 +79,7 @@ class _Coupling(Transform):
 
     def _parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Split ``(B, *shape)`` into ``(B, ..split..)`` and ``(B, ..rest..)`` along ``dim``."""
-        first, second = torch.split(x, self.sizes, dim=self.dim + 1)
+        first, second = torch.split(x, list(self.sizes), dim=self.dim + 1)
         return first, second
 
     def _join(self, first: Tensor, second: Tensor) -> Tensor:
@@ -92,7 +92,8 @@ class _Coupling(Transform):
         The net keeps its own layout (flat for ``MLP``, channels first for convolutional
         nets); callers reshape it to ``(B, P, *x_b shape)``, which both layouts allow.
         """
-        return self.net(first, context)
+        out: Tensor = self.net(first, context)  # a module call is typed Any
+        return out
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, dim={self.dim}, split={self.split}"

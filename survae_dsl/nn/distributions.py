@@ -88,7 +88,7 @@ class _Parametric(Distribution):
     def _net_parameters(self, context: Tensor | None, parameter_shape: tuple[int, ...]) -> Tensor:
         """``net(context)`` read as ``(B, P, *parameter_shape)``."""
         assert self.net is not None
-        out = self.net(self._require_context(context))
+        out: Tensor = self.net(self._require_context(context))  # a module call is typed Any
         return out.reshape(out.shape[0], self.num_parameters, *parameter_shape)
 
     def _sample_batch(self, num_samples: int, context: Tensor | None) -> int:
@@ -138,6 +138,8 @@ class Normal(_Parametric):
 
     def _params(self, context: Tensor | None) -> tuple[Tensor, Tensor]:
         """(loc, log_scale), each broadcastable to ``(B, *shape)``."""
+        loc: Tensor
+        log_scale: Tensor
         if self.net is None:
             loc, log_scale = self.loc, self.log_scale
         else:

@@ -68,9 +68,7 @@ class Shift(_Elementwise):
         """``(B, *shape)`` → ``(z (B, *shape), zeros (B,))``."""
         return x + self.by, self._constant(x.shape[0], 0.0)
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)``."""
         return z - self.by
 
@@ -92,9 +90,7 @@ class Scale(_Elementwise):
         """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
         return x * self.by, self._constant(x.shape[0], self._ldj)
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)``."""
         return z / self.by
 
@@ -109,9 +105,7 @@ class Sigmoid(_Elementwise):
         """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
         return torch.sigmoid(x), sum_except_batch(log_sigmoid_derivative(x))
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` in [0, 1] → logit, with the ends clamped to stay finite."""
         return _logit(_finite_unit(z))
 
@@ -130,9 +124,7 @@ class Logit(_Elementwise):
         log_x, log_one_minus_x = torch.log(x), torch.log1p(-x)
         return log_x - log_one_minus_x, -sum_except_batch(log_x + log_one_minus_x)
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)`` in (0, 1)."""
         return torch.sigmoid(z)
 
@@ -144,9 +136,7 @@ class Softplus(_Elementwise):
         """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
         return softplus(x), sum_except_batch(torch.nn.functional.logsigmoid(x))
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` positive → ``(B, *shape)``; 0 is clamped to stay finite."""
         return softplus_inv(_finite_positive(z))
 
@@ -163,9 +153,7 @@ class SoftplusInv(_Elementwise):
         x = move_zero_inward(x)
         return softplus_inv(x), sum_except_batch(softplus_inv_log_derivative(x))
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)`` positive."""
         return softplus(z)
 
@@ -177,9 +165,7 @@ class Exp(_Elementwise):
         """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
         return torch.exp(x), sum_except_batch(x)
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` positive → ``(B, *shape)``; 0 is clamped to stay finite."""
         return torch.log(_finite_positive(z))
 
@@ -196,8 +182,6 @@ class Log(_Elementwise):
         z = torch.log(move_zero_inward(x))
         return z, -sum_except_batch(z)
 
-    def inverse(
-        self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)`` positive."""
         return torch.exp(z)

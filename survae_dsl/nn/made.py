@@ -102,7 +102,8 @@ class MADE(nn.Module):
             features = torch.cat([features, torch.flatten(context, start_dim=1).to(features.dtype)], dim=1)
         elif context is not None:
             raise ValueError("this made was built without a context (context_features=0) but got one")
-        return self.layers(features)
+        out: Tensor = self.layers(features)  # a module call is typed Any
+        return out
 
     def extra_repr(self) -> str:
         return (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -110,6 +110,10 @@ def _initializable(model: Model) -> list[nn.Module]:
     ]
 
 
+class _Initializable(Protocol):
+    def initialize(self, x: Tensor) -> None: ...
+
+
 class _InitializeOnce:
     """Forward pre-hook: initialise the layer from its first input, then detach itself."""
 
@@ -119,7 +123,7 @@ class _InitializeOnce:
 
     def __call__(self, layer: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         x = args[0] if args else kwargs["x"]
-        layer.initialize(x)  # type: ignore[operator]
+        cast(_Initializable, layer).initialize(x)  # hooked on `_initializable` modules only
         if self.handle is not None:
             self.handle.remove()
 
@@ -195,7 +199,9 @@ class AsDistribution(nn.Module):
         if self.context_name is None:
             return {}
         if context is None:
-            raise ValueError(f"{type(self.model).__name__} is used with a context `{self.context_name}`; none was given")
+            raise ValueError(
+                f"{type(self.model).__name__} is used with a context `{self.context_name}`; none was given"
+            )
         return {self.context_name: context}
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
@@ -212,7 +218,9 @@ class AsDistribution(nn.Module):
         """``(num_samples, *shape)``; with a context, one sample per context row."""
         contexts = self._contexts(context)
         count = None if contexts else num_samples
-        return self.model.sample(count, **contexts, temperature=temperature, generator=generator)
+        # Model.sample is typed Any (a model of several inputs draws a tuple); a used model has one.
+        draw: Tensor = self.model.sample(count, **contexts, temperature=temperature, generator=generator)
+        return draw
 
     def sample_with_log_prob(
         self,

@@ -62,12 +62,11 @@ class MLP(nn.Module):
         features = torch.flatten(x, start_dim=1)
         if context is not None:
             features = torch.cat([features, torch.flatten(context, start_dim=1).to(features.dtype)], dim=1)
-        return self.layers(features)
+        out: Tensor = self.layers(features)  # a module call is typed Any
+        return out
 
 
-def _mlp_layers(
-    in_features: int, out_features: int, hidden: tuple[int, ...], activation: str
-) -> list[nn.Module]:
+def _mlp_layers(in_features: int, out_features: int, hidden: tuple[int, ...], activation: str) -> list[nn.Module]:
     """Linear layers of widths ``in → *hidden → out`` with ``activation`` between them."""
     _activation(activation)  # validate the name even when no hidden layer needs one
     widths = (in_features, *hidden, out_features)
@@ -152,7 +151,8 @@ class ConvNet(nn.Module):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``(B, C, *spatial)`` (and an optional context) → ``(B, out_channels, *spatial)``."""
-        return self.layers(_append_context(x, context))
+        out: Tensor = self.layers(_append_context(x, context))  # a module call is typed Any
+        return out
 
     def extra_repr(self) -> str:
         return f"spatial_dims={self.spatial_dims}"
@@ -168,7 +168,8 @@ class _ResidualBlock(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         """Same shape in and out: ``(B, hidden, *spatial)``."""
-        return h + self.second(torch.relu(self.first(torch.relu(h))))
+        residual: Tensor = self.second(torch.relu(self.first(torch.relu(h))))  # a module call is typed Any
+        return h + residual
 
 
 class ResNet(nn.Module):
@@ -218,7 +219,8 @@ class ResNet(nn.Module):
                 h = torch.cat([h, torch.flatten(context, start_dim=1).to(h.dtype)], dim=1)
         else:
             h = _append_context(x, context)
-        return self.output(torch.relu(self.blocks(self.input(h))))
+        out: Tensor = self.output(torch.relu(self.blocks(self.input(h))))  # a module call is typed Any
+        return out
 
     def extra_repr(self) -> str:
         return f"spatial_dims={self.spatial_dims}"
@@ -242,12 +244,14 @@ class _TransformerBlock(nn.Module):
         qkv = self.qkv(h).reshape(batch, length, 3, self.heads, dim // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, dim/heads)
         attended = F.scaled_dot_product_attention(q, k, v)
-        return self.projection(attended.transpose(1, 2).reshape(batch, length, dim))
+        out: Tensor = self.projection(attended.transpose(1, 2).reshape(batch, length, dim))  # module calls are Any
+        return out
 
     def forward(self, h: Tensor) -> Tensor:
         """``(B, N, dim)`` → ``(B, N, dim)``."""
         h = h + self._attend(self.attention_norm(h))
-        return h + self.feedforward(self.feedforward_norm(h))
+        fed: Tensor = self.feedforward(self.feedforward_norm(h))  # a module call is typed Any
+        return h + fed
 
 
 class Transformer(nn.Module):
@@ -295,7 +299,8 @@ class Transformer(nn.Module):
         h = self.embedding(_append_context(x, context).transpose(1, 2))  # (B, N, dim)
         if self.positional:
             h = h + self.position
-        return self.output(self.norm(self.blocks(h))).transpose(1, 2)
+        out: Tensor = self.output(self.norm(self.blocks(h)))  # a module call is typed Any
+        return out.transpose(1, 2)
 
     def extra_repr(self) -> str:
         return f"positional={self.positional}, length={self.length}"

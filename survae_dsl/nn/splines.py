@@ -162,7 +162,7 @@ class SplineCoupling(_Coupling):
         params = self._condition(first, context).reshape(first.shape[0], 3 * self.bins - 1, *self.rest_shape)
         # Parameters last, so each entry's spline is a row for gather.
         params = torch.movedim(params, 1, -1)
-        widths, heights, derivatives = torch.split(params, (self.bins, self.bins, self.bins - 1), dim=-1)
+        widths, heights, derivatives = torch.split(params, [self.bins, self.bins, self.bins - 1], dim=-1)
         return rational_quadratic_spline(second, widths, heights, derivatives, self.bound, inverse=inverse)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -285,13 +285,13 @@ class Split(_Structural):
             self.shape[:dim] + (part,) + self.shape[dim + 1 :] for part in self.sizes
         )
 
-    def forward(  # type: ignore[override]
+    def forward(  # type: ignore[override]  # n-ary (split/concat): the generated code passes the parts one by one
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[tuple[Tensor, ...], Tensor]:
         """``(B, *shape)`` → ``((B, *out_shapes[k]) for each part, zeros (B,))``."""
-        return tuple(torch.split(x, self.sizes, dim=self.dim + 1)), self._constant(x.shape[0], 0.0)
+        return tuple(torch.split(x, list(self.sizes), dim=self.dim + 1)), self._constant(x.shape[0], 0.0)
 
-    def inverse(  # type: ignore[override]
+    def inverse(  # type: ignore[override]  # n-ary (split/concat): the generated code passes the parts one by one
         self,
         *parts: Tensor,
         context: Tensor | None = None,
@@ -333,7 +333,7 @@ class Concat(_Structural):
         self.dim = dim
         self.sizes: tuple[int, ...] = tuple(shape[dim] for shape in shapes)
 
-    def forward(  # type: ignore[override]
+    def forward(  # type: ignore[override]  # n-ary (split/concat): the generated code passes the parts one by one
         self, *parts: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """The parts ``(B, *shapes[k])`` → ``(z (B, *shape), zeros (B,))``."""
@@ -341,14 +341,14 @@ class Concat(_Structural):
             raise ValueError(f"concat takes {len(self.shapes)} inputs, got {len(parts)}")
         return torch.cat(parts, dim=self.dim + 1), self._constant(parts[0].shape[0], 0.0)
 
-    def inverse(  # type: ignore[override]
+    def inverse(  # type: ignore[override]  # n-ary (split/concat): the generated code passes the parts one by one
         self,
         z: Tensor,
         context: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, ...]:
         """``(B, *shape)`` → the parts ``(B, *shapes[k])``."""
-        return tuple(torch.split(z, self.sizes, dim=self.dim + 1))
+        return tuple(torch.split(z, list(self.sizes), dim=self.dim + 1))
 
     def extra_repr(self) -> str:
         return f"shapes={self.shapes}, dim={self.dim}"

@@ -72,7 +72,8 @@ class Abs(Transform):
     def _logits(self, z: Tensor, context: Tensor | None) -> Tensor:
         """ℓ ``(B, *shape)``: the log-odds of a positive sign given |x| = z."""
         assert self.net is not None
-        return self.net(z, context).reshape(z.shape)
+        logits: Tensor = self.net(z, context)  # a module call is typed Any
+        return logits.reshape(z.shape)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(B, *shape)`` → ``(|x| (B, *shape), log p(sign | |x|) (B,))``."""
@@ -325,7 +326,7 @@ class Slice(Transform):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(B, *shape)`` → ``(kept (B, …keep…), log p(dropped | kept) (B,))``."""
-        kept, dropped = torch.split(x, self.sizes, dim=self.dim + 1)
+        kept, dropped = torch.split(x, list(self.sizes), dim=self.dim + 1)
         return kept, self.decoder.log_prob(dropped, context=kept)
 
     def inverse(
@@ -388,7 +389,7 @@ class Augment(Transform):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """``(B, …n + size…)`` → the first n entries along ``dim``, ``(B, *shape)``."""
-        return torch.split(z, self.sizes, dim=self.dim + 1)[0]
+        return torch.split(z, list(self.sizes), dim=self.dim + 1)[0]
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, size={self.size}, dim={self.dim}"

@@ -84,7 +84,7 @@ def read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
     if not path.is_file():
         raise TrainError(f"--resume: there is no checkpoint at {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
         raise TrainError(f"--resume: cannot read the checkpoint {path}: {exc}") from None
     if checkpoint.get("version") != CHECKPOINT_VERSION:

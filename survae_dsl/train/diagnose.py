@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    from survae_dsl.nn import Model
 
-def diagnose(model: nn.Module, batch: Tensor, rng: Tensor) -> str:
+
+def diagnose(model: Model, batch: Tensor, rng: Tensor) -> str:
     """Where a non-finite loss comes from: a non-finite parameter, or the first layer whose output
     is non-finite when the step's forward pass is replayed with the same noise (``rng``, the torch
     generator state the step started from); a clause to append to the error message."""
@@ -48,7 +51,7 @@ def non_finite(value: Any) -> bool:
     return False
 
 
-def layer_line(model: nn.Module, dotted: str) -> str:
+def layer_line(model: Model, dotted: str) -> str:
     """`` (MODEL.survae:LINE)`` for the top-level layer of a dotted parameter or module name
     (``affine_coupling_1.net.0.weight`` → layer ``affine_coupling_1``); empty if unknown."""
     location = _source_location(type(model), dotted.split(".")[0])

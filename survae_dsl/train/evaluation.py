@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .data_loading import Data
 from .model_input import InputType
+
+if TYPE_CHECKING:
+    from survae_dsl.nn import Model
 
 # `iw_log_prob` (k forward passes per example) runs on the first IW_EXAMPLES held-out examples.
 IW_EXAMPLES = 500
@@ -20,14 +23,14 @@ EVAL_BATCH = 1_024
 
 
 @torch.no_grad()
-def mean_log_prob(model: nn.Module, x: Tensor, seed: int) -> float:
+def mean_log_prob(model: Model, x: Tensor, seed: int) -> float:
     """Mean log_prob in nats over ``x`` (``(N, *shape)``), in chunks; noise drawn from its own seeded stream."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return torch.cat([model.log_prob(chunk) for chunk in x.split(EVAL_BATCH)]).double().mean().item()
+        return torch.cat([model.log_prob(chunk) for chunk in torch.split(x, EVAL_BATCH)]).double().mean().item()
 
 
-def evaluate(model: nn.Module, data: Data, input_type: InputType, seed: int, iw_k: int) -> dict[str, Any]:
+def evaluate(model: Model, data: Data, input_type: InputType, seed: int, iw_k: int) -> dict[str, Any]:
     """Train and held-out metrics: log_prob, bits/dim, the IW bound (``iw_k`` samples; 0 skips it)
     and the true density. Each figure draws its noise from a stream seeded by ``seed``."""
     from survae_dsl.nn import iw_log_prob
@@ -44,7 +47,7 @@ def evaluate(model: nn.Module, data: Data, input_type: InputType, seed: int, iw_
         subset = data.test[:IW_EXAMPLES]
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 3)
-            iw = torch.cat([iw_log_prob(model, chunk, k=iw_k) for chunk in subset.split(EVAL_BATCH)])
+            iw = torch.cat([iw_log_prob(model, chunk, k=iw_k) for chunk in torch.split(subset, EVAL_BATCH)])
         iw_ll = iw.double().mean().item()
         result["test"]["iw"] = {
             "k": iw_k,

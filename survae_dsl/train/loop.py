@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .checkpoints import save_checkpoint
 from .config import TrainConfig
@@ -24,6 +24,9 @@ from .evaluation import mean_log_prob
 from .model_input import InputType
 from .signals import StopRequest
 from .state import TrainState
+
+if TYPE_CHECKING:
+    from survae_dsl.nn import Model
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class StepFunctions:
     compiled: bool
 
     @classmethod
-    def build(cls, model: nn.Module, optimizer: torch.optim.Optimizer, use_compile: bool) -> StepFunctions:
+    def build(cls, model: Model, optimizer: torch.optim.Optimizer, use_compile: bool) -> StepFunctions:
         """The loss of ``model`` and ``optimizer``'s step, through `torch.compile` when ``use_compile``."""
 
         def loss(batch: Tensor) -> Tensor:
@@ -65,7 +68,7 @@ class StepFunctions:
 
 
 def train_epochs(
-    model: nn.Module,
+    model: Model,
     optimizer: torch.optim.Optimizer,
     steps: StepFunctions,
     state: TrainState,
@@ -113,11 +116,11 @@ def capped(state: TrainState, max_steps: int | None) -> bool:
     return max_steps is not None and state.step >= max_steps
 
 
-def take_step(model: nn.Module, steps: StepFunctions, batch: Tensor, state: TrainState, checkpoint: Path) -> float:
+def take_step(model: Model, steps: StepFunctions, batch: Tensor, state: TrainState, checkpoint: Path) -> float:
     """One Adam step on −mean log_prob of ``batch`` (``(B, *shape)``); returns the loss. A
     non-finite loss or gradient stops the run (TrainError naming the step and the layer)."""
     rng = torch.get_rng_state()
-    loss = steps.call(steps.loss, batch)
+    loss: Tensor = steps.call(steps.loss, batch)
     value = loss.item()
     where = f"step {state.step + 1} (epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1})"
     if not math.isfinite(value):
@@ -173,7 +176,7 @@ def show(bar: Any, state: TrainState, input_type: InputType, seconds: float) -> 
 
 
 def end_epoch(
-    model: nn.Module, state: TrainState, data: Data, input_type: InputType, order_gen: torch.Generator, per_epoch: int
+    model: Model, state: TrainState, data: Data, input_type: InputType, order_gen: torch.Generator, per_epoch: int
 ) -> None:
     """Record the finished epoch (mean train loss, held-out log_prob) and start the next."""
     model.eval()

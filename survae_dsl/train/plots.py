@@ -5,16 +5,19 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .evaluation import EVAL_BATCH
 from .model_input import InputType
 
+if TYPE_CHECKING:
+    from survae_dsl.nn import Model
 
-def plot(model: nn.Module, train: Tensor, input_type: InputType, out: Path, seed: int) -> list[str]:
+
+def plot(model: Model, train: Tensor, input_type: InputType, out: Path, seed: int) -> list[str]:
     """The plots for the input's kind (2-D points, images, point clouds); file names written.
 
     A failure to plot is a warning, not an error: the metrics are still written.
@@ -50,9 +53,7 @@ def _finite_rows(x: Tensor) -> Tensor:
     return x[x.flatten(1).isfinite().all(dim=1)]
 
 
-def _plot_2d(
-    model: nn.Module, train: Tensor, input_type: InputType, out: Path, generator: torch.Generator
-) -> list[str]:
+def _plot_2d(model: Model, train: Tensor, input_type: InputType, out: Path, generator: torch.Generator) -> list[str]:
     """density.png (data histogram | model density on a grid) and samples.png (data | samples)."""
     from matplotlib.figure import Figure
 
@@ -63,7 +64,7 @@ def _plot_2d(
     steps = 200
     xs, ys = torch.linspace(low[0], high[0], steps), torch.linspace(low[1], high[1], steps)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
-    density = torch.cat([model.log_prob(chunk) for chunk in grid.split(EVAL_BATCH)]).exp().reshape(steps, steps)
+    density = torch.cat([model.log_prob(chunk) for chunk in torch.split(grid, EVAL_BATCH)]).exp().reshape(steps, steps)
     density = torch.nan_to_num(density, nan=0.0, posinf=0.0)
     extent = (low[0].item(), high[0].item(), low[1].item(), high[1].item())
     bound = " (exp of the one-sample bound)" if model.likelihood == "lower_bound" else ""
@@ -89,7 +90,7 @@ def _plot_2d(
     return ["density.png", "samples.png"]
 
 
-def _plot_images(model: nn.Module, input_type: InputType, out: Path, generator: torch.Generator) -> list[str]:
+def _plot_images(model: Model, input_type: InputType, out: Path, generator: torch.Generator) -> list[str]:
     """samples.png: an 8×8 grid of sampled images (int<K> scaled by K − 1, reals min-max)."""
     from matplotlib.figure import Figure
 
@@ -115,15 +116,15 @@ def _plot_images(model: nn.Module, input_type: InputType, out: Path, generator: 
     return ["samples.png"]
 
 
-def _plot_point_clouds(model: nn.Module, train: Tensor, out: Path, generator: torch.Generator) -> list[str]:
+def _plot_point_clouds(model: Model, train: Tensor, out: Path, generator: torch.Generator) -> list[str]:
     """samples.png: four training sets (top row) and four sampled sets (bottom row)."""
     from matplotlib.figure import Figure
 
     samples = model.sample(4, generator=generator).float()
     seen = train[:1_000].float().reshape(-1, 2)
-    low, high = seen.min(dim=0).values, seen.max(dim=0).values
-    margin = 0.1 * (high - low).clamp_min(1e-3)
-    low, high = (low - margin).tolist(), (high + margin).tolist()
+    lowest, highest = seen.min(dim=0).values, seen.max(dim=0).values
+    margin = 0.1 * (highest - lowest).clamp_min(1e-3)
+    low, high = (lowest - margin).tolist(), (highest + margin).tolist()
     figure = Figure(figsize=(10, 5))
     axes = figure.subplots(2, 4)
     for column in range(4):

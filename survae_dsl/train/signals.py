@@ -34,7 +34,7 @@ def stop_requests() -> Iterator[StopRequest]:
         except OSError:
             pass
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             current = signal.getsignal(signum)

@@ -1,13 +1,17 @@
-"""Shared helpers for the runtime tests: Jacobians, nets with non-trivial outputs."""
+"""Shared helpers for the runtime tests: Jacobians, nets with non-trivial outputs, tracing
+with `torch.compile`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from survae_dsl.nn import MLP
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def jacobian_log_det(fn: Callable[..., Tensor], x: Tensor, context: Tensor | None = None) -> Tensor:
@@ -38,3 +42,13 @@ def random_mlp(in_features: int, out_features: int, scale: float = 0.5) -> MLP:
         last.weight.normal_(0.0, scale)
         last.bias.normal_(0.0, scale)
     return net.double()
+
+
+def compiled_fullgraph(fn: F) -> F:
+    """``torch.compile(fn, fullgraph=True)``: calling it fails on a graph break.
+
+    The eager backend checks tracing (no graph breaks) without a C++ toolchain; dynamo's
+    caches are reset first, so each test traces from scratch.
+    """
+    torch._dynamo.reset()
+    return torch.compile(fn, fullgraph=True, backend="eager")  # type: ignore[return-value]

@@ -21,7 +21,7 @@ from survae_dsl.nn.structural import (
     Unsqueeze2d,
 )
 
-from .test_dtypes_and_compile import _compiled
+from .helpers import compiled_fullgraph
 
 
 def _randomised(net):
@@ -71,7 +71,7 @@ def test_compiled_forward_matches_eager(name):
     layer = make().double()
     inputs = _inputs(name, shapes, torch.float64)
     eager = _flat(layer(*inputs))
-    compiled = _flat(_compiled(layer.forward)(*inputs))
+    compiled = _flat(compiled_fullgraph(layer.forward)(*inputs))
     assert len(compiled) == len(eager)
     for got, expected in zip(compiled, eager, strict=True):
         torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -19,6 +19,8 @@ from survae_dsl.nn import Dequantize, Logit, LogitNormal, Normal, SoftplusInv, S
 from survae_dsl.nn.elementwise import Log
 from survae_dsl.nn.ordered import SortedToReal
 
+from .helpers import compiled_fullgraph
+
 F64 = torch.float64
 TINY = torch.finfo(F64).tiny
 BELOW_ONE = 1.0 - torch.finfo(F64).eps / 2  # the largest float64 below 1
@@ -178,11 +180,6 @@ def test_logit_normal_samples_are_only_moved_off_the_exact_ends():
     assert (u > 0).all() and torch.isfinite(distribution.log_prob(u)).all()
 
 
-def _compiled(fn):
-    torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True, backend="eager")
-
-
 @pytest.mark.parametrize("name", ["log", "softplus_inv", "logit", "sorted_to_real", "logit_normal"])
 def test_edge_handling_compiles_without_graph_breaks(name):
     x = torch.tensor([[0.0, 1e-300, 1e-300, 0.25], [1.0, 0.5, 0.5, 1.0]], dtype=F64)
@@ -195,10 +192,10 @@ def test_edge_handling_compiles_without_graph_breaks(name):
     }[name]
     if name == "sorted_to_real":
         x = torch.sort(x, dim=1).values
-    eager, traced = fn(x), _compiled(fn)(x)
+    eager, traced = fn(x), compiled_fullgraph(fn)(x)
     if not isinstance(eager, tuple):
         eager, traced = (eager,), (traced,)
-    for value, traced_value in zip(eager, traced):
+    for value, traced_value in zip(eager, traced, strict=True):
         assert torch.isfinite(value).all()
         torch.testing.assert_close(traced_value, value, rtol=0, atol=0)
 
@@ -313,6 +310,7 @@ def test_dequantize_keeps_noise_near_the_ends_of_the_unit_interval():
 
 
 @pytest.mark.parametrize("target", [1e-12 / 4, 1e-14 / 4, 1.0 - 1e-12 / 4])
+@pytest.mark.slow
 def test_dequantized_logit_model_with_its_latent_at_an_edge_has_mass_one(target):
     # Σ_x E_u[exp(log_prob(x))] = Σ_x ∫ p((x + u)/K) du / K = ∫ p(z) dz over (0, 1): the mass
     # of the dequantized model, integrated over u in its logit for each x.

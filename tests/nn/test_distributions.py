@@ -17,7 +17,7 @@ from survae_dsl.nn.distributions import (
 )
 from survae_dsl.nn.nets import MLP, ConvNet
 
-from .helpers import random_mlp
+from .helpers import compiled_fullgraph, random_mlp
 
 F64 = torch.float64
 
@@ -754,19 +754,13 @@ def test_new_families_follow_the_module_dtype(name, dtype):
         assert x.dtype == (torch.long if name in ("categorical", "bernoulli") else dtype)
 
 
-def _compiled(fn):
-    # The eager backend checks tracing (no graph breaks) without a C++ toolchain.
-    torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True, backend="eager")
-
-
 @pytest.mark.parametrize("conditional", [False, True])
 @pytest.mark.parametrize("name", FAMILIES)
 def test_log_prob_compiles_without_graph_breaks(name, conditional):
     make, _, data = FAMILIES[name]
     distribution = _conditional(name, (2, 3)) if conditional else _randomise(make((2, 3)).double())
     x, context = data(4, (2, 3)), torch.randn(4, CONTEXT_FEATURES, dtype=F64)
-    torch.testing.assert_close(_compiled(distribution.log_prob)(x, context), distribution.log_prob(x, context))
+    torch.testing.assert_close(compiled_fullgraph(distribution.log_prob)(x, context), distribution.log_prob(x, context))
 
 
 def test_truncated_normal_sample_is_finite_when_the_uniform_draw_is_zero(monkeypatch):

@@ -5,6 +5,7 @@ import torch
 
 import survae_dsl.nn as snn
 
+from .helpers import compiled_fullgraph
 from .toys import DequantizeToy, FlowToy
 
 SHAPE = (2, 3)
@@ -76,16 +77,10 @@ def test_models_compute_in_the_module_dtype():
     assert model.log_prob(torch.randint(0, 4, (3, 3))).dtype == torch.float64
 
 
-def _compiled(fn):
-    # The eager backend checks tracing (no graph breaks) without a C++ toolchain.
-    torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True, backend="eager")
-
-
 def test_model_log_prob_compiles_without_graph_breaks():
     model = FlowToy().double()
     x, c = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    torch.testing.assert_close(_compiled(model.log_prob)(x, c=c), model.log_prob(x, c=c))
+    torch.testing.assert_close(compiled_fullgraph(model.log_prob)(x, c=c), model.log_prob(x, c=c))
 
 
 @pytest.mark.parametrize("name", ["dequantize", "abs", "actnorm", "logit", "softplus_inv"])
@@ -93,5 +88,5 @@ def test_layers_compile_without_graph_breaks(name):
     make, data = TRANSFORMS[name]
     layer = make().double()
     x = data(torch.float64)
-    z, ldj = _compiled(layer)(x)
+    z, ldj = compiled_fullgraph(layer)(x)
     assert z.shape == x.shape and ldj.shape == (4,)

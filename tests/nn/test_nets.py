@@ -5,10 +5,10 @@ from torch import nn
 import survae_dsl.nn as snn
 from survae_dsl.nn.nets import ConvNet, ResNet, Transformer
 
+from .helpers import compiled_fullgraph
 
-@pytest.mark.parametrize(
-    "activation,kind", [("relu", nn.ReLU), ("gelu", nn.GELU), ("tanh", nn.Tanh)]
-)
+
+@pytest.mark.parametrize("activation,kind", [("relu", nn.ReLU), ("gelu", nn.GELU), ("tanh", nn.Tanh)])
 def test_mlp_layout(activation, kind):
     net = snn.MLP(6, 4, hidden=(200, 100), activation=activation)
     widths = [(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)]
@@ -229,21 +229,15 @@ def test_nets_have_deterministic_parameter_names():
         assert [name for name, _ in make().named_parameters()] == [name for name, _ in make().named_parameters()]
 
 
-def _compiled(fn):
-    # The eager backend checks tracing (no graph breaks) without a C++ toolchain.
-    torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True, backend="eager")
-
-
 @pytest.mark.parametrize("name", NETS)
 def test_forward_compiles_without_graph_breaks(name):
     make, data = NETS[name]
     net = _perturb_last_layer(make())
     x = data()
-    torch.testing.assert_close(_compiled(net)(x), net(x))
+    torch.testing.assert_close(compiled_fullgraph(net)(x), net(x))
 
 
 def test_forward_with_a_context_compiles_without_graph_breaks():
     net = _perturb_last_layer(ConvNet(5, 4, hidden=8).double())
     x, context = torch.randn(2, 3, 4, 5, dtype=F64), torch.randn(2, 2, dtype=F64)
-    torch.testing.assert_close(_compiled(net)(x, context), net(x, context))
+    torch.testing.assert_close(compiled_fullgraph(net)(x, context), net(x, context))

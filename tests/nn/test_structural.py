@@ -35,6 +35,7 @@ def test_reverse_rejects_a_missing_axis():
 # ----------------------------------------------------------------------------------------------
 # Shuffle, Transpose, Squeeze2d / Unsqueeze2d, Reshape / Flatten, Split / Concat
 
+
 def _check_permutation_layer(layer, x):
     """Round trip exact, ldj 0 = log|det J|, and the output holds the same values."""
     z, ldj = layer(x)

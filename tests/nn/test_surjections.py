@@ -13,7 +13,7 @@ from survae_dsl.nn.functional import int_context
 from survae_dsl.nn.nets import MLP
 from survae_dsl.nn.surjections import Abs, Augment, Dequantize, MaxPool, Slice, Sort
 
-from .helpers import random_mlp
+from .helpers import compiled_fullgraph, random_mlp
 
 F64 = torch.float64
 
@@ -104,18 +104,12 @@ def test_kinds_of_the_new_surjections():
     assert Augment.kind == "generative_surjective"
 
 
-def _compiled(fn):
-    # The eager backend checks tracing (no graph breaks) without a C++ toolchain.
-    torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True, backend="eager")
-
-
 def _assert_compiled_forward_matches(layer, *args, **kwargs):
     """``torch.compile(layer.forward, fullgraph=True)`` gives eager's output from the same
     global seed (a ``torch.Generator`` argument cannot be traced, the global stream can)."""
     torch.manual_seed(11)
     eager = layer.forward(*args, **kwargs)
-    compiled = _compiled(layer.forward)
+    compiled = compiled_fullgraph(layer.forward)
     torch.manual_seed(11)
     traced = compiled(*args, **kwargs)
     for expected, actual in zip(eager, traced, strict=True):

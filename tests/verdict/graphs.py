@@ -328,7 +328,7 @@ def _sort(g: Gen, t: Tensor) -> None:
 
 @op("sorted_to_real", lambda g, t: t.ordered is not None)
 def _sorted_to_real(g: Gen, t: Tensor) -> None:
-    dim, key = t.ordered  # type: ignore[misc]
+    dim, key = t.ordered  # type: ignore[misc]  # the op applies only where it is set
     if len(t.shape) == 2 and t.shape[0] >= 2 and g.pick.chance(0.2):
         key = (key + 1) % t.shape[0]  # the wrong key: a risky combination
     g.unary(t, f"sorted_to_real({t.name}, dim={dim}, key={key})", lo=-INF, hi=INF, ordered=None)

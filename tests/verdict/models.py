@@ -17,7 +17,7 @@ MAX_MIXED_CELLS = 64  # discrete cells next to continuous inputs (each cell is o
 def spec_of_type(name: str, tensor_type: object) -> InputSpec:
     """An `InputSpec` from the checker's `TensorType` (used for contexts, which the compiled
     class does not spell)."""
-    domain, shape = tensor_type.domain, tuple(tensor_type.shape)  # type: ignore[attr-defined]
+    domain, shape = tensor_type.domain, tuple(tensor_type.shape)  # type: ignore[attr-defined]  # the checker's TensorType
     if domain.kind == "int":
         return InputSpec(name, shape, "int", classes=domain.classes)
     return InputSpec(name, shape, "interval", domain.lo, domain.hi)

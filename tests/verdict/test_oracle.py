@@ -166,6 +166,7 @@ def _target(case, factor=1.0, random=False):
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_normalised_density_integrates_to_one(case):
     torch.manual_seed(0)
     estimate = integrate(_target(case))
@@ -175,6 +176,7 @@ def test_normalised_density_integrates_to_one(case):
 
 @pytest.mark.parametrize("factor", [0.9, 1.1])
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_scaled_density_is_caught(case, factor):
     torch.manual_seed(0)
     estimate = integrate(_target(case, factor))
@@ -183,6 +185,7 @@ def test_scaled_density_is_caught(case, factor):
 
 
 @pytest.mark.parametrize("case", ["1d-real-mixture", "2d-correlated", "discrete"])
+@pytest.mark.slow
 def test_random_log_prob_is_averaged_in_log_space(case):
     # log p − |ε|: exp(mean over draws) < p, so the integral is a bound below 1, and averaging
     # in log space (not in probability space) is what the oracle promises.
@@ -197,6 +200,7 @@ def test_changes_of_variables_round_trip():
     t = torch.randn(100, 6, dtype=F64) * 3
     x, log_jac = t_to_x(t, lo, hi)
     torch.testing.assert_close(x_to_t(x, lo, hi), t)
+
     def x_of(row):
         return t_to_x(row[None], lo, hi)[0][0]
 

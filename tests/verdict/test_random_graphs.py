@@ -88,9 +88,9 @@ def test_the_generator_writes_models_that_compile():
     # compiling only, no integrals).
     draws = 120
     accepted = 0
-    for seed in range(draws):
+    for draw in range(draws):
         try:
-            survae_dsl.compile_source(draw_model(RandomChooser(seed)), filename="random.survae")
+            survae_dsl.compile_source(draw_model(RandomChooser(draw)), filename="random.survae")
             accepted += 1
         except survae_dsl.CompileError:
             pass
@@ -102,8 +102,8 @@ def test_each_op_of_the_generator_compiles(name):
     # One entry per op: each writes a statement the compiler accepts (for some of its drawn
     # arguments and closing distributions), so a renamed keyword shows up here.
     errors = []
-    for seed in range(12):
-        text = single_op_model(name, RandomChooser(seed))
+    for draw in range(12):
+        text = single_op_model(name, RandomChooser(draw))
         assert text is not None, f"`{name}` applies to none of the single-op inputs"
         try:
             survae_dsl.compile_source(text, filename="random.survae")

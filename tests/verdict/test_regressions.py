@@ -149,6 +149,7 @@ model SortExpClose {
     )
 
 
+@pytest.mark.slow
 def test_set_sorted_by_its_key_row_with_the_other_row_split_off_is_exact():
     # Rows other than the key carry no order constraint of their own (§6.3).
     assert_exact(
@@ -169,6 +170,7 @@ model SetByKey {
 # ---------------------------------------------------------------------- positive folds, per entry
 
 
+@pytest.mark.slow
 def test_concat_of_abs_and_exp_abs_keeps_a_fold_one_to_infinity():
     # softplus_inv ends abs's (0, ∞) fold but maps exp(abs)'s (1, ∞) fold onto (0.54, ∞): the
     # normal then leaks, and the model may be called exact only if it integrates to 1.
@@ -191,6 +193,7 @@ model AbsAndExpAbs {
     assert cls.likelihood == "lower_bound", f"called {cls.likelihood!r}; the oracle measured:\n{report}"
 
 
+@pytest.mark.slow
 def test_log_of_concat_of_abs_and_sigmoid_warns_waste():
     text = """
 model AbsAndSigmoidLogged {
@@ -351,7 +354,9 @@ _SATURATES = pytest.mark.xfail(
 )
 
 
-@pytest.mark.parametrize("location", [40.0, pytest.param(100.0, marks=_SATURATES), pytest.param(-800.0, marks=_SATURATES)])
+@pytest.mark.parametrize(
+    "location", [40.0, pytest.param(100.0, marks=_SATURATES), pytest.param(-800.0, marks=_SATURATES)]
+)
 def test_dequantize_with_an_encoder_that_saturates_stays_below_log_p(location):
     # Found while building the oracle (not in the list of known cases): an exact encoder whose
     # latent sits past ±37 draws u that rounds to 0 or 1 in float64; if log q is evaluated at

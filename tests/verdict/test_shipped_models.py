@@ -18,6 +18,8 @@ import survae_dsl
 
 from .models import ModelInfo, failures, integrate_class, model_info, size_of
 
+pytestmark = pytest.mark.slow  # integrates each model numerically: about 35 s
+
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "tests" / "good").glob("*.survae")) + sorted((ROOT / "examples").rglob("*.survae"))
 # The user-transform example imports its layer module from its own folder.
