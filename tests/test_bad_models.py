@@ -220,7 +220,7 @@ def _deadline(seconds: int) -> Iterator[None]:
 
 @pytest.mark.parametrize("kind", ["repeat", "list"])
 def test_deep_nesting_is_a_diagnostic(kind: str) -> None:
-    """LANGUAGE.md §9 lists nesting depth among the E5xx limits; it must not be a crash."""
+    """docs/diagnostics.md lists nesting depth among the E5xx limits; it must not be a crash."""
     depth = 3000
     if kind == "repeat":
         body = "repeat 1 { " * depth + "x = reverse(x)" + " }" * depth

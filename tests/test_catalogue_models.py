@@ -2,7 +2,7 @@
 
 The models are `examples/catalogue/*.survae`. For each: its likelihood class and reasons, a
 short training run on a small data set of its input type without NaN, samples of the declared
-type (integers in range for int<K>), and the compiled-module contract of LANGUAGE.md §8:
+type (integers in range for int<K>), and the compiled-module contract of docs/language.md, The compiled module:
 float64 end to end, `.to()`, `state_dict` round trips, and eager == `torch.compile(fullgraph=True)`
 (in a slow test of its own). Exactness of the exact models is checked numerically: their
 densities integrate to 1 on a grid.
@@ -263,7 +263,7 @@ def test_torch_compile_matches_eager(name: str) -> None:
 
 
 def test_fresh_learned_layers_start_at_the_standard_point() -> None:
-    """LANGUAGE.md §7: a zero net output is the identity (every coupling and scale choice,
+    """docs/catalogue.md: a zero net output is the identity (every coupling and scale choice,
     splines, autoregressive layers), actnorm starts as the identity, linear maps start as
     rotations, and learned distributions start standard, so a fresh model's log_prob is the
     standard normal's, exactly."""

@@ -1,4 +1,4 @@
-"""The checker's semantics (LANGUAGE.md §5–§6): lowering, domains, folds, classes."""
+"""The checker's semantics (docs/language.md, Statements): lowering, domains, folds, classes."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def test_sampling_order_reverses_a_chain() -> None:
 
 
 def test_sampling_order_follows_context_reads() -> None:
-    """LANGUAGE.md §6.4's example: `b` is read by the coupling of `a`, so it is sampled first,
+    """The sampling-order example of docs/language.md: `b` is read by the coupling of `a`, so it is sampled first,
     although its `~` comes first in the source and a reversed source order would draw `a` first."""
     m = checked(
         model(

@@ -1,4 +1,4 @@
-"""A compiled model under `DistributedDataParallel` (LANGUAGE.md §8): two CPU processes
+"""A compiled model under `DistributedDataParallel` (docs/language.md, The compiled module): two CPU processes
 (gloo), each on half of a batch, reach the same loss and gradients as one process on the whole
 batch. Run in a subprocess (a script of its own, so that the spawned workers can import it)."""
 

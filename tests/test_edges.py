@@ -1,5 +1,5 @@
 """`log_prob` is finite on the whole closed domain of a model's input, edges included, and so
-are its gradients (LANGUAGE.md §7: maps with a singular edge move only the exact edge points to
+are its gradients (docs/catalogue.md: maps with a singular edge move only the exact edge points to
 the nearest interior value; §6.3: clamps add no mass, tested in tests/nn/test_clamps_add_no_mass.py)."""
 
 from __future__ import annotations

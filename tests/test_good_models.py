@@ -186,7 +186,8 @@ def test_folds_of_the_first_model() -> None:
 
 
 def test_abs_on_a_symmetric_interval_wastes_nothing() -> None:
-    """LANGUAGE.md §6.3's chain interval(-4, 4) → abs → scale(by=0.25) → logit is exact and wastes nothing."""
+    """The chain interval(-4, 4) → abs → scale(by=0.25) → logit maps each domain exactly onto the
+    next (docs/language.md, What the checker enforces): exact, and it wastes nothing."""
     source = """model IntervalFold {
     input x: interval(-4, 4)[2]
     h = abs(x)

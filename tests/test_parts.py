@@ -1,4 +1,4 @@
-"""The finer abstract domain (LANGUAGE.md §6.3, "per entry"): parts, fold identity, ordered
+"""The finer abstract domain (docs/language.md, What the checker enforces, "per entry"): parts, fold identity, ordered
 runs, composition through used models. Verdicts and reasons here; tests/verdict/ integrates
 the same models numerically."""
 

@@ -1,6 +1,6 @@
-"""Checked models → one readable, deterministic PyTorch module (LANGUAGE.md §8).
+"""Checked models → one readable, deterministic PyTorch module (docs/language.md, The compiled module).
 
-Rules (DESIGN.md, generated code): one statement per graph node in topological order with a
+Rules (docs/language.md, The compiled module): one statement per graph node in topological order with a
 `# FILE:LINE` comment; identifiers only from a `Namespace`; every literal through an
 exact-type allowlist and `repr`; user text only inside `repr`-escaped strings. Before the code
 is returned it is compiled back with `compile`, and its imports (read from the bytecode) and

@@ -77,7 +77,7 @@ class TensorInfo(_Strict):
     line: int
     domain: str
     shape: list[int]
-    fills: bool = Field(description="whether its values fill its domain (LANGUAGE.md §6.3)")
+    fills: bool = Field(description="whether its values fill its domain (docs/language.md, What the checker enforces)")
     fold: FoldInfo | None = Field(description="the first fold of its first part with one (see `parts` for all)")
     part_axis: int = Field(description="the axis its parts cut (version 2)")
     parts: list[PartInfo] = Field(

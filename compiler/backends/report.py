@@ -82,7 +82,7 @@ def _table(model: CheckedModel) -> list[str]:
             continue
         rows.append((name, str(definition.span.line), str(t), "yes" if t.fills else "no", "(by part)"))
         start = 0
-        for part in t.parts:  # one row per part where the parts differ (LANGUAGE.md §6.3)
+        for part in t.parts:  # one row per part where the parts differ (docs/language.md, What the checker enforces)
             where = f"  dim {t.axis} [{start}:{start + part.size}]"
             rows.append((where, "", str(part.domain), "yes" if part.fills else "no", _folds(part.folds)))
             start += part.size

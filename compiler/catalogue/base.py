@@ -2,7 +2,7 @@
 
 An entry carries everything the rest of the compiler needs — kind, parameter schema (a
 pydantic model), shape rule, domain rule, runtime class, diagram style and emitter — so no
-other module branches on op names (DESIGN.md, "the catalogue is the single source of truth").
+other module branches on op names (the catalogue is the single source of truth).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..core.parts import Movement
 
 
 class Kind(str, Enum):
-    """The four transformation kinds of SurVAE Flows (LANGUAGE.md, background table)."""
+    """The four transformation kinds of SurVAE Flows (docs/language.md)."""
 
     BIJECTIVE = "bijective"
     INFERENCE_SURJECTIVE = "inference_surjective"
@@ -106,7 +106,7 @@ def check_axis(shape: tuple[int, ...], dim: int, op: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Domain rules (LANGUAGE.md §6.3)
+# Domain rules (docs/language.md, What the checker enforces)
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class NetSlot:
 
 @dataclass(frozen=True)
 class DistSlot:
-    """An op's own encoder or decoder (LANGUAGE.md §7): a distribution over `event`.
+    """An op's own encoder or decoder (docs/catalogue.md): a distribution over `event`.
 
     `context` is the shape of what it is conditioned on when it has a `net=` (the kept part
     of `slice`, the pooled tensor of `max_pool`, the input of `dequantize`/`augment`/a vae's
@@ -268,7 +268,7 @@ def no_slots(_shapes: tuple[Shape, ...], _params: Any) -> dict[str, Slot]:
 
 @dataclass(frozen=True)
 class OpEntry:
-    """One transform of LANGUAGE.md §7.
+    """One transform of docs/catalogue.md.
 
     `infer_shape` maps the input shapes to the output shapes (raising ShapeError);
     `num_inputs` is None for "two or more" (`concat`); `num_outputs(params)` may depend on the

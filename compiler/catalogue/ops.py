@@ -1,4 +1,4 @@
-"""Every transform of LANGUAGE.md §7, in the catalogue's order."""
+"""Every transform of docs/catalogue.md, in the catalogue's order."""
 
 from __future__ import annotations
 

@@ -68,7 +68,8 @@ def elementwise(
     maths: str,
     params: type[Params] = NoParams,
 ) -> OpEntry:
-    """A fixed elementwise bijection: domains and folds map through `point` (LANGUAGE.md §6.3)."""
+    """A fixed elementwise bijection: domains and folds map through `point`
+    (docs/language.md, What the checker enforces)."""
     return OpEntry(
         name=name,
         kind=Kind.BIJECTIVE,

@@ -1,4 +1,4 @@
-"""Surjections and stochastic layers (LANGUAGE.md §7), and the ordered-data maps of `sort`.
+"""Surjections and stochastic layers (docs/catalogue.md), and the ordered-data maps of `sort`.
 
 Inference surjections are exact; generative surjections and stochastic layers make
 `log_prob` a one-sample lower bound. Ops with their own encoder or decoder describe it as a
@@ -83,7 +83,7 @@ ABS = OpEntry(
         "z = |x|. Generative direction: x = s · z with a sign s = ±1, uniform (default) or drawn from "
         "Bernoulli(σ(ℓ)) with logits ℓ = net(z) (`sign=learned`). Contribution log p(s | z): −D · log 2 "
         "(uniform) or Σ log σ(s · ℓ) (learned; a zero net gives −D · log 2). Exact only if the model downstream "
-        "puts no mass on z < 0: its output carries the fold `positive` (LANGUAGE.md §6.3)."
+        "puts no mass on z < 0: its output carries the fold `positive` (docs/language.md, What the checker enforces)."
     ),
     infer_shape=single(same_shape),
     domain=DomainRule(

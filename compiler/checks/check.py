@@ -49,7 +49,7 @@ def check_model(
 
 
 def generative_graph(model: ModelIR) -> nx.DiGraph[str]:
-    """The generative dependencies of LANGUAGE.md §6.4, between ops and `~` statements.
+    """The generative dependencies of docs/language.md, What the checker enforces, between ops and `~` statements.
 
     In the sampling direction a tensor becomes available when the node that consumed it runs
     backwards (the op's inverse, or the `~` drawing it); a `context` declaration is given. A

@@ -42,7 +42,7 @@ def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Boun
     """Bound calls by node id (nodes with errors are left out), and the diagnostics.
 
     `used` holds the file's models already checked, by name: they may be used as
-    distributions (LANGUAGE.md §6.5)."""
+    distributions (docs/language.md, What the checker enforces)."""
     used = used or {}
     bound: dict[str, Bound] = {}
     diagnostics: list[Diagnostic] = []
@@ -343,7 +343,7 @@ def _show(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Models used as distributions (LANGUAGE.md §6.5)
+# Models used as distributions (docs/language.md, What the checker enforces)
 
 
 def bind_model_use(

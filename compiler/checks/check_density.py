@@ -1,4 +1,4 @@
-"""Pass 4: linear density accounting (LANGUAGE.md §5).
+"""Pass 4: linear density accounting (docs/language.md, Statements).
 
 Every flow tensor must be consumed exactly once — by an op or by a `~`. A tensor never
 consumed loses its density (E401); one consumed twice would count it twice (E402, at the

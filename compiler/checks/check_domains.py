@@ -1,4 +1,4 @@
-"""Pass 3: data domains, fills and folds, part by part (LANGUAGE.md §6.3).
+"""Pass 3: data domains, fills and folds, part by part (docs/language.md, What the checker enforces).
 
 Walks the graph in inference order. A tensor's type is a list of parts (`domains.TensorType`);
 for every consumption it checks that the consumer accepts each part's domain (E405, E403,
@@ -28,7 +28,7 @@ class Leak:
     """A consumer that accepts values outside an upstream surjection's fold.
 
     `fix` is the hint that closes it; `used` is (name, line of its W401) of a used model
-    whose own waste is the leak (LANGUAGE.md §6.5).
+    whose own waste is the leak (docs/language.md, What the checker enforces).
     """
 
     fold: Fold
@@ -521,7 +521,7 @@ _GAP_FIX = "give the gaps a positive decoder such as `half_normal()` or `truncat
 
 
 def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: DomainResult) -> None:
-    """LANGUAGE.md §6.5: an encoder model must be exact, warning-free, and model exactly the
+    """docs/language.md, What the checker enforces: an encoder model must be exact, warning-free, and model exactly the
     domain its op needs (a bound on log q over-estimates −log q; samples outside the domain
     bound the wrong quantity). Its warnings include those of every model it uses in turn."""
     used = entry.model
@@ -620,7 +620,7 @@ def _score(
 
 
 def _used_waste(entry: ModelDist, relied: list[Fold], me: Origin, span: Span, out: DomainResult) -> None:
-    """LANGUAGE.md §6.5: a used model that can generate values outside its input domain
+    """docs/language.md, What the checker enforces: a used model that can generate values outside its input domain
     (its own W401) leaks where the user relies on that domain (a fold it closes); elsewhere its
     waste is the user's waste."""
     waste = [w for w in entry.model.warnings if w.code == "W401"]

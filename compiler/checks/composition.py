@@ -1,4 +1,4 @@
-"""Models used as distributions by other models (LANGUAGE.md §6.5).
+"""Models used as distributions by other models (docs/language.md, What the checker enforces).
 
 A model of the file may stand wherever a distribution is expected: `h ~ Prior()`,
 `dequantize(x, encoder=Noise)`, `vae(..., decoder=Decoder)`. To the checker it is a

@@ -1,4 +1,4 @@
-"""Pass 5: the likelihood class (LANGUAGE.md §6.2) and the reasons for it."""
+"""Pass 5: the likelihood class (docs/language.md, What the checker enforces) and the reasons for it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Errors are values: `Diagnostic` records, rendered in one place.
 
 A diagnostic names a stable code (see `codes.py`), a span, a message saying what was found and
-what was expected, and a hint where one exists. `render` formats it the way LANGUAGE.md §9
+what was expected, and a hint where one exists. `render` formats it the way docs/diagnostics.md
 shows: `file:line:col: error[CODE]: message`, the source line, a caret, `= help: ...`.
 """
 

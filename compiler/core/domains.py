@@ -1,4 +1,4 @@
-"""Data domains, tensor types and folds (LANGUAGE.md §4, §6.3).
+"""Data domains, tensor types and folds (docs/language.md, Types).
 
 A continuous domain is an open interval (a, b) with infinite ends allowed: `real`, `positive`
 and `unit` are its special cases. `int<K>` is discrete. `ordered` is not a domain of values
@@ -82,7 +82,7 @@ def image(domain: Domain, fn: Callable[[float], float]) -> Domain:
 
 @dataclass(frozen=True)
 class Origin:
-    """The identity of a fold: the unrolled op that made it (LANGUAGE.md §6.3).
+    """The identity of a fold: the unrolled op that made it (docs/language.md, What the checker enforces).
 
     `chain` places the op inside `repeat`s and block calls, outermost first ("iteration 2 of
     the `repeat` at line 5", "the call of `Step` at line 9"), so two copies of one line are two
@@ -170,7 +170,7 @@ class Part:
 
 @dataclass(frozen=True)
 class TensorType:
-    """A tensor's type without the batch axis: its shape and its parts (LANGUAGE.md §6.3).
+    """A tensor's type without the batch axis: its shape and its parts (docs/language.md, What the checker enforces).
 
     `parts` cut the tensor along `axis` into consecutive ranges, each with its own domain, fill
     and folds; a tensor whose entries all agree has one part. `domain`, `fills` and `fold`

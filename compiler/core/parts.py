@@ -1,4 +1,4 @@
-"""How structural ops move the parts of a tensor type (LANGUAGE.md §6.3, "per entry").
+"""How structural ops move the parts of a tensor type (docs/language.md, What the checker enforces, "per entry").
 
 A `TensorType` cuts its entries along one axis into parts, each with its own domain, fill and
 folds. Structural ops move entries without changing them; this module says where each part

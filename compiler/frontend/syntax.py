@@ -1,6 +1,6 @@
 """The abstract syntax tree: frozen dataclasses, each with the `Span` it was parsed from.
 
-Shapes of the tree follow LANGUAGE.md §3–§5. Values are literals, identifiers (a constant, an
+Shapes of the tree follow docs/language.md, Declarations. Values are literals, identifiers (a constant, an
 enum name like `tanh_exp`, or a tensor), lists and calls (`mlp(hidden=[64])`).
 """
 

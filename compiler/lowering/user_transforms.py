@@ -1,4 +1,4 @@
-"""User-defined transforms (LANGUAGE.md §3): `transform` declarations become catalogue entries.
+"""User-defined transforms (docs/language.md, Declarations): `transform` declarations become catalogue entries.
 
 A declaration names a PyTorch class the user wrote (`impl "module:Class"`), its direction type,
 and the shape and domain rules the checker needs. The compiler never imports the class; the

@@ -29,7 +29,7 @@ def eps_for(dtype: torch.dtype) -> float:
     1e-12 in float64 and 1e-6 in float32. Half precisions get their machine epsilon, since
     1e-6 would round away next to 1. It is not an edge clamp: maps with a singular edge move
     only the exact edge points (``functional.move_zero_inward``, ``move_one_inward``), since a
-    clamp at eps would give every input below it eps's density (LANGUAGE.md §6.3).
+    clamp at eps would give every input below it eps's density (docs/language.md, What the checker enforces).
     """
     if dtype == torch.float64:
         return 1e-12

@@ -4,7 +4,7 @@ Each ``forward`` returns the exact ldj = Σ log|f'(x)| in a stable form; each ``
 the exact inverse. In ``forward`` (part of ``log_prob``) maps with a singular edge (``logit``
 at 0 and 1, ``log`` and ``softplus_inv`` at 0) move only the exact edge points to the nearest
 interior value, so the log-density stays finite on the closed domain without giving any other
-input a density it does not have (LANGUAGE.md §6.3, "clamps add no mass"): everything else,
+input a density it does not have (docs/language.md, What the checker enforces, "clamps add no mass"): everything else,
 however close to the edge, is computed as it is. Inputs outside the closed domain are not
 data of the map and give nan. Inverses clamp only what keeps their result finite.
 """

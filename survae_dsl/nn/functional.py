@@ -36,7 +36,7 @@ def move_zero_inward(x: Tensor) -> Tensor:
     This is the whole of the edge handling of ``log``, ``softplus_inv``, ``logit`` at 0 and
     ``sorted_to_real`` on ties: a single point carries no mass, so moving it keeps the
     density normalised, whereas a clamp at some epsilon would give a whole interval that
-    value's density (LANGUAGE.md §6.3, "clamps add no mass"). Every other input, subnormals
+    value's density (docs/language.md, What the checker enforces, "clamps add no mass"). Every other input, subnormals
     included, is left as it is. The smallest *normal* number (``finfo.tiny``) rather than the
     next float after 0 (a subnormal): its reciprocal, which autograd forms for log x, is
     finite in every dtype (1/5e-324 overflows), and hardware that flushes subnormals to zero

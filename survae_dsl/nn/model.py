@@ -182,7 +182,7 @@ def _tile(value: Any, copies: int) -> Any:
 
 
 class AsDistribution(nn.Module):
-    """A compiled model used as a distribution by another (LANGUAGE.md §6.5): a prior after
+    """A compiled model used as a distribution by another (docs/language.md, What the checker enforces): a prior after
     `~`, or an op's encoder or decoder.
 
     ``log_prob(x, context)`` and ``sample(n, context, ...)`` follow the distribution protocol

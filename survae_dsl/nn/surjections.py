@@ -112,7 +112,7 @@ class Dequantize(Transform):
     (below cell 0, above cell K − 1) the inverse's clamp to {0, …, K − 1} already recovers x,
     so nothing is clamped there but the exact points z = 0 and 1, moved to the nearest
     interior floats: a margin there would give a whole interval next to the edge of z's
-    domain one density (clamps add no mass, LANGUAGE.md §6.3).
+    domain one density (clamps add no mass, docs/language.md, What the checker enforces).
     """
 
     kind: ClassVar[Kind] = "generative_surjective"

@@ -1,4 +1,4 @@
-"""Clamps add no mass (LANGUAGE.md §6.3, §7): maps with a singular edge move only the edge
+"""Clamps add no mass (docs/language.md, What the checker enforces): maps with a singular edge move only the edge
 points themselves (an exact 0 or 1, an exact tie) to the nearest interior value; every other
 input is computed as it is.
 

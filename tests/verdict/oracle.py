@@ -1,4 +1,5 @@
-"""An integration oracle for the likelihood class (LANGUAGE.md §6.2, DESIGN.md habit 10).
+"""An integration oracle for the likelihood class (docs/language.md, What the checker enforces):
+an exact claim is tested by integrating it.
 
 The promise: a model the checker calls "exact" has a density that integrates to 1 for every
 value of its parameters; one it calls a "lower bound" never exceeds log p(x), so the integral

@@ -1,4 +1,4 @@
-"""Random graphs (DESIGN.md habit 10): hypothesis draws small well-typed models from the
+"""Random graphs (an exact claim is tested by integrating it): hypothesis draws small well-typed models from the
 catalogue (`graphs.py`), the compiler judges them, and the oracle integrates every model it
 accepts with perturbed parameters. An "exact" model must integrate to 1, a lower bound to at
 most 1 (an exact model with a W401 waste warning: at most 1).

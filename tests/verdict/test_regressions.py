@@ -1,4 +1,4 @@
-"""Known wrong verdicts and known leaks of mass, one tiny model each (LANGUAGE.md §6.3, §6.5).
+"""Known wrong verdicts and known leaks of mass, one tiny model each (docs/language.md, What the checker enforces).
 
 Each test asserts both what the checker says (the likelihood class, a warning, or an error)
 and what the oracle measures (the integral of exp(log_prob) with perturbed parameters).

@@ -1,5 +1,5 @@
 """Every shipped model small enough is integrated numerically with perturbed parameters
-(DESIGN.md habit 10): tests/good/*.survae and examples/**/*.survae, each model of each file
+(an exact claim is tested by integrating it): tests/good/*.survae and examples/**/*.survae, each model of each file
 one test id. Models over 4 continuous dimensions (or too many discrete cells) and files that
 do not compile are listed as skipped, with the reason; a floor on the number covered keeps
 the coverage from dropping silently.
