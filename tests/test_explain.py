@@ -71,7 +71,7 @@ def test_explain_output(code: str) -> None:
     e = EXPLANATIONS[code]
     out = explain(code)
     lines = out.splitlines()
-    assert lines[0] == f"{code}: {entry.title}"
+    assert lines[0] == f"{code}: {entry.heading}"
     assert e.text in out
     assert "\nWrong:\n" in out and "\nRight:\n" in out
     assert out.index("Wrong:") < out.index("Right:")
@@ -86,7 +86,7 @@ def test_explain_output(code: str) -> None:
 def test_explain_without_examples(code: str) -> None:
     entry = codes.BY_CODE[code]
     out = explain(code)
-    assert out.splitlines()[0] == f"{code}: {entry.title}"
+    assert out.splitlines()[0] == f"{code}: {entry.heading}"
     assert " ".join(out.split("\n", 1)[1].split()) == entry.explanation
     assert "Wrong:" not in out and "Right:" not in out
 

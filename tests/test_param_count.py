@@ -17,7 +17,7 @@ import pytest
 import survae_dsl
 from survae_dsl.compiler.backends.codegen import LocalClass
 from survae_dsl.compiler.backends.param_count import FORMULAS, file_parameter_counts, parameter_count, total
-from survae_dsl.compiler.catalogue import Construct, runtime_names
+from survae_dsl.compiler.catalogue import Construct, UserImpl, runtime_names
 from survae_dsl.compiler.drivers.driver import check_source
 
 TESTS = Path(__file__).resolve().parent
@@ -157,7 +157,10 @@ def test_every_runtime_class_has_a_formula() -> None:
 def test_unknown_runtime_raises_and_user_transforms_are_unknown() -> None:
     with pytest.raises(KeyError):
         parameter_count(Construct("NoSuchLayer", ()))
-    assert parameter_count(Construct("mypkg.layers:SoftClip", (("shape", (3,)),))) is None
+    assert (
+        parameter_count(Construct("mypkg.layers:SoftClip", (("shape", (3,)),), UserImpl("mypkg.layers", "SoftClip")))
+        is None
+    )
     assert total([("a", 3), ("b", None)]) is None
 
 

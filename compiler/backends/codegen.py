@@ -24,9 +24,9 @@ from ..core.diagnostics import InternalError
 from ..core.domains import TensorType
 from ..core.namespace import Namespace
 from ..core.source import Span
-from ..ir.checked import Bound, BoundNet, CheckedModel, ModelDist
+from ..ir.checked import EXACT, Bound, BoundNet, CheckedModel, ModelDist
 from ..ir.graph import ContextNode, DistNode, InputNode, OpNode
-from ..lowering.user_transforms import impl_alias, impl_parts
+from ..lowering.user_transforms import impl_alias
 
 RUNTIME_ALIAS = "snn"
 ALLOWED_IMPORTS = frozenset({"__future__", "torch", "survae_dsl.nn"})
@@ -76,9 +76,9 @@ def user_imports(models: list[CheckedModel]) -> list[str]:
     modules = set()
     for model in models:
         for call in model.bound.values():
-            parts = impl_parts(call.entry.runtime)
-            if parts is not None:
-                modules.add(parts[0])
+            user = call.user_impl
+            if user is not None:
+                modules.add(user.module)
     return sorted(modules)
 
 
@@ -118,10 +118,8 @@ def literal(value: object) -> str:
 
 def construct(value: Construct) -> str:
     args = ", ".join(f"{key}={literal(arg)}" for key, arg in value.kwargs)
-    user = impl_parts(value.runtime)
-    if user is not None:  # a user transform: its class from the module imported for it
-        module, cls = user
-        return f"{impl_alias(module)}.{cls}({args})"
+    if value.user is not None:  # a user transform: its class from the module imported for it
+        return f"{impl_alias(value.user.module)}.{value.user.cls}({args})"
     if value.runtime not in runtime_names():
         raise InternalError(f"unknown runtime class {value.runtime!r}")
     return f"{RUNTIME_ALIAS}.{value.runtime}({args})"
@@ -245,7 +243,7 @@ class ModelEmitter:
             context = self.model.types[payload.context].shape if payload.context else None
             nested = build_slots(call, types, context, self.class_names)
             args = EmitArgs(call.params, types, nested, self.layers[node].ordinal)
-            return Construct(call.entry.runtime, call.entry.emit(args))
+            return Construct(call.entry.runtime, call.entry.emit(args), call.entry.user_impl)
         assert isinstance(call.entry, DistEntry) and isinstance(payload, DistNode)
         if isinstance(call.entry, ModelDist):
             return _model_use(call.entry, self.class_names)
@@ -259,7 +257,7 @@ class ModelEmitter:
 
     def _log_prob(self) -> list[str]:
         inputs = [self.var(i.tensor) for i in self._inputs()]
-        klass = "exact log-likelihood" if self.model.likelihood == "exact" else "one-sample lower bound (ELBO)"
+        klass = "exact log-likelihood" if self.model.likelihood == EXACT else "one-sample lower bound (ELBO)"
         params = [f"{v}: torch.Tensor" for v in inputs] + (["*", *self._context_params()] if self._contexts() else [])
         out = [
             f"    def log_prob(self, {', '.join(params)}) -> torch.Tensor:",

@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.diagnostics import Diagnostic
 from ..core.domains import Fold, TensorType
 from ..core.source import Span
-from ..ir.checked import CheckedModel
+from ..ir.checked import CheckedModel, Likelihood, ReasonKind
 from ..ir.graph import ContextNode, InputNode
-from ..lowering.user_transforms import impl_parts
 from .param_count import file_parameter_counts, total
 
 INFO_VERSION: Final = 2
@@ -86,7 +85,7 @@ class TensorInfo(_Strict):
 
 
 class ReasonInfo(_Strict):
-    kind: Literal["op", "leak", "model"] = Field(description="a non-exact op, a fold leak, a used model")
+    kind: ReasonKind = Field(description="a non-exact op, a fold leak, a used model")
     op: str
     line: int
     column: int
@@ -103,7 +102,7 @@ class LayerInfo(_Strict):
 
 class ModelInfo(_Strict):
     name: str
-    likelihood: Literal["exact", "lower_bound"]
+    likelihood: Likelihood
     doc: str | None
     inputs: list[str]
     contexts: list[str]
@@ -165,7 +164,7 @@ def _model(model: CheckedModel, counts: list[tuple[str, int | None]]) -> ModelIn
         tensors=[_tensor(model, tensor) for tensor in ir.tensors],
         layers=_layers(model, counts),
         parameters=total(counts),
-        imports=sorted({call.entry.runtime for call in model.bound.values() if impl_parts(call.entry.runtime)}),
+        imports=sorted({user.path for call in model.bound.values() if (user := call.user_impl) is not None}),
     )
 
 

@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..catalogue import CallValue, Construct, TensorRef
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.namespace import Namespace
 from ..ir.checked import Bound, CheckedModel
 from ..ir.graph import OpNode
-from ..lowering.user_transforms import impl_parts
 from .codegen import LocalClass, ModelEmitter
 
 Count = int | None
@@ -258,7 +258,7 @@ def parameter_count(construct: Construct, models: Mapping[str, Count] | None = N
     `models`: model class name → its total, for models used as distributions (`AsDistribution`);
     a used model missing from it counts as unknown. An unknown runtime name is a KeyError.
     """
-    if impl_parts(construct.runtime) is not None:
+    if construct.user is not None:
         return None
     formula = FORMULAS[construct.runtime]
     return formula(dict(construct.kwargs), _Nested(models))
@@ -362,7 +362,7 @@ def check_parameter_limit(checked_model: CheckedModel, used: Mapping[str, Checke
             'or `normal(per="channel")`, on a large tensor'
         )
     return error(
-        "E506",
+        codes.E506,
         payload.span,
         f"model `{checked_model.name}` has {over:,} parameters, over the limit of 2**34 ({MAX_PARAMETERS:,}); "
         f"the largest layer, {what} here, has {largest:,}",

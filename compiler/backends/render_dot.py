@@ -8,7 +8,7 @@ import graphviz
 
 from ..catalogue import KIND_STYLES, OpEntry, Style
 from ..ir.checked import CheckedModel
-from ..ir.graph import ContextNode, DistNode, InputNode, OpNode, Scope
+from ..ir.graph import ContextNode, DistNode, EdgeKind, InputNode, OpNode, Scope
 from .report import CLASS_WORDS
 
 Scopes = dict[str, tuple[Scope, ...]]  # node → the scopes it was written in, outermost first
@@ -165,7 +165,7 @@ class _Drawing:
                 continue
             drawn.add((ends[0], ends[1], tensor))
             label = f"{tensor}\n{model.types[tensor]}"
-            read = data["kind"] == "context"
+            read = data["kind"] is EdgeKind.READ
             first, second = (ends[1], ends[0]) if self.generative and not read else (ends[0], ends[1])
             style = {"style": "dashed"} if read else {}  # a read, not a consumption
             graph.edge(_dot_id(prefix, first), _dot_id(prefix, second), label=_escape(label), **style)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from ..core.domains import Fold
-from ..ir.checked import EXACT, CheckedModel
+from ..ir.checked import EXACT, LOWER_BOUND, CheckedModel, Likelihood
 from ..ir.graph import ContextNode, InputNode
-from ..lowering.user_transforms import impl_parts
 
-CLASS_WORDS = {EXACT: "exact log-likelihood", "lower_bound": "lower bound"}
+CLASS_WORDS: dict[Likelihood, str] = {EXACT: "exact log-likelihood", LOWER_BOUND: "lower bound"}
 
 
 Counts = dict[str, list[tuple[str, "int | None"]]]
@@ -61,8 +60,9 @@ def _user_imports(model: CheckedModel) -> list[str]:
     """`module:Class` for each user transform the model uses, with the transform's name."""
     found = {}
     for call in model.bound.values():
-        if impl_parts(call.entry.runtime) is not None:
-            found[call.entry.runtime] = f"`{call.entry.runtime}` (transform `{call.entry.name}`)"
+        user = call.user_impl
+        if user is not None:
+            found[user.path] = f"`{user.path}` (transform `{call.entry.name}`)"
     return sorted(found.values())
 
 

@@ -21,6 +21,7 @@ from .base import (
     Slot,
     Style,
     TensorRef,
+    UserImpl,
 )
 from .distributions import DISTRIBUTIONS, NETS
 from .ops import OPS
@@ -73,6 +74,7 @@ __all__ = [
     "Slot",
     "Style",
     "TensorRef",
+    "UserImpl",
     "all_names",
     "role_of",
     "runtime_names",

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
+from ..core import codes
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
 from ..core.parts import Movement
 
@@ -78,17 +79,33 @@ Arg = Union[int, float, bool, str, None, tuple["Arg", ...], "Construct", Any]  #
 
 
 @dataclass(frozen=True)
+class UserImpl:
+    """The PyTorch class of a user transform (`impl "module:Class"`), which the generated
+    module imports; the compiler never does."""
+
+    module: str
+    cls: str
+
+    @property
+    def path(self) -> str:
+        """`module:Class`, as the user wrote it."""
+        return f"{self.module}:{self.cls}"
+
+
+@dataclass(frozen=True)
 class Construct:
-    """`snn.<runtime>(**kwargs)`: a runtime object the generated module builds."""
+    """`snn.<runtime>(**kwargs)`: a runtime object the generated module builds; with `user`,
+    `<module>.<Class>(**kwargs)` for a user transform's class instead."""
 
     runtime: str
     kwargs: tuple[tuple[str, Arg], ...]
+    user: UserImpl | None = None
 
 
 class ShapeError(Exception):
     """Raised by a shape rule; becomes an E3xx diagnostic pointing at `param` if given."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None, param: str | None = None) -> None:
+    def __init__(self, code: codes.Code, message: str, hint: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.hint, self.param = code, message, hint, param
 
@@ -97,7 +114,7 @@ def check_axis(shape: tuple[int, ...], dim: int, op: str) -> int:
     """The axis `dim` of an event shape, or a ShapeError naming the op."""
     if not 0 <= dim < len(shape):
         raise ShapeError(
-            "E301",
+            codes.E301,
             f"`{op}` has no axis dim={dim} on a tensor of shape [{', '.join(map(str, shape))}]",
             f"`dim` counts the non-batch axes from 0; use 0..{len(shape) - 1}",
             param="dim",
@@ -273,7 +290,9 @@ class OpEntry:
     `infer_shape` maps the input shapes to the output shapes (raising ShapeError);
     `num_inputs` is None for "two or more" (`concat`); `num_outputs(params)` may depend on the
     parameters (`split`). `slots` names the nets and distributions the op builds, with their
-    shapes, so that checking and code generation read one description.
+    shapes, so that checking and code generation read one description. `user_impl` is set
+    for a user's `transform` declaration (its `runtime` is then `module:Class`), None for
+    the catalogue's own ops.
     """
 
     name: str
@@ -288,6 +307,7 @@ class OpEntry:
     num_inputs: int | None = 1
     num_outputs: Callable[[Any], int] = field(default=lambda _params: 1)
     slots: SlotRule = no_slots
+    user_impl: UserImpl | None = None
 
     @property
     def style(self) -> Style:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from ..core import codes
 from ..core.domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
 from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError, TensorRef
 from .rules import show
@@ -217,7 +218,7 @@ def _same_space(net: str, in_shape: Shape, out_shape: Shape, ranks: tuple[int, .
     """ShapeError unless both shapes have one of `ranks` axes and the same sizes after the first."""
     if len(in_shape) not in ranks or len(out_shape) != len(in_shape) or in_shape[1:] != out_shape[1:]:
         raise ShapeError(
-            "E309",
+            codes.E309,
             f"`{net}` works on {what} and keeps every size but the first, but here it would read "
             f"{show(in_shape)} and produce {show(out_shape)}",
             "use `mlp`, which flattens, or split along dim=0 (the channels) so both parts keep their size",

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from ..core import codes
 from ..core.parts import Concat, Permute, Regroup, Reverse, Split, Transpose
 from .base import (
     EmitArgs,
@@ -78,7 +79,7 @@ class TransposeParams(Params):
 def _transpose(shape: Shape, params: TransposeParams) -> Shape:
     if sorted(params.dims) != list(range(len(shape))):
         raise ShapeError(
-            "E306",
+            codes.E306,
             f"`transpose` needs `dims` to list each axis of a shape {show(shape)} tensor once, "
             f"found {show(params.dims)}",
             f"use a permutation of {show(tuple(range(len(shape))))}",
@@ -156,7 +157,7 @@ def _reshape(shape: Shape, params: ReshapeParams) -> Shape:
     target = tuple(params.shape)
     if math.prod(target) != math.prod(shape):
         raise ShapeError(
-            "E307",
+            codes.E307,
             f"`reshape` cannot turn {show(shape)} ({math.prod(shape)} entries) into {show(target)} "
             f"({math.prod(target)} entries)",
             "the new shape must have as many entries as the old one",
@@ -204,7 +205,7 @@ def _split_sizes(shape: Shape, params: SplitParams) -> tuple[int, ...]:
     if params.sizes is None:
         if n < 2:
             raise ShapeError(
-                "E302",
+                codes.E302,
                 f"`split` needs at least 2 entries along dim={params.dim}, found {n}",
                 "split along an axis of size 2 or more",
                 param="dim",
@@ -212,7 +213,7 @@ def _split_sizes(shape: Shape, params: SplitParams) -> tuple[int, ...]:
         return halves(n)
     if sum(params.sizes) != n:
         raise ShapeError(
-            "E302",
+            codes.E302,
             f"`split` sizes {show(params.sizes)} add up to {sum(params.sizes)}, but dim={params.dim} has {n} entries",
             f"give sizes that add up to {n}",
             param="sizes",
@@ -243,7 +244,7 @@ def _concat(shapes: tuple[Shape, ...], params: DimParams) -> tuple[Shape, ...]:
         )
         if not others_agree:
             raise ShapeError(
-                "E308",
+                codes.E308,
                 f"`concat` along dim={params.dim} needs the other axes to agree, found {show(first)} and {show(other)}",
                 "tensors joined along `dim` must have the same size on every other axis",
                 param="dim",

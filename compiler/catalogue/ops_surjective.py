@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from ..core import codes
 from ..core.domains import ANY_INT, ORDERED, POSITIVE, REAL, UNIT, Domain, interval
 from ..core.parts import Permute, Split
 from .base import (
@@ -155,7 +156,7 @@ def _sort_layout(op: str) -> OneShapeRule:
         if len(shape) == 1:
             if params.dim != 0 or params.key != 0:
                 raise ShapeError(
-                    "E301",
+                    codes.E301,
                     f"`{op}` on a vector {show(shape)} sorts its values: it needs dim=0 and key=0",
                     "write `dim=0`; `key` picks a row only for `[F, N]` sets",
                     param="dim" if params.dim != 0 else "key",
@@ -170,14 +171,14 @@ def _sort_layout(op: str) -> OneShapeRule:
         )
         if params.dim != 1:
             raise ShapeError(
-                "E301",
+                codes.E301,
                 f"`{op}` on a set {show(shape)} orders its elements along dim=1, found dim={params.dim}",
                 "sets are `[F, N]`: write `dim=1` (or `transpose` the tensor first)",
                 param="dim",
             )
         if params.key >= shape[0]:
             raise ShapeError(
-                "E301",
+                codes.E301,
                 f"`{op}` has no row key={params.key} on a set of {shape[0]} features",
                 f"`key` counts the features from 0; use 0..{shape[0] - 1}",
                 param="key",

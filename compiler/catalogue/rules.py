@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..core import codes
 from .base import EmitArgs, Kwargs, Shape, ShapeError, check_axis
 
 
@@ -43,14 +44,14 @@ def halves(n: int) -> tuple[int, int]:
 def need_rank(shape: Shape, ranks: tuple[int, ...], op: str, what: str, hint: str) -> None:
     """ShapeError E304 unless the tensor has one of `ranks` axes."""
     if len(shape) not in ranks:
-        raise ShapeError("E304", f"`{op}` works on {what}, found a tensor of shape {show(shape)}", hint)
+        raise ShapeError(codes.E304, f"`{op}` works on {what}, found a tensor of shape {show(shape)}", hint)
 
 
 def divisible(size: int, by: int, op: str, what: str, param: str | None) -> None:
     """ShapeError E305 unless `size` is a multiple of `by`."""
     if size % by:
         raise ShapeError(
-            "E305",
+            codes.E305,
             f"`{op}` needs {what} divisible by {by}, found {size}",
             f"choose a `{param}` that divides {size}" if param else None,
             param=param,
@@ -62,7 +63,7 @@ def part_along(shape: Shape, dim: int, first: int | None, op: str, param: str) -
     n = check_axis(shape, dim, op)
     if n < 2:
         raise ShapeError(
-            "E302",
+            codes.E302,
             f"`{op}` needs at least 2 entries along dim={dim} to split, found {n}",
             "split along an axis of size 2 or more, or reshape the tensor first",
             param="dim",
@@ -70,7 +71,7 @@ def part_along(shape: Shape, dim: int, first: int | None, op: str, param: str) -
     first = halves(n)[0] if first is None else first
     if not 1 <= first < n:
         raise ShapeError(
-            "E302",
+            codes.E302,
             f"`{op}` cannot keep {param}={first} of {n} entries along dim={dim}",
             f"`{param}` must be between 1 and {n - 1}",
             param=param,

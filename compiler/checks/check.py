@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..ir.checked import CheckedModel
 from ..ir.graph import DistNode, ModelIR, OpNode
@@ -91,7 +92,7 @@ def schedule_sampling(model: ModelIR) -> tuple[list[str], Diagnostic | None]:
         steps.append(f"{_describe(model, needer)} needs `{tensor}`, which only {_describe(model, maker)} can sample")
     first = model.payload(cycle[0][1])
     return [], error(
-        "E408",
+        codes.E408,
         first.span,
         "the model cannot be sampled: " + "; ".join(steps),
         "a tensor read with `context=` must be one that can be sampled before the reader runs backwards: "

@@ -22,6 +22,7 @@ from ..catalogue import (
     all_names,
     role_of,
 )
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.source import Span
 from ..core.suggest import did_you_mean
@@ -73,7 +74,7 @@ def _bind_op(node: OpNode, out: list[Diagnostic], used: Used, user_ops: dict[str
     if len(node.outputs) != gives:
         out.append(
             error(
-                "E206",
+                codes.E206,
                 node.span,
                 f"`{node.op}` gives {gives} tensor{'s' * (gives != 1)}, "
                 f"but {len(node.outputs)} name{'s are' if len(node.outputs) != 1 else ' is'} bound to it",
@@ -88,7 +89,7 @@ def _bind_op(node: OpNode, out: list[Diagnostic], used: Used, user_ops: dict[str
         wanted = "two or more tensors" if takes is None else f"{takes} tensor{'s' * (takes != 1)}"
         out.append(
             error(
-                "E206",
+                codes.E206,
                 node.span,
                 f"`{node.op}` takes {wanted}, found {len(node.inputs)}",
                 f"write `{node.op}(a, b, ...)`"
@@ -117,7 +118,7 @@ def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used) -> Bound | Non
         net_kw = node.kwarg("net")
         out.append(
             error(
-                "E214",
+                codes.E214,
                 net_kw.span if net_kw else node.span,
                 f"`{node.dist}(net=...)` is conditional, but it is given no context to read",
                 "name the tensor its net reads: `context=NAME`; or drop `net=`",
@@ -182,7 +183,7 @@ def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used) -> Bou
     if any(key == "context" for key, _ in call.kwargs):
         out.append(
             error(
-                "E203",
+                codes.E203,
                 call.span,
                 f"`{call.name}` as an op's encoder or decoder reads its context from the op: it takes no `context=`",
                 "remove `context=`; give it `net=` to make it conditional on what the op passes it",
@@ -210,14 +211,14 @@ def _wrong_callee(name: str, span: Span, expected: str, used: Used | None = None
     if role is None:
         pool = {"op": OP_TABLE, "distribution": {**DIST_TABLE, **(used or {})}, "net": NET_TABLE}[expected]
         hint = did_you_mean(name, pool) or did_you_mean(name, all_names())
-        return error("E201", callee_span, f"unknown {expected} `{name}`", hint)
+        return error(codes.E201, callee_span, f"unknown {expected} `{name}`", hint)
     usage = {
         "op": f"transforms are applied as `h = {name}(h, ...)`",
         "distribution": f"distributions are used as `h ~ {name}(...)` or as an `encoder=`/`decoder=`",
         "net": f"nets are passed to ops as `net={name}(...)`",
     }[role]
     return error(
-        "E209",
+        codes.E209,
         callee_span,
         f"`{name}` is {_ROLE_WORDS[role]}, but {_ROLE_WORDS[expected]} is expected here",
         usage,
@@ -276,17 +277,17 @@ def _translate(
         hint = did_you_mean(key, known) or (
             f"`{owner}` takes " + ", ".join(f"`{k}`" for k in known) if known else f"`{owner}` takes no keywords"
         )
-        return error("E203", span, f"`{owner}` has no keyword `{key}`", hint)
+        return error(codes.E203, span, f"`{owner}` has no keyword `{key}`", hint)
     if kind == "missing":
         example = schema.examples.get(key, "...")
-        return error("E204", call_span, f"`{owner}` needs the keyword `{key}`", f"add `{key}={example}`")
+        return error(codes.E204, call_span, f"`{owner}` needs the keyword `{key}`", f"add `{key}={example}`")
     expected = _expected(err, schema, key)
     if kind == "value_error" and key not in values:  # a keyword the others make necessary
         example = schema.examples.get(key, "...")
-        return error("E204", call_span, f"`{owner}` needs the keyword `{key}` {expected}", f"add `{key}={example}`")
+        return error(codes.E204, call_span, f"`{owner}` needs the keyword `{key}` {expected}", f"add `{key}={example}`")
     found = _show(values.get(key))
     subject = f"every entry of `{key}` of `{owner}`" if len(err["loc"]) > 1 else f"`{key}` of `{owner}`"
-    return error("E205", span, f"{subject} {expected}, found {found}", _value_hint(err, schema, key, values))
+    return error(codes.E205, span, f"{subject} {expected}, found {found}", _value_hint(err, schema, key, values))
 
 
 def _expected(err: Any, schema: type[Params], key: str) -> str:
@@ -368,7 +369,7 @@ def bind_model_use(
         if given:
             out.append(
                 error(
-                    "E203",
+                    codes.E203,
                     span,
                     f"`{model.name}` as an op's encoder or decoder takes no keywords: the op binds its context",
                     f"write `{model.name}` or `{model.name}()`",
@@ -384,7 +385,7 @@ def bind_model_use(
         name = entry.context[0]
         out.append(
             error(
-                "E204",
+                codes.E204,
                 span,
                 f"model `{model.name}` is conditioned on its context `{name}`: this use must say what it reads",
                 f"add `{name}=TENSOR`",

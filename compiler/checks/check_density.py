@@ -7,6 +7,7 @@ second use).
 
 from __future__ import annotations
 
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.domains import TensorType
 from ..core.source import Span
@@ -24,7 +25,7 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
         if not uses and tensor in types:  # an untyped tensor follows an error already reported
             diagnostics.append(
                 error(
-                    "E401",
+                    codes.E401,
                     definition.span,
                     f"tensor {described} is never consumed: its density would be lost",
                     f"give it a distribution (`{definition.name} ~ standard_normal()`) or pass it to an op",
@@ -35,7 +36,7 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
             first = _use_span(model, *uses[0])
             diagnostics.append(
                 error(
-                    "E402",
+                    codes.E402,
                     _use_span(model, consumer, position),
                     f"tensor {described} is consumed a second time: its density would be counted twice",
                     "consume each tensor once; transform it and rebind the name instead (`h = f(h)`)",
@@ -48,7 +49,7 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
 
 def _context_consumed(model: ModelIR, name: str, node: str, position: int) -> Diagnostic:
     return error(
-        "E409",
+        codes.E409,
         _use_span(model, node, position),
         f"`{name}` is a context: the model is conditioned on it, so it cannot be transformed or given a density",
         f"read it with `context={name}` (on a coupling or a conditional distribution), or declare it with `input`",

@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 
 from ..catalogue import DistEntry, DistSlot, OpEntry
 from ..catalogue.base import DomainRule
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error, warning
 from ..core.domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image, interval
 from ..core.parts import Split, merge, move, with_parts
 from ..core.source import Span
-from ..ir.checked import Bound, ModelDist
+from ..ir.checked import EXACT, Bound, ModelDist
 from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
 
 
@@ -154,7 +155,9 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
         extra = rule.requires(one.domain, call.params) if rule.requires else None
         problem = _refusal(entry.name, accepts, one, model.tensors[tensor].name) or extra
         if problem:
-            out.diagnostics.append(error("E405", node.input_spans[index], problem, _accept_hint(accepts, one.domain)))
+            out.diagnostics.append(
+                error(codes.E405, node.input_spans[index], problem, _accept_hint(accepts, one.domain))
+            )
             return
     name = model.tensors[node.inputs[0]].name
     t = types[0] if len(types) == 1 else merge(_side(types), f"joined by `{entry.name}` (line {node.span.line})")
@@ -165,7 +168,7 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
     _nested_slots(model, node, call, types, dropped, name, out)
     overflow = _overflow(entry.name, rule, t.domain, results[0].domain, name)
     if overflow is not None:
-        out.diagnostics.append(error("E411", node.span, overflow, _OVERFLOW_HINT))
+        out.diagnostics.append(error(codes.E411, node.span, overflow, _OVERFLOW_HINT))
         return
     for tensor, result in zip(node.outputs, results, strict=False):
         if tensor in shapes:
@@ -231,7 +234,7 @@ def _mixed_domains(op: str, inputs: list[TensorType], outputs: list[TensorType],
     domains = ", ".join(dict.fromkeys(str(p.domain) for t in inputs for p in t.parts))
     out.diagnostics.append(
         warning(
-            "W401",
+            codes.W401,
             span,
             f"`{op}` mixes entries of different domains ({domains}) in a way the checker cannot follow apart: "
             "the model can put mass where no data value lies, so its density integrates to less than 1",
@@ -312,7 +315,7 @@ def _close_order(
     runs = [f for p in covering for f in p.folds if f.ordered and f.axis == dim]
     problem = _order_problem(runs, single, covering, t, name, key, rank)
     if problem is not None:
-        out.diagnostics.append(error("E405", span, problem, _ORDER_HINT))
+        out.diagnostics.append(error(codes.E405, span, problem, _ORDER_HINT))
         return None
     (run,) = runs
     if not run.whole:
@@ -405,7 +408,7 @@ def _mixed_key_row(t: TensorType, key: int, name: str, span: Span, out: DomainRe
         return
     out.diagnostics.append(
         warning(
-            "W401",
+            codes.W401,
             span,
             f"`sorted_to_real` keeps the first key of row {key} of `{name}` where the keys lie and makes the later "
             f"ones log-gaps: together they do not fill {row.domain}, so a model of the row can put mass outside "
@@ -499,7 +502,7 @@ def _nested(
         if not required.contains(entry.support) or entry.discrete:
             out.diagnostics.append(
                 error(
-                    "E407",
+                    codes.E407,
                     span,
                     f"`{op}` needs its encoder to draw {required} values, "
                     f"but `{entry.name}` draws {entry.support} values",
@@ -526,11 +529,11 @@ def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: D
     bound the wrong quantity). Its warnings include those of every model it uses in turn."""
     used = entry.model
     required = slot.domain(REAL)
-    if used.likelihood != "exact" or used.warnings:
-        why = "is only a lower bound" if used.likelihood != "exact" else "has warnings"
+    if used.likelihood != EXACT or used.warnings:
+        why = "is only a lower bound" if used.likelihood != EXACT else "has warnings"
         out.diagnostics.append(
             error(
-                "E410",
+                codes.E410,
                 span,
                 f"model `{used.name}` {why}, so it cannot be the encoder of `{op}`: "
                 "a bound on log q(u | x) would over-estimate the likelihood",
@@ -540,7 +543,7 @@ def _model_encoder(entry: ModelDist, op: str, slot: DistSlot, span: Span, out: D
     elif entry.support != required:
         out.diagnostics.append(
             error(
-                "E407",
+                codes.E407,
                 span,
                 f"`{op}` needs its encoder to draw {required} values, but model `{used.name}` models "
                 f"{entry.support} values",
@@ -575,7 +578,7 @@ def _score(
     if t.domain.is_discrete and not entry.discrete:
         out.diagnostics.append(
             error(
-                "E403",
+                codes.E403,
                 span,
                 f"`{entry.name}` is a density, but {label} is discrete ({t}): "
                 "a density on discrete data is not a likelihood",
@@ -586,7 +589,7 @@ def _score(
     if not t.domain.is_discrete and entry.discrete:
         out.diagnostics.append(
             error(
-                "E404",
+                codes.E404,
                 span,
                 f"`{entry.name}` is a distribution on int<K> values, but {label} is continuous ({t})",
                 "use a density such as `normal()` on continuous values",
@@ -596,7 +599,7 @@ def _score(
     if not entry.support.contains(t.domain):
         out.diagnostics.append(
             error(
-                "E406",
+                codes.E406,
                 span,
                 f"`{entry.name}` gives density only to {entry.support} values, but {label} is {t.domain}: "
                 "valid data would get log-density −∞",
@@ -623,7 +626,7 @@ def _used_waste(entry: ModelDist, relied: list[Fold], me: Origin, span: Span, ou
     """docs/language.md, What the checker enforces: a used model that can generate values outside its input domain
     (its own W401) leaks where the user relies on that domain (a fold it closes); elsewhere its
     waste is the user's waste."""
-    waste = [w for w in entry.model.warnings if w.code == "W401"]
+    waste = [w for w in entry.model.warnings if w.code == codes.W401]
     if not waste:
         return
     line = waste[0].span.line
@@ -633,7 +636,7 @@ def _used_waste(entry: ModelDist, relied: list[Fold], me: Origin, span: Span, ou
         return
     out.diagnostics.append(
         warning(
-            "W401",
+            codes.W401,
             span,
             f"model `{entry.name}` can generate values outside its {entry.support} input domain (its own W401 at "
             f"line {line}): this model's density integrates to less than 1",
@@ -702,7 +705,7 @@ def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: Do
         return False
     out.diagnostics.append(
         warning(
-            "W401",
+            codes.W401,
             span,
             f"`{op}` can generate {accepts} values in the sampling direction, but {label} {part.domain}: "
             f"the model puts mass outside {part.domain}, so its density integrates to less than 1 over it",

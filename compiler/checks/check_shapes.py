@@ -11,6 +11,7 @@ import math
 from ..catalogue import DistSlot, NetSlot, OpEntry, ShapeError
 from ..catalogue.base import Shape, op_slots
 from ..catalogue.rules import params_out
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..ir.checked import Bound, BoundNet, ModelDist
 from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
@@ -40,7 +41,7 @@ def _check_dist(node: DistNode, call: Bound, shapes: dict[str, Shape], out: list
         problem = fit_shapes(call.entry, shapes[node.input], shapes.get(node.context or ""))
         if problem:
             out.append(
-                error("E310", node.callee_span, problem, "a used model's input must have the shape of the tensor")
+                error(codes.E310, node.callee_span, problem, "a used model's input must have the shape of the tensor")
             )
         return
     if node.context is None or node.context not in shapes or "net" not in call.nets:
@@ -70,7 +71,7 @@ def _infer_op(node: OpNode, call: Bound, shapes: dict[str, Shape], out: list[Dia
         # any shape error, so nets and distributions are never sized from it.
         out.append(
             error(
-                "E503",
+                codes.E503,
                 node.span,
                 f"`{node.op}` makes a tensor of shape {shape_text(too_large)}: {count_text(math.prod(too_large))} "
                 f"entries per example, over the limit of 2**40 ({MAX_TENSOR_ENTRIES:,})",
@@ -93,7 +94,7 @@ def _check_slot(key: str, slot: NetSlot | DistSlot, call: Bound) -> None:
         problem = fit_shapes(dist.entry, slot.event, slot.context)
         if problem:
             raise ShapeError(
-                "E310", problem, f"declare `{dist.entry.name}`'s input with the shape `{key}` models", param=key
+                codes.E310, problem, f"declare `{dist.entry.name}`'s input with the shape `{key}` models", param=key
             )
         return
     if dist is not None and "net" in dist.nets:
@@ -105,7 +106,7 @@ def check_net(net: BoundNet, slot: NetSlot, key: str, owner: str) -> None:
     if slot.autoregressive != net.entry.autoregressive:
         wanted = "a masked net, `made(...)`" if slot.autoregressive else "a net that sees all its inputs (`mlp`, ...)"
         raise ShapeError(
-            "E309",
+            codes.E309,
             f"`{owner}` needs {wanted} for `{key}`, found `{net.entry.name}`",
             "`made` keeps each output from seeing later inputs: it is for `affine_autoregressive` only",
             param=key,

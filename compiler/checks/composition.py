@@ -15,6 +15,7 @@ from pydantic import Field, create_model
 
 from ..catalogue import Params, TensorRef
 from ..catalogue.base import Shape
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.source import Span
 from ..ir.checked import CheckedModel, ModelDist
@@ -49,14 +50,14 @@ def unfit(model: CheckedModel, span: Span) -> Diagnostic | None:
     """E310 if the model cannot be used as a distribution at all (several inputs, contexts)."""
     if len(model.ir.inputs) != 1:
         return error(
-            "E310",
+            codes.E310,
             span,
             f"model `{model.name}` has {len(model.ir.inputs)} inputs; a model used as a distribution models one tensor",
             "give it a single `input`",
         )
     if len(model.ir.contexts) > 1:
         return error(
-            "E310",
+            codes.E310,
             span,
             f"model `{model.name}` declares {len(model.ir.contexts)} contexts; a used model may read at most one",
             "join them into one context tensor",
@@ -101,7 +102,7 @@ def check_order(models: list[ModelIR]) -> tuple[list[ModelIR], list[Diagnostic]]
             chain = " → ".join([*cycle, cycle[0]])
             diagnostics.append(
                 error(
-                    "E504",
+                    codes.E504,
                     where.get((used, user), next(iter(where.values()))),
                     f"model `{user}` uses itself ({chain})",
                     "a model cannot be its own prior, encoder or decoder, directly or through others",

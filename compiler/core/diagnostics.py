@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .codes import Code
 from .source import Source, Span
 
 
@@ -23,7 +24,7 @@ class Severity(str, Enum):
 class Diagnostic:
     """One finding of the compiler about the user's model."""
 
-    code: str
+    code: Code  # a constant of codes.py, e.g. codes.E405; prints and compares as "E405"
     span: Span
     message: str
     hint: str | None = None
@@ -43,14 +44,14 @@ Notes = tuple[tuple[Span, str], ...]
 
 
 def error(
-    code: str, span: Span, message: str, hint: str | None = None, *, label: str | None = None, notes: Notes = ()
+    code: Code, span: Span, message: str, hint: str | None = None, *, label: str | None = None, notes: Notes = ()
 ) -> Diagnostic:
     """Shorthand for an error diagnostic."""
     return Diagnostic(code, span, message, hint, label=label, notes=notes)
 
 
 def warning(
-    code: str, span: Span, message: str, hint: str | None = None, *, label: str | None = None, notes: Notes = ()
+    code: Code, span: Span, message: str, hint: str | None = None, *, label: str | None = None, notes: Notes = ()
 ) -> Diagnostic:
     """Shorthand for a warning diagnostic."""
     return Diagnostic(code, span, message, hint, label=label, notes=notes, severity=Severity.WARNING)

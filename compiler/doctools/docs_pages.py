@@ -122,7 +122,7 @@ def diagnostics_with_explanations() -> str:
 
     out = [diagnostics_page().rstrip("\n"), "", "## Every code explained", ""]
     for code in CODES:
-        out += [f"### `{code.code}`: {code.title}", ""]
+        out += [f"### `{code.code}`: {code.heading}", ""]
         entry = EXPLANATIONS.get(code.code)
         if entry is None:
             out += [code.explanation, ""]

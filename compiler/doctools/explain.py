@@ -13,14 +13,14 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from ..core.codes import BY_CODE
+from ..core.codes import BY_CODE, Code
 
 WIDTH = 88
 
 
 @dataclass(frozen=True)
 class Explanation:
-    code: str
+    code: Code
     text: str  # paragraphs separated by a blank line, wrapped at WIDTH columns
     wrong: str  # a complete .survae file that produces `code`
     right: str  # the same file corrected: it compiles, without `code`
@@ -38,13 +38,11 @@ def _file(text: str) -> str:
 
 
 def _explanations(**entries: tuple[str, str, str]) -> dict[str, Explanation]:
-    """`CODE=(text, wrong, right)` for each code, in order.
-
-    The codes are keyword names rather than string literals on purpose: the test suite finds
-    the codes the compiler emits by scanning `compiler/` for quoted codes, and this page,
-    which names every code, must not count as emitting them.
-    """
-    return {code: Explanation(code, _text(t), _file(w), _file(r)) for code, (t, w, r) in entries.items()}
+    """`CODE=(text, wrong, right)` for each code, in order; a keyword that is not a code of
+    codes.py fails the import (KeyError)."""
+    return {
+        BY_CODE[name]: Explanation(BY_CODE[name], _text(t), _file(w), _file(r)) for name, (t, w, r) in entries.items()
+    }
 
 
 # E505's wrong example: a constant nested 101 lists deep, ten brackets per line.
@@ -1749,7 +1747,7 @@ def explain(code: str) -> str:
     """The text of `survae-compile --explain CODE`; KeyError for a code not in codes.py."""
     key = code.strip().upper()
     entry = BY_CODE[key]  # KeyError for an unknown code
-    title = f"{entry.code}: {entry.title}"
+    title = f"{entry.code}: {entry.heading}"
     if key not in EXPLANATIONS:
         return f"{title}\n\n{textwrap.fill(entry.explanation, WIDTH, break_on_hyphens=False)}\n"
     e = EXPLANATIONS[key]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.codegen import emit_module
+from ..core import codes
 from ..core.diagnostics import CompileError, error
 from ..core.source import Span
 from .driver import check_source
@@ -39,7 +40,9 @@ def load(path: str | Path, model: str | None = None) -> type[Any]:
     if len(classes) > 1:
         names = ", ".join(f"`{n}`" for n in classes)
         first_line = Span(str(path), 1, 1, 1, 2)
-        raise CompileError([error("E213", first_line, f"{path} holds several models: {names}", "pass `model=NAME`")])
+        raise CompileError(
+            [error(codes.E213, first_line, f"{path} holds several models: {names}", "pass `model=NAME`")]
+        )
     return next(iter(classes.values()))
 
 

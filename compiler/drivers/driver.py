@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..backends.param_count import check_parameter_limit
 from ..checks.check import check_model
 from ..checks.composition import check_order
+from ..core import codes
 from ..core.diagnostics import CompileError, Diagnostic, error
 from ..core.source import Source
 from ..frontend.parse import parse
@@ -52,7 +53,7 @@ class Compilation:
             names = ", ".join(f"`{m.name}`" for m in self.models) or "none"
             span = self.source.end_span()
             raise CompileError(
-                [error("E212", span, f"no model called `{name}` in this file", f"its models: {names}")], self.source
+                [error(codes.E212, span, f"no model called `{name}` in this file", f"its models: {names}")], self.source
             )
         return chosen
 
@@ -63,7 +64,7 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         span = source.end_span()
         raise CompileError(
-            [error("E501", span, f"the file is larger than the limit of {MAX_SOURCE_BYTES:,} bytes", "split it")],
+            [error(codes.E501, span, f"the file is larger than the limit of {MAX_SOURCE_BYTES:,} bytes", "split it")],
             source,
         )
     module = parse(source)
@@ -93,6 +94,6 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
         raise CompileError(diagnostics, source)
     if not checked:
         raise CompileError(
-            [error("E210", source.end_span(), "the file declares no model", "add `model Name { ... }`")], source
+            [error(codes.E210, source.end_span(), "the file declares no model", "add `model Name { ... }`")], source
         )
     return Compilation(source, checked, [d for d in diagnostics if not d.is_error])

@@ -18,6 +18,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
+from ..core import codes
 from ..core.diagnostics import CompileError, Diagnostic, error
 from ..core.source import Source, Span
 from . import syntax as ast
@@ -150,7 +151,7 @@ def _too_deep(source: Source) -> Diagnostic | None:
             else:
                 message = f"this expression nests more than {MAX_NESTING} deep here"
                 hint = "a shape rule needs a few operators: write the size once"
-            return error("E505", _point(source, line, column), message, hint)
+            return error(codes.E505, _point(source, line, column), message, hint)
     return None
 
 
@@ -186,7 +187,7 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
     exc: UnexpectedInput | None = first
     while exc is not None and len(found) < MAX_SYNTAX_ERRORS:
         line = found[-1].span.line
-        if found[-1].code == "E103" or not 1 <= line <= len(lines) or not lines[line - 1].strip():
+        if found[-1].code == codes.E103 or not 1 <= line <= len(lines) or not lines[line - 1].strip():
             break
         lines[line - 1] = " " * len(lines[line - 1])  # same length: error offsets stay valid
         text = "\n".join(lines)
@@ -196,7 +197,7 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
         except UnexpectedInput as again:
             exc = again
             diagnostic = _syntax_error(again, source, text)
-            if diagnostic.span.line <= line or diagnostic.code == "E103":
+            if diagnostic.span.line <= line or diagnostic.code == codes.E103:
                 break  # the blanked line was part of a larger broken construct: stop here
             found.append(diagnostic)
     return found
@@ -283,14 +284,14 @@ def _syntax_error(exc: UnexpectedInput, source: Source, text: str) -> Diagnostic
     if opener is not None:
         closer = ")" if opener.bracket == "(" else "]"
         return error(
-            "E102",
+            codes.E102,
             _point(source, opener.line, opener.column),
             f"`{opener.bracket}` is not closed: the statement runs on into line {getattr(exc, 'line', '?')}",
             f"close it with `{closer}` on its line, or where the call ends",
         )
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         return error(
-            "E103",
+            codes.E103,
             source.end_span(),
             f"unexpected end of the file: expected {_spell(_accepted(exc))}",
             "a `{` may be missing its `}`, or a `(` or `[` its closing bracket",
@@ -299,7 +300,7 @@ def _syntax_error(exc: UnexpectedInput, source: Source, text: str) -> Diagnostic
     token = exc.token
     width = max(len(str(token.value)), 1) if token.type != "_NL" else 1
     return error(
-        "E102",
+        codes.E102,
         _point(source, token.line, token.column, width),
         f"expected {_spell(_accepted(exc))}, found {_found(token)}",
         _token_hint(token, _accepted(exc)),
@@ -323,14 +324,14 @@ def _bad_character(exc: UnexpectedCharacters, source: Source) -> Diagnostic:
     span = _point(source, exc.line, exc.column)
     if not char.isascii():
         return error(
-            "E101",
+            codes.E101,
             span,
             f"non-ASCII character `{char}` (U+{ord(char):04X}): names and syntax are ASCII only",
             "rename it with ASCII letters, digits and `_`; text may use any character inside a `doc` string",
         )
     if char == '"':
-        return error("E101", span, "this string is not closed before the end of the line", 'close it with `"`')
-    return error("E101", span, f"unexpected character `{char}`", None)
+        return error(codes.E101, span, "this string is not closed before the end of the line", 'close it with `"`')
+    return error(codes.E101, span, f"unexpected character `{char}`", None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +416,7 @@ class ToAst:
         if name.text in KEYWORDS:
             raise _AstError(
                 error(
-                    "E104",
+                    codes.E104,
                     name.span,
                     f"`{name.text}` is a keyword and cannot be used as a name",
                     f"choose another name, e.g. `{name.text}_`",
@@ -594,13 +595,16 @@ class ToAst:
         if not is_int and not math.isfinite(value):
             raise _AstError(
                 error(
-                    "E105", self._tok_span(token), f"number `{text}` is too large to represent", "use a finite number"
+                    codes.E105,
+                    self._tok_span(token),
+                    f"number `{text}` is too large to represent",
+                    "use a finite number",
                 )
             )
         if is_int and abs(value) > 2**63 - 1:
             raise _AstError(
                 error(
-                    "E105",
+                    codes.E105,
                     self._tok_span(token),
                     f"integer `{text if len(text) <= 40 else text[:20] + '…'}` "
                     f"({len(text.lstrip('+-'))} digits) is too large",
@@ -639,7 +643,7 @@ class ToAst:
                 span = Span(self.source.filename, start.line, column, start.line, column + 2)
                 raise _AstError(
                     error(
-                        "E105",
+                        codes.E105,
                         span,
                         f"unknown escape `\\{escaped}` in a string",
                         'the escapes are `\\"`, `\\\\` and `\\n`',

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
-from ..catalogue import DistEntry, NetEntry, OpEntry
+from ..catalogue import DistEntry, NetEntry, OpEntry, UserImpl
 from ..catalogue.base import Shape
 from ..core.diagnostics import Diagnostic
 from ..core.domains import TensorType
@@ -38,17 +38,23 @@ class Bound:
     nets: dict[str, BoundNet] = field(default_factory=dict)
     dists: dict[str, Bound] = field(default_factory=dict)
 
+    @property
+    def user_impl(self) -> UserImpl | None:
+        """The user's PyTorch class if this calls a user's `transform`, else None."""
+        return self.entry.user_impl if isinstance(self.entry, OpEntry) else None
+
 
 Likelihood = Literal["exact", "lower_bound"]
 EXACT: Final = "exact"
 LOWER_BOUND: Final = "lower_bound"
+ReasonKind = Literal["op", "leak", "model"]  # a non-exact op, a fold leak, a used model that is a bound
 
 
 @dataclass(frozen=True)
 class Reason:
     """Why a model is a lower bound: an op that is not exact, or a fold leak."""
 
-    kind: Literal["op", "leak", "model"]  # a non-exact op, a fold leak, a used model that is a bound
+    kind: ReasonKind
     op: str
     span: Span
     message: str

@@ -2,14 +2,16 @@
 
 Nodes are inputs, ops and distribution statements (`~`); node attribute `ir` holds a frozen
 payload below. Edges are tensors flowing from their producer to a consumer: attributes
-`tensor` (a tensor id), `position` (which positional argument, −1 for a read) and `kind`
-("flow" for a consumption, "context" for a `context=` read, which consumes nothing).
+`tensor` (a tensor id), `kind` (an `EdgeKind`: `FLOW` for a consumption, `READ` for a
+`context=` read, which consumes nothing) and `position` (which positional argument a flow
+edge fills; None on a read). `flow_edge` and `read_edge` make these attribute sets.
 Every tensor, consumed or not, is listed in `ModelIR.tensors`, so a tensor nobody consumes
 is still known to the checker.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,6 +20,23 @@ import networkx as nx
 from ..catalogue.base import TensorRef
 from ..core.domains import Domain
 from ..core.source import Span
+
+
+class EdgeKind(enum.Enum):
+    """What an IR edge does with its tensor."""
+
+    FLOW = "flow"  # consumes it, as a positional argument
+    READ = "read"  # reads it through `context=`, consuming nothing
+
+
+def flow_edge(tensor: str, position: int) -> dict[str, Any]:
+    """The attributes of an edge that consumes `tensor` as positional argument `position`."""
+    return {"tensor": tensor, "kind": EdgeKind.FLOW, "position": position}
+
+
+def read_edge(tensor: str) -> dict[str, Any]:
+    """The attributes of an edge that reads `tensor` through `context=`."""
+    return {"tensor": tensor, "kind": EdgeKind.READ, "position": None}
 
 
 @dataclass(frozen=True)
@@ -166,7 +185,7 @@ class ModelIR:
         uses = [
             (v, d["position"])
             for _, v, d in self.graph.out_edges(producer, data=True)
-            if d["tensor"] == tensor and d["kind"] == "flow"
+            if d["tensor"] == tensor and d["kind"] is EdgeKind.FLOW
         ]
         order = self._node_order()
         return sorted(uses, key=lambda use: (order[use[0]], use[1]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import networkx as nx
 
 from ..core.diagnostics import InternalError
-from .graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
+from .graph import ContextNode, DistNode, EdgeKind, InputNode, ModelIR, OpNode
 
 
 def verify_ir(model: ModelIR) -> None:
@@ -23,20 +23,23 @@ def verify_ir(model: ModelIR) -> None:
             raise InternalError(f"tensor {tensor_id} has no producer in the graph")
     for source, target, data in graph.edges(data=True):
         tensor = model.tensors.get(data["tensor"])
-        if tensor is None or tensor.producer != source or data.get("kind") not in ("flow", "context"):
+        if tensor is None or tensor.producer != source:
             raise InternalError(f"edge {source} -> {target} carries an unknown tensor {data['tensor']}")
+        kind, position = data.get("kind"), data.get("position")
+        if not isinstance(kind, EdgeKind) or (position is None) != (kind is EdgeKind.READ):
+            raise InternalError(f"edge {source} -> {target} has kind {kind!r} and position {position!r}")
     for node in graph.nodes:
         _verify_node(model, node)
 
 
 def _verify_node(model: ModelIR, node: str) -> None:
     payload = model.payload(node)
-    edges = sorted((d["position"], d["tensor"]) for _, _, d in model.graph.in_edges(node, data=True))
-    if isinstance(payload, (OpNode, DistNode)) and payload.context is not None:
-        reads = [e for e in edges if e[0] == -1]
-        if reads != [(-1, payload.context)]:
-            raise InternalError(f"node {node}: context edges {reads} do not match `context=`")
-        edges = [e for e in edges if e[0] != -1]
+    in_edges = [d for _, _, d in model.graph.in_edges(node, data=True)]
+    edges = sorted((d["position"], d["tensor"]) for d in in_edges if d["kind"] is EdgeKind.FLOW)
+    reads = [d["tensor"] for d in in_edges if d["kind"] is EdgeKind.READ]
+    context = payload.context if isinstance(payload, (OpNode, DistNode)) else None
+    if reads != ([context] if context is not None else []):
+        raise InternalError(f"node {node}: context edges {reads} do not match `context=`")
     if isinstance(payload, OpNode):
         expected = list(enumerate(payload.inputs))
         produced = [t for t, d in model.tensors.items() if d.producer == node]

@@ -15,12 +15,25 @@ from typing import Any
 import networkx as nx
 
 from ..catalogue import CallValue, TensorRef
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error, warning
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, integers, interval
 from ..core.source import Span
 from ..core.suggest import did_you_mean
 from ..frontend import syntax as ast
-from ..ir.graph import ContextNode, DistNode, InputNode, KwArg, ModelIR, OpNode, Scope, TensorDef
+from ..ir.graph import (
+    ContextNode,
+    DistNode,
+    EdgeKind,
+    InputNode,
+    KwArg,
+    ModelIR,
+    OpNode,
+    Scope,
+    TensorDef,
+    flow_edge,
+    read_edge,
+)
 from .user_transforms import transform_entry
 
 MAX_UNROLLED_OPS = 100_000
@@ -67,7 +80,7 @@ class Constants:
             self.diagnostics.append(
                 exc.diagnostic
                 or error(
-                    "E505",
+                    codes.E505,
                     value.span,
                     f"this value nests more than {MAX_VALUE_DEPTH} deep through the constants it names",
                     "give the value directly, or through fewer constants",
@@ -100,7 +113,7 @@ class Constants:
         if size > MAX_VALUE_ENTRIES:
             raise _ValueLimit(
                 error(
-                    "E507",
+                    codes.E507,
                     span,
                     f"this value expands to {size:,} entries through the constants it names, "
                     f"over the limit of {MAX_VALUE_ENTRIES:,}",
@@ -121,7 +134,9 @@ class Constants:
             return self._resolved[ident.name]
         if ident.name in self._resolving:
             self.diagnostics.append(
-                error("E208", ident.span, f"constant `{ident.name}` is defined in terms of itself", "give it a value")
+                error(
+                    codes.E208, ident.span, f"constant `{ident.name}` is defined in terms of itself", "give it a value"
+                )
             )
             return None, 1
         self._resolving.add(ident.name)
@@ -208,12 +223,14 @@ def _unused(module: ast.Module, used_constants: set[str], called: set[str]) -> l
         name = decl.name.text
         if isinstance(decl, ast.ConstDecl) and name not in used_constants:
             out.append(
-                warning("W402", decl.name.span, f"constant `{name}` is never used", "use it, or delete the line")
+                warning(codes.W402, decl.name.span, f"constant `{name}` is never used", "use it, or delete the line")
             )
         elif isinstance(decl, (ast.BlockDecl, ast.TransformDecl)) and name not in called:
             what = "block" if isinstance(decl, ast.BlockDecl) else "transform"
             out.append(
-                warning("W403", decl.name.span, f"{what} `{name}` is never called by a model", "call it, or delete it")
+                warning(
+                    codes.W403, decl.name.span, f"{what} `{name}` is never called by a model", "call it, or delete it"
+                )
             )
     return out
 
@@ -231,7 +248,7 @@ def _check_block(decl: ast.BlockDecl, out: list[Diagnostic]) -> bool:
         if param.default is None and keyword_seen:
             out.append(
                 error(
-                    "E209",
+                    codes.E209,
                     param.span,
                     f"tensor parameter `{param.name.text}` of block `{decl.name.text}` follows a keyword parameter",
                     "list the tensors first, then the keywords with their defaults: `block f(h, hidden=64)`",
@@ -243,7 +260,7 @@ def _check_block(decl: ast.BlockDecl, out: list[Diagnostic]) -> bool:
         span = decl.body[returns[0]].span if returns else decl.name.span
         out.append(
             error(
-                "E209",
+                codes.E209,
                 span,
                 f"block `{decl.name.text}` must end with one `return`"
                 if not returns
@@ -267,7 +284,7 @@ def relocate(node: Any, via: tuple[tuple[str, Span], ...]) -> Any:
 
 def _duplicate(name: ast.Name, first: Span, what: str) -> Diagnostic:
     return error(
-        "E208",
+        codes.E208,
         name.span,
         f"`{name.text}` is declared twice",
         f"rename one of them; names of a {what} are unique",
@@ -429,7 +446,7 @@ def _too_many_ops(
     found = _Sizer(blocks).culprit(decl.body, constants)
     if found is None:
         hint = "split the model: its ops outside any `repeat` are over the limit"
-        return error("E502", decl.name.span, message, hint)
+        return error(codes.E502, decl.name.span, message, hint)
     part, alone = found
     ops = _ops_text(part.ops)
     if part.repeat is not None:
@@ -443,7 +460,7 @@ def _too_many_ops(
         hint = f"{what} alone unrolls to {ops}, the innermost `repeat` or block call over the limit: {fix}"
     else:
         hint = f"no `repeat` or block call is over the limit alone; {what} is the largest, with {ops}: {fix}"
-    return error("E502", part.span, message, hint, label=label)
+    return error(codes.E502, part.span, message, hint, label=label)
 
 
 def _ops_text(n: int) -> str:
@@ -493,7 +510,7 @@ class _ModelLowering:
         if not self.ir.inputs and not self.bad_inputs:
             self.diagnostics.append(
                 error(
-                    "E210",
+                    codes.E210,
                     self.decl.name.span,
                     f"model `{self.decl.name.text}` declares no input",
                     "declare the data it models, e.g. `input x: real[2]`",
@@ -507,14 +524,22 @@ class _ModelLowering:
             keyword = {ast.Doc: "doc", ast.InputDecl: "input", ast.ContextDecl: "context"}[type(stmt)]
             where = "a block" if self.via else "`repeat`"
             self.diagnostics.append(
-                error("E209", stmt.span, f"`{keyword}` cannot appear inside {where}", "move it to the top of the model")
+                error(
+                    codes.E209,
+                    stmt.span,
+                    f"`{keyword}` cannot appear inside {where}",
+                    "move it to the top of the model",
+                )
             )
             return
         if isinstance(stmt, ast.Return):
             if not self.via:
                 self.diagnostics.append(
                     error(
-                        "E209", stmt.span, "`return` belongs at the end of a `block`", "a model's outputs are its `~`s"
+                        codes.E209,
+                        stmt.span,
+                        "`return` belongs at the end of a `block`",
+                        "a model's outputs are its `~`s",
                     )
                 )
             return  # a block's `return` is read by `_inline`
@@ -533,7 +558,9 @@ class _ModelLowering:
 
     def _doc(self, stmt: ast.Doc) -> None:
         if self.ir.doc is not None:
-            self.diagnostics.append(error("E208", stmt.span, "a model has at most one `doc`", "merge the two texts"))
+            self.diagnostics.append(
+                error(codes.E208, stmt.span, "a model has at most one `doc`", "merge the two texts")
+            )
             return
         self.ir.doc = stmt.text
 
@@ -584,7 +611,7 @@ class _ModelLowering:
     def _alias(self, targets: tuple[ast.Name, ...], tensor: str, span: Span) -> None:
         if len(targets) != 1:
             self.diagnostics.append(
-                error("E206", span, f"one tensor cannot be bound to {len(targets)} names", "bind it to one name")
+                error(codes.E206, span, f"one tensor cannot be bound to {len(targets)} names", "bind it to one name")
             )
             return
         self.env[targets[0].text] = tensor
@@ -637,7 +664,7 @@ class _ModelLowering:
             chain = " → ".join([*reversed(calling), name])
             self.diagnostics.append(
                 error(
-                    "E504",
+                    codes.E504,
                     call.callee.span,
                     f"block `{name}` calls itself ({chain})"
                     if name in calling
@@ -650,7 +677,7 @@ class _ModelLowering:
         if len(args) != len(wanted):
             self.diagnostics.append(
                 error(
-                    "E206",
+                    codes.E206,
                     call.span,
                     f"block `{name}` takes {len(wanted)} tensor{'s' * (len(wanted) != 1)} "
                     f"({', '.join(p.name.text for p in wanted)}), found {len(args)}",
@@ -685,7 +712,7 @@ class _ModelLowering:
         if len(returned) != len(targets):
             self.diagnostics.append(
                 error(
-                    "E206",
+                    codes.E206,
                     call.span,
                     f"block `{name}` returns {len(returned)} tensor{'s' * (len(returned) != 1)}, "
                     f"but {len(targets)} name{'s are' if len(targets) != 1 else ' is'} bound to it",
@@ -721,7 +748,8 @@ class _ModelLowering:
         for tensor in dict.fromkeys(tensors):
             producer = self.ir.tensors[tensor].producer
             consumed = any(
-                d["tensor"] == tensor and d["kind"] == "flow" for _, _, d in self.graph.out_edges(producer, data=True)
+                d["tensor"] == tensor and d["kind"] is EdgeKind.FLOW
+                for _, _, d in self.graph.out_edges(producer, data=True)
             )
             if consumed or isinstance(self.graph.nodes[producer]["ir"], ContextNode):
                 continue
@@ -742,7 +770,7 @@ class _ModelLowering:
                     else f"block `{block.name.text}` takes no keywords"
                 )
                 self.diagnostics.append(
-                    error("E203", kw.name.span, f"block `{block.name.text}` has no keyword `{kw.name.text}`", hint)
+                    error(codes.E203, kw.name.span, f"block `{block.name.text}` has no keyword `{kw.name.text}`", hint)
                 )
                 ok = False
                 continue
@@ -760,14 +788,14 @@ class _ModelLowering:
         """A `context=` read: an edge that consumes nothing."""
         if tensor is not None:
             producer = self.ir.tensors[tensor].producer
-            self.graph.add_edge(producer, consumer, tensor=tensor, position=-1, kind="context")
+            self.graph.add_edge(producer, consumer, **read_edge(tensor))
 
     def _tilde(self, stmt: ast.Tilde) -> None:
         tensor = self._tensor(ast.Ident(stmt.target.text, stmt.target.span))
         for arg in stmt.dist.args:
             self.diagnostics.append(
                 error(
-                    "E206",
+                    codes.E206,
                     _span_of(arg),
                     f"the distribution `{stmt.dist.callee.text}` takes no tensor argument: "
                     f"`{stmt.target.text} ~ ...` already names the tensor it models",
@@ -793,7 +821,7 @@ class _ModelLowering:
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             self.diagnostics.append(
                 error(
-                    "E211",
+                    codes.E211,
                     _span_of(stmt.count),
                     f"`repeat` needs a whole number of times of at least 1, found {_show(count)}",
                     "write e.g. `repeat 4 { ... }`",
@@ -836,7 +864,7 @@ class _ModelLowering:
 
     def _edge(self, tensor: str, consumer: str, position: int) -> None:
         producer = self.ir.tensors[tensor].producer
-        self.graph.add_edge(producer, consumer, tensor=tensor, position=position, kind="flow")
+        self.graph.add_edge(producer, consumer, **flow_edge(tensor, position))
 
     def _tensor(self, ident: ast.Ident, reading: bool = False) -> str | None:
         tensor = self.env.get(ident.name)
@@ -844,7 +872,7 @@ class _ModelLowering:
             declare = f"`context {ident.name}: TYPE` at the top of the model" if reading else "`input`"
             hint = did_you_mean(ident.name, self.env) or f"define it before this line, or declare it with {declare}"
             what = "a constant, not a tensor" if ident.name in self.constants.decls else "not defined"
-            self.diagnostics.append(error("E202", ident.span, f"tensor `{ident.name}` is {what}", hint))
+            self.diagnostics.append(error(codes.E202, ident.span, f"tensor `{ident.name}` is {what}", hint))
         return tensor
 
     def _positional(self, arg: ast.Value, call: ast.Call) -> str | None:
@@ -852,7 +880,7 @@ class _ModelLowering:
             return self._tensor(arg)
         self.diagnostics.append(
             error(
-                "E209",
+                codes.E209,
                 _span_of(arg),
                 f"positional arguments of `{call.callee.text}` are tensors, found {_describe(arg)}",
                 "pass hyper-parameters by keyword, e.g. `net=mlp(hidden=[64])`",
@@ -869,7 +897,7 @@ class _ModelLowering:
             if kw.name.text in seen:
                 self.diagnostics.append(
                     error(
-                        "E203",
+                        codes.E203,
                         kw.name.span,
                         f"keyword `{kw.name.text}` is given twice to `{call.callee.text}`",
                         "keep one",
@@ -893,14 +921,16 @@ class _ModelLowering:
                 return None
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
                 self.diagnostics.append(
-                    error("E303", _span_of(node), f"a dimension must be a whole number ≥ 1, found {_show(dim)}", None)
+                    error(
+                        codes.E303, _span_of(node), f"a dimension must be a whole number ≥ 1, found {_show(dim)}", None
+                    )
                 )
                 return None
         size = math.prod(dims)
         if size > MAX_TENSOR_ENTRIES:
             self.diagnostics.append(
                 error(
-                    "E503",
+                    codes.E503,
                     type_expr.span,
                     f"a tensor of {count_text(size)} entries per example is over the limit of 2**40 "
                     f"({MAX_TENSOR_ENTRIES:,})",
@@ -937,13 +967,13 @@ def _bad_domain(name: ast.Name, args: list[Any]) -> Diagnostic:
     }
     if name.text in forms:
         message, hint = forms[name.text]
-        return error("E207", name.span, message, hint)
+        return error(codes.E207, name.span, message, hint)
     if name.text in _NAMED_DOMAINS:
-        return error("E207", name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
+        return error(codes.E207, name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
     hint = (
         did_you_mean(name.text, _ALL_DOMAIN_NAMES) or "the domains are real, positive, unit, interval(a, b) and int<K>"
     )
-    return error("E207", name.span, f"unknown data domain `{name.text}`", hint)
+    return error(codes.E207, name.span, f"unknown data domain `{name.text}`", hint)
 
 
 def _names(count: int) -> list[str]:

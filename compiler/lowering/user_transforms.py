@@ -15,8 +15,20 @@ from typing import Annotated, Any
 
 from pydantic import Field, create_model
 
-from ..catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, EmitArgs, Kind, OpEntry, Params, ShapeError, TensorRef
+from ..catalogue import (
+    DIST_TABLE,
+    NET_TABLE,
+    OP_TABLE,
+    EmitArgs,
+    Kind,
+    OpEntry,
+    Params,
+    ShapeError,
+    TensorRef,
+    UserImpl,
+)
 from ..catalogue.base import DomainRule, Kwargs, Shape, always
+from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, interval
 from ..core.parts import Mix
@@ -25,14 +37,6 @@ from ..frontend import syntax as ast
 IMPL_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 _KINDS = {k.value: k for k in Kind}
 _NAMED = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
-
-
-def impl_parts(runtime: str) -> tuple[str, str] | None:
-    """(module, class) of a user transform's runtime, or None for a runtime class of ours."""
-    if ":" not in runtime:
-        return None
-    module, _, cls = runtime.partition(":")
-    return module, cls
 
 
 def impl_alias(module: str) -> str:
@@ -53,7 +57,7 @@ class _Invalid(Exception):
 
 
 def _bad(span: Any, message: str, hint: str | None = None) -> _Invalid:
-    return _Invalid(error("E215", span, message, hint))
+    return _Invalid(error(codes.E215, span, message, hint))
 
 
 def transform_entry(decl: ast.TransformDecl, resolve: Any) -> tuple[OpEntry | None, list[Diagnostic]]:
@@ -65,13 +69,16 @@ def transform_entry(decl: ast.TransformDecl, resolve: Any) -> tuple[OpEntry | No
     if name in OP_TABLE or name in DIST_TABLE or name in NET_TABLE:
         return None, [
             error(
-                "E208", decl.name.span, f"`{name}` is already in the catalogue", f"call your transform e.g. `my_{name}`"
+                codes.E208,
+                decl.name.span,
+                f"`{name}` is already in the catalogue",
+                f"call your transform e.g. `my_{name}`",
             )
         ]
     try:
         _no_repeats(decl)
         kind = _kind(decl)
-        runtime = _impl(decl)
+        impl = _impl(decl)
         defaults = _keywords(decl, resolve)
         in_dims, out_dims = _shape_rule(decl)
         accepts, produces = _domains(decl, defaults)
@@ -100,12 +107,13 @@ def transform_entry(decl: ast.TransformDecl, resolve: Any) -> tuple[OpEntry | No
         name=name,
         kind=kind,
         params=params,
-        runtime=runtime,
-        summary=f"user transform `{name}` ({runtime})",
+        runtime=impl.path,
+        summary=f"user transform `{name}` ({impl.path})",
         maths="declared by the user; the checker trusts its kind, shape and domain rules",
         infer_shape=infer,
         domain=rule,
         emit=emit,
+        user_impl=impl,
     )
     return entry, []
 
@@ -125,7 +133,7 @@ def _kind(decl: ast.TransformDecl) -> Kind:
     return _KINDS[decl.kind.text]
 
 
-def _impl(decl: ast.TransformDecl) -> str:
+def _impl(decl: ast.TransformDecl) -> UserImpl:
     if decl.impl is None:
         raise _bad(
             decl.name.span,
@@ -151,7 +159,8 @@ def _impl(decl: ast.TransformDecl) -> str:
         )
     if parts[-1].startswith("__"):
         raise _bad(decl.impl.span, f"`{path}` names a dunder attribute, not a layer class", "name the class itself")
-    return path
+    module, _, cls = path.partition(":")
+    return UserImpl(module, cls)
 
 
 def _keywords(decl: ast.TransformDecl, resolve: Any) -> dict[str, Any]:
@@ -241,18 +250,18 @@ def _apply_shape(
     pattern = "[" + ", ".join(_show(d) for d in in_dims) + "]"
     if len(in_dims) != len(shape):
         raise ShapeError(
-            "E304", f"`{name}` works on tensors of shape {pattern}, found [{', '.join(map(str, shape))}]", None
+            codes.E304, f"`{name}` works on tensors of shape {pattern}, found [{', '.join(map(str, shape))}]", None
         )
     bound: dict[str, int] = {}
     for dim, size in zip(in_dims, shape, strict=True):
         if isinstance(dim, ast.ShapeNumber) and dim.value != size:
             raise ShapeError(
-                "E304", f"`{name}` needs {dim.value} where the tensor has {size} (pattern {pattern})", None
+                codes.E304, f"`{name}` needs {dim.value} where the tensor has {size} (pattern {pattern})", None
             )
         if isinstance(dim, ast.ShapeName):
             if bound.setdefault(dim.text, size) != size:
                 raise ShapeError(
-                    "E304",
+                    codes.E304,
                     f"`{name}` needs equal sizes for `{dim.text}` in {pattern}, found {bound[dim.text]} and {size}",
                     None,
                 )
@@ -268,7 +277,7 @@ def _evaluate_dim(name: str, expr: ast.ShapeExpr, bound: dict[str, int]) -> int:
     if expr.op == "/":
         if right == 0 or left % right:
             raise ShapeError(
-                "E305",
+                codes.E305,
                 f"`{name}` needs {_show(expr.left)} = {left} divisible by {right} (its shape rule divides it)",
                 "choose sizes that divide",
             )
@@ -276,7 +285,7 @@ def _evaluate_dim(name: str, expr: ast.ShapeExpr, bound: dict[str, int]) -> int:
     else:
         value = {"+": left + right, "-": left - right, "*": left * right}[expr.op]
     if value < 1:
-        raise ShapeError("E305", f"`{name}`'s shape rule gives a dimension of {value} here", None)
+        raise ShapeError(codes.E305, f"`{name}`'s shape rule gives a dimension of {value} here", None)
     return value
 
 
