@@ -1,11 +1,12 @@
 """Parameter counts for `--check`, computed without torch.
 
 `parameter_count(construct)` is the number of scalar parameters (the sum of `numel` of every
-`nn.Parameter`) of the runtime object that `snn.<runtime>(**kwargs)` builds. Each runtime class
-has one small formula below that mirrors its constructor in `survae_dsl/nn` (defaults
-included); nested objects (nets, encoders, decoders) are counted recursively. The formulas are
-checked against the built modules by `tests/test_param_count.py`, which also fails when a
-runtime class of the catalogue has no formula here.
+`nn.Parameter`) of the runtime object that `snn.<runtime>(**kwargs)` builds. The formula of
+each runtime class is the `parameters` of the catalogue entry that builds it
+(catalogue/counts.py); this module walks the constructs, counts nested objects (nets,
+encoders, decoders, used models) recursively and totals them. The formulas are checked
+against the built modules by `tests/test_param_count.py`, which also fails when a runtime
+class of the catalogue has no formula.
 
 A count is None where it cannot be known without running user code: a user transform
 (`module:Class`), or anything that contains one (a model used as a distribution included).
@@ -13,20 +14,26 @@ A count is None where it cannot be known without running user code: a user trans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ..catalogue import CallValue, Construct, TensorRef
+from ..catalogue import (
+    RUNTIME_TABLE,
+    CallValue,
+    Construct,
+    Count,
+    Formula,
+    Nested,
+    TensorRef,
+    add_counts,
+    no_parameters,
+)
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.namespace import Namespace
 from ..ir.checked import Bound, CheckedModel
 from ..ir.graph import OpNode
 from .codegen import LocalClass, ModelEmitter
-
-Count = int | None
-Kwargs = dict[str, Any]
-Formula = Callable[[Kwargs, "_Nested"], Count]
 
 
 class _Nested:
@@ -47,209 +54,18 @@ class _Nested:
         raise TypeError(f"not a nested runtime object: {value!r}")
 
 
-def _add(*counts: Count) -> Count:
-    """The sum, or None if any part is unknown."""
-    known = [c for c in counts if c is not None]
-    return sum(known) if len(known) == len(counts) else None
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
-
-
-def _dense(width_in: int, width_out: int) -> int:
-    """`nn.Linear(width_in, width_out)`: weight and bias."""
-    return width_in * width_out + width_out
-
-
-def _conv(width_in: int, width_out: int, kernel: int, spatial_dims: int) -> int:
-    """`nn.Conv1d`/`nn.Conv2d(width_in, width_out, kernel)`: weight and bias."""
-    window: int = kernel**spatial_dims  # int ** int is typed Any (a negative power is a float)
-    return width_in * width_out * window + width_out
-
-
-def _chain(widths: tuple[int, ...], layer: Callable[[int, int], int]) -> int:
-    """Layers between consecutive widths."""
-    return sum(layer(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
-
-
-# --------------------------------------------------------------------------------------------
-# One formula per runtime class (k: the constructor's keywords; nested: counts a nested object)
-
-
-def _none(_k: Kwargs, _nested: _Nested) -> Count:
-    """A layer without parameters (fixed maps, structural ops, StandardNormal, ...)."""
-    return 0
-
-
-def _mlp(k: Kwargs, _nested: _Nested) -> Count:
-    widths = (k["in_features"], *k.get("hidden", (64,)), k["out_features"])
-    return _chain(widths, _dense)
-
-
-def _conv_net(k: Kwargs, _nested: _Nested) -> Count:
-    layers, hidden, kernel, spatial = (
-        k.get("layers", 2),
-        k.get("hidden", 64),
-        k.get("kernel", 3),
-        k.get("spatial_dims", 2),
-    )
-    widths = (k["in_channels"], *([hidden] * (layers - 1)), k["out_channels"])
-    return _chain(widths, lambda a, b: _conv(a, b, kernel, spatial))
-
-
-def _resnet(k: Kwargs, _nested: _Nested) -> Count:
-    hidden: int = k.get("hidden", 64)
-    blocks: int = k.get("blocks", 2)
-    spatial: int = k.get("spatial_dims", 2)
-
-    def layer(a: int, b: int) -> int:
-        return _dense(a, b) if spatial == 0 else _conv(a, b, 3, spatial)
-
-    return layer(k["in_channels"], hidden) + 2 * blocks * layer(hidden, hidden) + layer(hidden, k["out_channels"])
-
-
-def _transformer(k: Kwargs, _nested: _Nested) -> Count:
-    dim: int = k.get("dim", 64)
-    layers: int = k.get("layers", 2)
-    norm = 2 * dim  # LayerNorm: weight and bias
-    block = norm + _dense(dim, 3 * dim) + _dense(dim, dim) + norm + _dense(dim, 4 * dim) + _dense(4 * dim, dim)
-    position: int = k["length"] * dim if k.get("positional", False) else 0
-    return _dense(k["in_features"], dim) + position + layers * block + norm + _dense(dim, k["out_features"])
-
-
-def _made(k: Kwargs, _nested: _Nested) -> Count:
-    # Masked linear layers are full nn.Linear layers: the masked-out weights are parameters too.
-    features = k["features"]
-    widths = (
-        features + k.get("context_features", 0),
-        *k.get("hidden", (64,)),
-        k.get("params_per_feature", 2) * features,
-    )
-    return _chain(widths, _dense)
-
-
-def _with_net(k: Kwargs, nested: _Nested) -> Count:
-    """A layer whose only parameters are its net's (couplings, autoregressive flows)."""
-    return nested(k["net"])
-
-
-def _actnorm(k: Kwargs, _nested: _Nested) -> Count:
-    channels: int = k["shape"][0]
-    return 2 * channels  # shift and log_scale per channel
-
-
-def _lu(k: Kwargs, _nested: _Nested) -> Count:
-    # `lower` and `upper` are full (C, C) parameters (only their strict triangles are used)
-    # and `log_s` is (C,): 2·C² + C, not the C² of the matrix.
-    channels: int = k["shape"][0]
-    return 2 * channels * channels + channels
-
-
-def _own_or_net(per_entry: Callable[[Kwargs], int]) -> Formula:
-    """A distribution with `per_entry(k)` learned numbers per entry of its shape, or, with
-    `net=`, only its net's parameters."""
-
-    def formula(k: Kwargs, nested: _Nested) -> Count:
-        if k.get("net") is not None:
-            return nested(k["net"])
-        return per_entry(k) * _numel(k["shape"])
-
-    return formula
-
-
-def _normal(k: Kwargs, nested: _Nested) -> Count:
-    if k.get("net") is not None:
-        return nested(k["net"])
-    shape = k["shape"] if k.get("per", "element") == "element" else k["shape"][:1]
-    return 2 * _numel(shape)  # loc and log_scale
-
-
-def _nested_only(*keys: str) -> Formula:
-    """A layer whose parameters are those of its nested objects under `keys` (None: none)."""
-
-    def formula(k: Kwargs, nested: _Nested) -> Count:
-        return _add(*(nested(k.get(key)) for key in keys))
-
-    return formula
-
-
-def _max_pool(k: Kwargs, nested: _Nested) -> Count:
-    if k.get("decoder") is not None:
-        return nested(k["decoder"])
-    # The runtime default is HalfNormal(gap shape), with a learned log_scale per gap.
-    shape: tuple[int, ...] = k["shape"]
-    kernel: int = k.get("kernel", 2)
-    window: int = kernel ** (len(shape) - 1)
-    return shape[0] * (window - 1) * _numel(tuple(s // kernel for s in shape[1:]))
-
-
-def _as_distribution(k: Kwargs, nested: _Nested) -> Count:
+def _as_distribution(k: dict[str, Any], nested: Nested) -> Count:
+    """A model of the same file used as a distribution: that model's total."""
     return nested(k["model"])
 
 
-FORMULAS: dict[str, Formula] = {
-    # nets
-    "MLP": _mlp,
-    "ConvNet": _conv_net,
-    "ResNet": _resnet,
-    "Transformer": _transformer,
-    "MADE": _made,
-    # distributions
-    "StandardNormal": _none,
-    "StandardUniform": _none,
-    "Normal": _normal,
-    "HalfNormal": _own_or_net(lambda k: 1),
-    "TruncatedNormal": _own_or_net(lambda k: 2),
-    "LogitNormal": _own_or_net(lambda k: 2),
-    "Categorical": _own_or_net(lambda k: k["num_classes"]),
-    "Bernoulli": _own_or_net(lambda k: 1),
-    "AsDistribution": _as_distribution,
-    # bijections with parameters
-    "AffineCoupling": _with_net,
-    "AdditiveCoupling": _with_net,
-    "SplineCoupling": _with_net,
-    "AffineAutoregressive": _with_net,
-    "ActNorm": _actnorm,
-    "Linear": _lu,
-    "Conv1x1": _lu,
-    # surjections and stochastic layers: their nested nets and distributions
-    "Abs": _nested_only("net"),
-    "Dequantize": _nested_only("encoder"),
-    "Slice": _nested_only("decoder"),  # default StandardNormal: none
-    "Augment": _nested_only("encoder"),  # default StandardNormal: none
-    "VAE": _nested_only("encoder", "decoder"),
-    "MaxPool": _max_pool,
-    # fixed maps
-    **dict.fromkeys(
-        (
-            "Exp",
-            "Log",
-            "Logit",
-            "Sigmoid",
-            "Softplus",
-            "SoftplusInv",
-            "Shift",
-            "Scale",
-            "Reverse",
-            "Shuffle",
-            "Transpose",
-            "Squeeze2d",
-            "Unsqueeze2d",
-            "Reshape",
-            "Flatten",
-            "Split",
-            "Concat",
-            "Sort",
-            "SortedToReal",
-            "StochasticPermutation",
-        ),
-        _none,
-    ),
-}
+def _formulas() -> dict[str, Formula]:
+    """Runtime class name → its formula: the catalogue entries' own, and `AsDistribution`."""
+    formulas = {runtime: entry.parameters for runtime, entry in RUNTIME_TABLE.items() if entry.parameters is not None}
+    return {**formulas, "AsDistribution": _as_distribution}
+
+
+FORMULAS: dict[str, Formula] = _formulas()
 
 
 def parameter_count(construct: Construct, models: Mapping[str, Count] | None = None) -> Count:
@@ -266,7 +82,7 @@ def parameter_count(construct: Construct, models: Mapping[str, Count] | None = N
 
 def total(counts: list[tuple[str, Count]]) -> Count:
     """The sum of per-layer counts; None if any is unknown."""
-    return _add(*(count for _, count in counts))
+    return add_counts(*(count for _, count in counts))
 
 
 def model_parameter_counts(
@@ -289,7 +105,7 @@ def _layer_counts(
     seen: dict[Any, Count] = {}  # the layers of a `repeat` body count the same every time
     for node, layer in emitter.layers.items():
         call = checked_model.bound[node]
-        if FORMULAS.get(call.entry.runtime) is _none:
+        if FORMULAS.get(call.entry.runtime) is no_parameters:
             out.append((layer.attr, node, 0))
             continue
         key = _layer_key(checked_model, node, call)

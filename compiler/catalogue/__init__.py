@@ -23,12 +23,16 @@ from .base import (
     TensorRef,
     UserImpl,
 )
+from .counts import Count, Formula, Nested, add_counts, no_parameters
 from .distributions import DISTRIBUTIONS, NETS
 from .ops import OPS
 
 OP_TABLE: dict[str, OpEntry] = {e.name: e for e in OPS}
 DIST_TABLE: dict[str, DistEntry] = {e.name: e for e in DISTRIBUTIONS}
 NET_TABLE: dict[str, NetEntry] = {e.name: e for e in NETS}
+# Runtime class name → the entry that builds it (each runtime class belongs to one entry).
+_ENTRIES: tuple[OpEntry | DistEntry | NetEntry, ...] = (*OPS, *DISTRIBUTIONS, *NETS)
+RUNTIME_TABLE: dict[str, OpEntry | DistEntry | NetEntry] = {e.runtime: e for e in _ENTRIES}
 
 
 def role_of(name: str) -> str | None:
@@ -49,9 +53,8 @@ def all_names() -> list[str]:
 @lru_cache(maxsize=1)
 def runtime_names() -> frozenset[str]:
     """Every runtime class a generated module may construct (the catalogue is fixed at import)."""
-    entries: list[OpEntry | DistEntry | NetEntry] = [*OPS, *DISTRIBUTIONS, *NETS]
     # AsDistribution wraps another model of the same file used as a distribution (§6.5).
-    return frozenset(e.runtime for e in entries) | {"AsDistribution"}
+    return frozenset(RUNTIME_TABLE) | {"AsDistribution"}
 
 
 __all__ = [
@@ -59,13 +62,17 @@ __all__ = [
     "KIND_STYLES",
     "NET_TABLE",
     "OP_TABLE",
+    "RUNTIME_TABLE",
     "Arg",
     "CallValue",
     "Construct",
+    "Count",
     "DistEntry",
     "DistSlot",
     "EmitArgs",
+    "Formula",
     "Kind",
+    "Nested",
     "NetEntry",
     "NetSlot",
     "OpEntry",
@@ -75,7 +82,9 @@ __all__ = [
     "Style",
     "TensorRef",
     "UserImpl",
+    "add_counts",
     "all_names",
+    "no_parameters",
     "role_of",
     "runtime_names",
 ]

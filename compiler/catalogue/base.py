@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from ..core import codes
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
 from ..core.parts import Movement
+from .counts import Formula
 
 
 class Kind(str, Enum):
@@ -308,6 +309,7 @@ class OpEntry:
     num_outputs: Callable[[Any], int] = field(default=lambda _params: 1)
     slots: SlotRule = no_slots
     user_impl: UserImpl | None = None
+    parameters: Formula | None = None
 
     @property
     def style(self) -> Style:
@@ -319,7 +321,8 @@ class DistEntry:
     """A distribution: after `~`, or as an op's encoder or decoder.
 
     `params_per_entry(params, t)` is how many numbers its net gives per modelled entry when
-    it is conditional (`net=`), or 0 if it cannot be.
+    it is conditional (`net=`), or 0 if it cannot be. `parameters` counts the runtime object's
+    parameters from its constructor's keywords (catalogue/counts.py).
     """
 
     name: str
@@ -331,6 +334,7 @@ class DistEntry:
     maths: str
     emit: Callable[[Any, TensorType], Kwargs] = field(default=lambda p, t: ())
     params_per_entry: Callable[[Any, TensorType], int] = field(default=lambda p, t: 0)
+    parameters: Formula | None = None
 
 
 @dataclass(frozen=True)
@@ -338,7 +342,8 @@ class NetEntry:
     """A conditioner network; its input and output shapes are inferred by the op using it.
 
     `check(in_shape, out_shape)` raises ShapeError where the net cannot connect them (a
-    convolution between different spatial sizes); `emit` gives its constructor's keywords.
+    convolution between different spatial sizes); `emit` gives its constructor's keywords, and
+    `parameters` counts the parameters it builds from them (catalogue/counts.py).
     """
 
     name: str
@@ -348,6 +353,7 @@ class NetEntry:
     emit: Callable[[Any, Shape, Shape, Shape | None], Kwargs]  # (params, in, out, context)
     check: Callable[[Any, Shape, Shape], None] = field(default=lambda p, i, o: None)
     autoregressive: bool = False
+    parameters: Formula | None = None
 
 
 def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: Any, context: Shape | None) -> dict[str, Slot]:

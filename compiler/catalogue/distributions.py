@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from ..core import codes
 from ..core.domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
 from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError, TensorRef
+from .counts import Count, CountKwargs, Nested, chain, conv, dense, no_parameters, numel, own_or_net
 from .rules import show
 
 Net = Annotated[
@@ -57,7 +58,16 @@ STANDARD_NORMAL = DistEntry(
     summary="N(0, 1) on every entry",
     maths="log p(z) = −½ Σ (z² + log 2π).",
     emit=_shape,
+    parameters=no_parameters,
 )
+
+
+def _normal_parameters(k: CountKwargs, nested: Nested) -> Count:
+    if k.get("net") is not None:
+        return nested(k["net"])
+    shape = k["shape"] if k.get("per", "element") == "element" else k["shape"][:1]
+    return 2 * numel(shape)  # loc and log_scale
+
 
 NORMAL = DistEntry(
     name="normal",
@@ -73,6 +83,7 @@ NORMAL = DistEntry(
     ),
     emit=lambda p, t: (("shape", t.shape), ("per", p.per)),
     params_per_entry=lambda p, t: 2,
+    parameters=_normal_parameters,
 )
 
 HALF_NORMAL = DistEntry(
@@ -85,6 +96,7 @@ HALF_NORMAL = DistEntry(
     maths="log p(z) = Σ log 2 + log N(z; 0, σ²) for z ≥ 0, log σ learned (or net(context)), starting at 0.",
     emit=_shape,
     params_per_entry=lambda p, t: 1,
+    parameters=own_or_net(lambda k: 1),
 )
 
 TRUNCATED_NORMAL = DistEntry(
@@ -103,6 +115,7 @@ TRUNCATED_NORMAL = DistEntry(
     ),
     emit=_shape,
     params_per_entry=lambda p, t: 2,
+    parameters=own_or_net(lambda k: 2),
 )
 
 LOGIT_NORMAL = DistEntry(
@@ -118,6 +131,7 @@ LOGIT_NORMAL = DistEntry(
     ),
     emit=_shape,
     params_per_entry=lambda p, t: 2,
+    parameters=own_or_net(lambda k: 2),
 )
 
 STANDARD_UNIFORM = DistEntry(
@@ -129,6 +143,7 @@ STANDARD_UNIFORM = DistEntry(
     summary="Uniform(0, 1) on every entry",
     maths="log p(z) = 0 on (0, 1)^D.",
     emit=_shape,
+    parameters=no_parameters,
 )
 
 CATEGORICAL = DistEntry(
@@ -144,6 +159,7 @@ CATEGORICAL = DistEntry(
     ),
     emit=lambda p, t: (("shape", t.shape), ("num_classes", t.domain.classes)),
     params_per_entry=lambda p, t: t.domain.classes,
+    parameters=own_or_net(lambda k: k["num_classes"]),
 )
 
 BERNOULLI = DistEntry(
@@ -156,6 +172,7 @@ BERNOULLI = DistEntry(
     maths="log p(x) = Σ x · log σ(ℓ) + (1 − x) · log σ(−ℓ), ℓ learned (or net(context)), starting at 0: p = ½.",
     emit=_shape,
     params_per_entry=lambda p, t: 1,
+    parameters=own_or_net(lambda k: 1),
 )
 
 DISTRIBUTIONS: tuple[DistEntry, ...] = (
@@ -200,6 +217,11 @@ def _channels(in_shape: Shape, context: Shape | None) -> int:
     return in_shape[0] + _numel(context)
 
 
+def _mlp_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    widths = (k["in_features"], *k.get("hidden", (64,)), k["out_features"])
+    return chain(widths, dense)
+
+
 MLP = NetEntry(
     name="mlp",
     params=MlpParams,
@@ -211,6 +233,7 @@ MLP = NetEntry(
         ("hidden", tuple(p.hidden)),
         ("activation", p.activation),
     ),
+    parameters=_mlp_parameters,
 )
 
 
@@ -239,6 +262,17 @@ class ConvParams(Params):
         return value
 
 
+def _conv_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    layers, hidden, kernel, spatial = (
+        k.get("layers", 2),
+        k.get("hidden", 64),
+        k.get("kernel", 3),
+        k.get("spatial_dims", 2),
+    )
+    widths = (k["in_channels"], *([hidden] * (layers - 1)), k["out_channels"])
+    return chain(widths, lambda a, b: conv(a, b, kernel, spatial))
+
+
 CONV = NetEntry(
     name="conv",
     params=ConvParams,
@@ -253,12 +287,24 @@ CONV = NetEntry(
         ("spatial_dims", len(i) - 1),
     ),
     check=lambda p, i, o: _same_space("conv", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
+    parameters=_conv_parameters,
 )
 
 
 class ResnetParams(Params):
     hidden: Annotated[Width, Field(description="width of the residual blocks")] = 64
     blocks: Annotated[int, Field(ge=1, le=1000, description="residual blocks")] = 2
+
+
+def _resnet_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    hidden: int = k.get("hidden", 64)
+    blocks: int = k.get("blocks", 2)
+    spatial: int = k.get("spatial_dims", 2)
+
+    def layer(a: int, b: int) -> int:
+        return dense(a, b) if spatial == 0 else conv(a, b, 3, spatial)
+
+    return layer(k["in_channels"], hidden) + 2 * blocks * layer(hidden, hidden) + layer(hidden, k["out_channels"])
 
 
 RESNET = NetEntry(
@@ -274,6 +320,7 @@ RESNET = NetEntry(
         ("spatial_dims", len(i) - 1),
     ),
     check=lambda p, i, o: _same_space("resnet", i, o, (1, 2, 3), "vectors or images"),
+    parameters=_resnet_parameters,
 )
 
 
@@ -292,6 +339,15 @@ class TransformerParams(Params):
         return value
 
 
+def _transformer_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    dim: int = k.get("dim", 64)
+    layers: int = k.get("layers", 2)
+    norm = 2 * dim  # LayerNorm: weight and bias
+    block = norm + dense(dim, 3 * dim) + dense(dim, dim) + norm + dense(dim, 4 * dim) + dense(4 * dim, dim)
+    position: int = k["length"] * dim if k.get("positional", False) else 0
+    return dense(k["in_features"], dim) + position + layers * block + norm + dense(dim, k["out_features"])
+
+
 TRANSFORMER = NetEntry(
     name="transformer",
     params=TransformerParams,
@@ -307,6 +363,7 @@ TRANSFORMER = NetEntry(
         ("length", i[1]),
     ),
     check=lambda p, i, o: _same_space("transformer", i, o, (2,), "sets `[F, N]`"),
+    parameters=_transformer_parameters,
 )
 
 
@@ -325,6 +382,17 @@ def _made_emit(p: MadeParams, i: Shape, o: Shape, c: Shape | None) -> Kwargs:
     )
 
 
+def _made_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    # Masked linear layers are full nn.Linear layers: the masked-out weights are parameters too.
+    features = k["features"]
+    widths = (
+        features + k.get("context_features", 0),
+        *k.get("hidden", (64,)),
+        k.get("params_per_feature", 2) * features,
+    )
+    return chain(widths, dense)
+
+
 MADE = NetEntry(
     name="made",
     params=MadeParams,
@@ -332,6 +400,7 @@ MADE = NetEntry(
     summary="a masked autoencoder (Germain et al. 2015): output d depends only on inputs before d",
     emit=_made_emit,
     autoregressive=True,
+    parameters=_made_parameters,
 )
 
 NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, TRANSFORMER, MADE)

@@ -26,6 +26,7 @@ from .base import (
     TensorRef,
     single,
 )
+from .counts import Count, CountKwargs, Nested, with_net
 from .rules import need_rank, params_out, part_along, same_shape, shape_only, with_size
 
 # --------------------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ AFFINE_COUPLING = OpEntry(
     domain=NET_BASED,
     emit=_affine[2],
     slots=_affine[1],
+    parameters=with_net,
 )
 
 _additive = coupling("additive_coupling", lambda p: 1)
@@ -118,6 +120,7 @@ ADDITIVE_COUPLING = OpEntry(
     domain=NET_BASED,
     emit=_additive[2],
     slots=_additive[1],
+    parameters=with_net,
 )
 
 _spline = coupling("spline_coupling", lambda p: 3 * p.bins - 1)
@@ -137,6 +140,7 @@ SPLINE_COUPLING = OpEntry(
     domain=NET_BASED,
     emit=_spline[2],
     slots=_spline[1],
+    parameters=with_net,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -175,10 +179,17 @@ AFFINE_AUTOREGRESSIVE = OpEntry(
     domain=NET_BASED,
     emit=lambda e: (("shape", e.t.shape), ("net", e.nested["net"]), ("scale", e.params.scale)),
     slots=lambda shapes, p: {"net": NetSlot(shapes[0], (2 * shapes[0][0],), autoregressive=True)},
+    parameters=with_net,
 )
 
 # --------------------------------------------------------------------------------------------
 # Per-channel and linear maps
+
+
+def _actnorm_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    channels: int = k["shape"][0]
+    return 2 * channels  # shift and log_scale per channel
+
 
 ACTNORM = OpEntry(
     name="actnorm",
@@ -194,6 +205,7 @@ ACTNORM = OpEntry(
     infer_shape=single(same_shape),
     domain=NET_BASED,
     emit=shape_only,
+    parameters=_actnorm_parameters,
 )
 
 
@@ -207,6 +219,15 @@ LU_MATHS = (
     "triangular, initialised from a random rotation drawn from a seed fixed per layer. "
 )
 
+
+def _lu_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    """`conv1x1` and `linear` (LU-decomposed): `lower` and `upper` are full (C, C) parameters
+    (only their strict triangles are used) and `log_s` is (C,): 2·C² + C, not the C² of the
+    matrix."""
+    channels: int = k["shape"][0]
+    return 2 * channels * channels + channels
+
+
 CONV1X1 = OpEntry(
     name="conv1x1",
     kind=Kind.BIJECTIVE,
@@ -217,6 +238,7 @@ CONV1X1 = OpEntry(
     infer_shape=single(_channels),
     domain=NET_BASED,
     emit=lambda e: (("shape", e.t.shape), ("seed", e.ordinal)),
+    parameters=_lu_parameters,
 )
 
 LINEAR = OpEntry(
@@ -229,6 +251,7 @@ LINEAR = OpEntry(
     infer_shape=single(_vector("linear")),
     domain=NET_BASED,
     emit=lambda e: (("shape", e.t.shape), ("seed", e.ordinal)),
+    parameters=_lu_parameters,
 )
 
 BIJECTIVE_OPS: tuple[OpEntry, ...] = (

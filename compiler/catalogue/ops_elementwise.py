@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from ..core.domains import INF, POSITIVE, REAL, UNIT, Domain
 from .base import DomainRule, Kind, NoParams, OpEntry, Params, always, single
+from .counts import no_parameters
 from .rules import same_shape, shape_only
 
 # --------------------------------------------------------------------------------------------
@@ -80,6 +81,7 @@ def elementwise(
         infer_shape=single(same_shape),
         domain=DomainRule(accepts=always(accepts), role="elementwise", point_map=lambda p: _safe(point)),
         emit=shape_only,
+        parameters=no_parameters,
     )
 
 
@@ -95,6 +97,7 @@ SHIFT = OpEntry(
         accepts=always(REAL), role="elementwise", point_map=lambda p: _safe(lambda v: v + p.by), finite=True
     ),
     emit=lambda e: (("shape", e.t.shape), ("by", float(e.params.by))),
+    parameters=no_parameters,
 )
 
 
@@ -120,6 +123,7 @@ SCALE = OpEntry(
         finite=True,
     ),
     emit=lambda e: (("shape", e.t.shape), ("by", float(e.params.by))),
+    parameters=no_parameters,
 )
 
 SIGMOID = elementwise(

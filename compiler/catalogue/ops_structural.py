@@ -23,6 +23,7 @@ from .base import (
     single,
     structural,
 )
+from .counts import no_parameters
 from .rules import divisible, halves, need_rank, show, with_size
 
 Dim = Annotated[int, Field(ge=0, description="the axis, from 0")]
@@ -55,6 +56,7 @@ REVERSE = OpEntry(
     infer_shape=single(_along("reverse")),
     domain=structural(lambda p, shapes: Reverse(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim)),
+    parameters=no_parameters,
 )
 
 SHUFFLE = OpEntry(
@@ -67,6 +69,7 @@ SHUFFLE = OpEntry(
     infer_shape=single(_along("shuffle")),
     domain=structural(lambda p, shapes: Permute(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("seed", e.params.seed)),
+    parameters=no_parameters,
 )
 
 
@@ -98,6 +101,7 @@ TRANSPOSE = OpEntry(
     infer_shape=single(_transpose),
     domain=structural(lambda p, shapes: Transpose(tuple(p.dims))),
     emit=lambda e: (("shape", e.t.shape), ("dims", tuple(e.params.dims))),
+    parameters=no_parameters,
 )
 
 
@@ -132,6 +136,7 @@ SQUEEZE2D = OpEntry(
     infer_shape=single(_squeeze),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("factor", e.params.factor)),
+    parameters=no_parameters,
 )
 
 UNSQUEEZE2D = OpEntry(
@@ -144,6 +149,7 @@ UNSQUEEZE2D = OpEntry(
     infer_shape=single(_unsqueeze),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("factor", e.params.factor)),
+    parameters=no_parameters,
 )
 
 
@@ -176,6 +182,7 @@ RESHAPE = OpEntry(
     infer_shape=single(_reshape),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape), ("target", tuple(e.params.shape))),
+    parameters=no_parameters,
 )
 
 FLATTEN = OpEntry(
@@ -188,6 +195,7 @@ FLATTEN = OpEntry(
     infer_shape=single(lambda shape, p: (math.prod(shape),)),
     domain=structural(lambda p, shapes: Regroup()),
     emit=lambda e: (("shape", e.t.shape),),
+    parameters=no_parameters,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -232,6 +240,7 @@ SPLIT = OpEntry(
     domain=structural(lambda p, shapes: Split(p.dim, _split_sizes(shapes[0], p))),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("sizes", _split_sizes(e.t.shape, e.params))),
     num_outputs=lambda p: 2 if p.sizes is None else len(p.sizes),
+    parameters=no_parameters,
 )
 
 
@@ -267,6 +276,7 @@ CONCAT = OpEntry(
     domain=structural(lambda p, shapes: Concat(p.dim)),
     emit=_emit_concat,
     num_inputs=None,
+    parameters=no_parameters,
 )
 
 STRUCTURAL_OPS: tuple[OpEntry, ...] = (

@@ -33,6 +33,7 @@ from .base import (
     single,
     structural,
 )
+from .counts import Count, CountKwargs, Nested, nested_only, no_parameters, numel
 from .rules import divisible, need_rank, part_along, same_shape, show, with_size
 
 Dim = Annotated[int, Field(ge=0, description="the axis, from 0")]
@@ -96,6 +97,7 @@ ABS = OpEntry(
     ),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("sign", e.params.sign)), e, "net"),
     slots=lambda shapes, p: {"net": NetSlot(shapes[0], shapes[0])} if p.net is not None else {},
+    parameters=nested_only("net"),
 )
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +125,16 @@ def _max_pool_slots(shapes: tuple[Shape, ...], params: MaxPoolParams) -> dict[st
     return {"decoder": DistSlot("decoder", gaps, pooled, "gaps")}
 
 
+def _max_pool_parameters(k: CountKwargs, nested: Nested) -> Count:
+    if k.get("decoder") is not None:
+        return nested(k["decoder"])
+    # The runtime default is HalfNormal(gap shape), with a learned log_scale per gap.
+    shape: tuple[int, ...] = k["shape"]
+    kernel: int = k.get("kernel", 2)
+    window: int = kernel ** (len(shape) - 1)
+    return shape[0] * (window - 1) * numel(tuple(s // kernel for s in shape[1:]))
+
+
 MAX_POOL = OpEntry(
     name="max_pool",
     kind=Kind.INFERENCE_SURJECTIVE,
@@ -140,6 +152,7 @@ MAX_POOL = OpEntry(
     domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: d),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("kernel", e.params.kernel)), e, "decoder"),
     slots=_max_pool_slots,
+    parameters=_max_pool_parameters,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -203,6 +216,7 @@ SORT = OpEntry(
     # sorted values keep their domain; the order is a fold on the key entries
     domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: d, sets_fold=ORDERED),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("key", e.params.key)),
+    parameters=no_parameters,
 )
 
 SORTED_TO_REAL = OpEntry(
@@ -220,6 +234,7 @@ SORTED_TO_REAL = OpEntry(
     infer_shape=single(_sort_layout("sorted_to_real")),
     domain=DomainRule(accepts=always(REAL), role="surjection", output=lambda d, p: REAL, closes_order=True),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("key", e.params.key)),
+    parameters=no_parameters,
 )
 
 
@@ -240,6 +255,7 @@ STOCHASTIC_PERMUTATION = OpEntry(
     infer_shape=single(lambda shape, p: (check_axis(shape, p.dim, "stochastic_permutation"), shape)[1]),
     domain=structural(lambda p, shapes: Permute(p.dim)),
     emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim)),
+    parameters=no_parameters,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -281,6 +297,7 @@ SLICE = OpEntry(
     domain=structural(lambda p, shapes: Split(p.dim, (p.keep, shapes[0][p.dim] - p.keep))),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("keep", e.params.keep), ("dim", e.params.dim)), e, "decoder"),
     slots=lambda shapes, p: {"decoder": _slice_decoder(shapes[0], p)},
+    parameters=nested_only("decoder"),  # default StandardNormal: none
 )
 
 # --------------------------------------------------------------------------------------------
@@ -315,6 +332,7 @@ DEQUANTIZE = OpEntry(
     domain=DomainRule(accepts=always(ANY_INT), role="surjection", output=lambda d, p: UNIT),
     emit=_dequantize_emit,
     slots=lambda shapes, p: {"encoder": DistSlot("encoder", shapes[0], shapes[0], "unit")} if p.encoder else {},
+    parameters=nested_only("encoder"),
 )
 
 
@@ -346,6 +364,7 @@ AUGMENT = OpEntry(
     domain=DomainRule(accepts=always(REAL), role="net"),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("size", e.params.size), ("dim", e.params.dim)), e, "encoder"),
     slots=lambda shapes, p: {"encoder": DistSlot("encoder", with_size(shapes[0], p.dim, p.size), shapes[0], "real")},
+    parameters=nested_only("encoder"),  # default StandardNormal: none
 )
 
 # --------------------------------------------------------------------------------------------
@@ -393,6 +412,7 @@ VAE = OpEntry(
     domain=DomainRule(accepts=lambda p: None, role="surjection", output=lambda d, p: REAL),
     emit=_vae_emit,
     slots=_vae_slots,
+    parameters=nested_only("encoder", "decoder"),
 )
 
 SURJECTIVE_OPS: tuple[OpEntry, ...] = (
