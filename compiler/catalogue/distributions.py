@@ -126,8 +126,8 @@ LOGIT_NORMAL = DistEntry(
     discrete=False,
     summary="σ(N(μ, σ²)) on (0, 1), learned; conditional with `net=` (a variational dequantizer's q)",
     maths=(
-        "u = sigmoid(y) with y ~ N(μ, σ²): log p(u) = Σ log N(logit u; μ, σ²) − log u − log(1 − u), u clamped "
-        "to [ε, 1 − ε]. μ and log σ learned (or net(context)), starting at 0."
+        "u = sigmoid(y) with y ~ N(μ, σ²): log p(u) = Σ log N(logit u; μ, σ²) − log u − log(1 − u); an exact "
+        "0 or 1 is moved to the nearest interior float. μ and log σ learned (or net(context)), starting at 0."
     ),
     emit=_shape,
     params_per_entry=lambda p, t: 2,

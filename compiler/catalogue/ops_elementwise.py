@@ -139,7 +139,7 @@ LOGIT = elementwise(
     "Logit",
     UNIT,
     _logit,
-    "unit → real (inputs clamped to [ε, 1 − ε])",
+    "unit → real (an exact 0 or 1 is moved to the nearest interior float)",
     "z = log x − log(1 − x); log|det J| = −Σ log x + log(1 − x).",
 )
 SOFTPLUS = elementwise(
@@ -155,7 +155,7 @@ SOFTPLUS_INV = elementwise(
     "SoftplusInv",
     POSITIVE,
     _softplus_inv,
-    "positive → real (inputs clamped to ≥ ε)",
+    "positive → real (an exact 0 is moved to the smallest positive float)",
     "z = log(e^x − 1); log|det J| = −Σ log(1 − e^{−x}).",
 )
 
@@ -181,7 +181,7 @@ LOG = elementwise(
     "Log",
     POSITIVE,
     _log,
-    "positive → real (inputs clamped to ≥ ε)",
+    "positive → real (an exact 0 is moved to the smallest positive float)",
     "z = log x; log|det J| = −Σ log x.",
 )
 
