@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+from . import types
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,8 +84,9 @@ POINTS_PER_DIGIT = 50
 class DataInfo:
     """What `describe` says about a built-in set.
 
-    ``input_type`` is the `.survae` type of one example (``"real[2]"``), ``n_train`` and ``n_test``
-    the default sizes, ``closed_form_density`` whether `log_density` knows its density.
+    ``input_type`` is the `.survae` type of one example (``"real[2]"``; `tensor_type` is the
+    same as a `survae_dsl.types.TensorType`), ``n_train`` and ``n_test`` the default sizes,
+    ``closed_form_density`` whether `log_density` knows its density.
     """
 
     name: str
@@ -93,6 +95,10 @@ class DataInfo:
     n_test: int
     description: str
     closed_form_density: bool = False
+
+    @property
+    def tensor_type(self) -> types.TensorType:
+        return types.parse_type(self.input_type)
 
 
 _INFO: dict[str, DataInfo] = {
@@ -432,59 +438,41 @@ def _array_to_tensor(array: np.ndarray, where: str) -> Tensor:
 
 # ---------------------------------------------------------------------------------- type checking
 
-_TYPE_RE = re.compile(r"^\s*(?P<domain>[A-Za-z_]\w*)\s*(?P<args><[^>]*>|\([^)]*\))?\s*\[(?P<dims>[^\]]*)\]\s*$")
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_PLAIN_DOMAINS = ("real", "positive", "unit")
-
 
 def parse_type(input_type: str) -> tuple[str, int | tuple[float, float] | None, tuple[int, ...]]:
     """``"int<17>[1, 8, 8]"`` → ``("int", 17, (1, 8, 8))``; ``"interval(-1, 1)[2]"`` →
     ``("interval", (-1.0, 1.0), (2,))``; ``"real[50, 2]"`` → ``("real", None, (50, 2))``.
 
-    The domain is one of real, positive, unit, interval, int; the middle item is K for int<K>
-    (K ≥ 2), the bounds (a, b) with a < b for interval, else None; the shape excludes the batch
-    axis and its dimensions are whole numbers ≥ 1 (constants must be resolved first)."""
-    match = _TYPE_RE.match(input_type)
-    if match is None:
-        raise ValueError(f"cannot read the type {input_type!r}; expected e.g. 'real[2]' or 'int<256>[3, 32, 32]'")
-    domain, args, dims = match["domain"], match["args"], match["dims"]
-    shape = _parse_dims(dims, input_type)
-    if domain in _PLAIN_DOMAINS:
-        if args:
-            raise ValueError(f"in type {input_type!r}: `{domain}` takes no arguments")
-        return domain, None, shape
-    if domain == "int":
-        inner = args[1:-1].strip() if args and args.startswith("<") else ""
-        if not inner.isdigit() or int(inner) < 2:
-            raise ValueError(f"in type {input_type!r}: `int` needs its number of classes K >= 2, as in int<256>[...]")
-        return "int", int(inner), shape
-    if domain == "interval":
-        parts = [p.strip() for p in args[1:-1].split(",")] if args and args.startswith("(") else []
-        if len(parts) != 2 or not all(re.fullmatch(_NUMBER, p) for p in parts):
-            raise ValueError(f"in type {input_type!r}: `interval` needs two numbers, as in interval(-4, 4)[2]")
-        low, high = float(parts[0]), float(parts[1])
-        if not low < high:
-            raise ValueError(f"in type {input_type!r}: interval bounds need a < b, got ({parts[0]}, {parts[1]})")
-        return "interval", (low, high), shape
-    known = "real, positive, unit, interval(a, b) and int<K>"
-    raise ValueError(f"in type {input_type!r}: unknown domain `{domain}`; the domains are {known}")
+    The tuple form of `survae_dsl.types.parse_type` (which reads the text and raises its
+    `ValueError`s): the domain is one of real, positive, unit, interval, int; the middle item
+    is K for int<K> (K ≥ 2), the bounds (a, b) with a < b for interval, else None; the shape
+    excludes the batch axis."""
+    return _as_tuple(types.parse_type(input_type))
 
 
-def _parse_dims(dims: str, input_type: str) -> tuple[int, ...]:
-    parts = [p.strip() for p in dims.split(",")]
-    if not all(p.isdigit() and int(p) >= 1 for p in parts):
-        raise ValueError(f"in type {input_type!r}: dimensions must be whole numbers >= 1, got [{dims}]")
-    return tuple(int(p) for p in parts)
+def _as_tuple(value: types.TensorType) -> tuple[str, int | tuple[float, float] | None, tuple[int, ...]]:
+    domain = value.domain
+    if domain.is_discrete:
+        return "int", domain.classes, value.shape
+    name = str(domain)
+    if name in types.NAMED_DOMAINS:
+        return name, None, value.shape
+    return "interval", (domain.lo, domain.hi), value.shape
 
 
-def check_data(x: Tensor, input_type: str) -> None:
-    """Raise `ValueError` (one line) unless ``x`` ``(N, *shape)`` is data of ``input_type``.
+def check_data(x: Tensor, input_type: str | types.TensorType) -> None:
+    """Raise `ValueError` (one line) unless ``x`` ``(N, *shape)`` is data of ``input_type`` (its
+    text, or a `survae_dsl.types.TensorType` such as a compiled model's ``input_types`` entry).
 
     Checks, in order: a tensor with at least one example and the shape after the batch axis;
     a real (not complex) dtype; no NaN or inf; for ``int<K>``, whole numbers in 0..K−1; for
     ``positive``, ``unit`` and ``interval(a, b)``, values strictly inside the (open) domain.
     Messages name the offending values and the first example holding one."""
-    domain, params, shape = parse_type(input_type)
+    if isinstance(input_type, types.TensorType):
+        domain, params, shape = _as_tuple(input_type)
+        input_type = str(input_type)
+    else:
+        domain, params, shape = parse_type(input_type)
     if not isinstance(x, Tensor):
         raise ValueError(f"data must be a torch.Tensor, not {type(x).__name__}")
     expected = "(N, " + ", ".join(str(d) for d in shape) + ")"

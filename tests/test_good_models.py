@@ -145,7 +145,7 @@ def test_compiled_model_runs(name: str) -> None:
 
     torch.manual_seed(0)
     model = model_class()
-    inputs = [_example(model_class.input_types[n], 5) for n in model_class.input_names]
+    inputs = [_example(str(model_class.input_types[n]), 5) for n in model_class.input_names]
     log_p = model.log_prob(*inputs)
     assert log_p.shape == (5,)
     assert torch.isfinite(log_p).all()

@@ -101,7 +101,7 @@ def test_trains_and_samples(name: str) -> None:
     model = model_class().double()
     generator = torch.Generator().manual_seed(1)
     (input_name,) = model_class.input_names
-    data = _value(model_class.input_types[input_name], 32, generator)
+    data = _value(str(model_class.input_types[input_name]), 32, generator)
     contexts = _contexts(model_class, 32, generator)
     model.initialize(data, **contexts)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)

@@ -21,7 +21,7 @@ from ..catalogue import Construct, DistEntry, DistSlot, EmitArgs, NetSlot, OpEnt
 from ..catalogue.base import Shape, op_slots
 from ..catalogue.rules import params_out
 from ..core.diagnostics import InternalError
-from ..core.domains import TensorType
+from ..core.domains import POSITIVE, REAL, UNIT, DeclaredType, TensorType
 from ..core.namespace import Namespace
 from ..core.source import Span
 from ..ir.checked import EXACT, Bound, BoundNet, CheckedModel, ModelDist
@@ -94,6 +94,24 @@ def safe_filename(name: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Literals
+
+
+# The runtime names (re-exported from `survae_dsl.types`) that `input_types` is written with.
+TYPE_NAMES = frozenset({"TensorType", "REAL", "POSITIVE", "UNIT", "interval", "integers"})
+_NAMED_TYPES = {REAL: "REAL", POSITIVE: "POSITIVE", UNIT: "UNIT"}
+
+
+def type_source(value: DeclaredType) -> str:
+    """`snn.TensorType(snn.integers(17), (1, 8, 8))`: the expression that builds a declared type."""
+    domain = value.domain
+    if domain.is_discrete:
+        built = f"{RUNTIME_ALIAS}.integers({literal(domain.classes)})"
+    elif domain in _NAMED_TYPES:
+        built = f"{RUNTIME_ALIAS}.{_NAMED_TYPES[domain]}"
+    else:
+        bounds = ", ".join(literal(b) if math.isfinite(b) else f"float('{b}')" for b in (domain.lo, domain.hi))
+        built = f"{RUNTIME_ALIAS}.interval({bounds})"
+    return f"{RUNTIME_ALIAS}.TensorType({built}, {literal(value.shape)})"
 
 
 def literal(value: object) -> str:
@@ -210,14 +228,14 @@ class ModelEmitter:
     def _header(self) -> list[str]:
         m = self.model
         doc = m.ir.doc if m.ir.doc is not None else f"The model `{m.name}`."
-        types = {i.name: str(m.types[i.tensor]) for i in self._inputs()}
+        types = {i.name: type_source(m.types[i.tensor].declared()) for i in self._inputs()}
         return [
             f"    {literal(doc)}",
             "",
             f"    likelihood = {literal(m.likelihood)}",
             f"    model_name = {literal(m.name)}",
             f"    input_names = {literal(tuple(types))}",
-            f"    input_types = {{{', '.join(f'{literal(k)}: {literal(v)}' for k, v in types.items())}}}",
+            f"    input_types = {{{', '.join(f'{literal(k)}: {v}' for k, v in types.items())}}}",
             f"    context_names = {literal(tuple(c.name for c in self._contexts()))}",
         ]
 
@@ -385,7 +403,7 @@ def verify_generated(code: str, user_modules: frozenset[str] = frozenset(), runt
     refused = {name for name in _imports(compiled) if name not in allowed and not name.startswith("torch.")}
     if refused:
         raise InternalError(f"generated code imports {sorted(refused)}")
-    allowed_runtime = runtime_names() | {"Model"}
+    allowed_runtime = runtime_names() | {"Model"} | TYPE_NAMES
     for match in _RUNTIME_REFERENCE.finditer(code):
         name = match.group(1)
         if name is not None and name not in allowed_runtime:

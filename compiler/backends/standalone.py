@@ -15,18 +15,27 @@ from importlib import resources
 from ..core.diagnostics import InternalError
 
 RUNTIME_PACKAGE = "survae_dsl.nn"
+# `survae_dsl.types` (standard library only), which the runtime re-exports for `input_types`:
+# copied like a runtime module, under the name `types`.
+TYPES_PACKAGE, TYPES_MODULE = "survae_dsl", "types"
 # Imports a standalone module may contain besides torch (the runtime's own standard-library use).
-STANDARD_LIBRARY = frozenset({"__future__", "math", "typing", "collections.abc"})
+STANDARD_LIBRARY = frozenset({"__future__", "math", "typing", "collections.abc", "re"})
 
 
 def runtime_sources() -> dict[str, str]:
-    """Module name (`couplings`) → source text, for every module of the runtime package."""
+    """Module name (`couplings`) → source text, for every module of the runtime package and
+    for `survae_dsl.types` (as `types`)."""
     folder = resources.files(RUNTIME_PACKAGE)
-    return {
+    sources = {
         entry.name.removesuffix(".py"): entry.read_text(encoding="utf-8")
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)
         if entry.name.endswith(".py") and entry.name != "__init__.py"
     }
+    if TYPES_MODULE in sources:
+        raise InternalError(f"the runtime has a module named {TYPES_MODULE!r}")
+    types_file = resources.files(TYPES_PACKAGE).joinpath(f"{TYPES_MODULE}.py")
+    sources[TYPES_MODULE] = types_file.read_text(encoding="utf-8")
+    return sources
 
 
 def _defines(tree: ast.Module) -> set[str]:
@@ -91,7 +100,8 @@ def standalone_module(generated: str, used: set[str]) -> str:
         raise InternalError("the generated module does not import the runtime as expected")
     parts = [head]
     for module in modules:
-        parts.append(f"# {'-' * 92}\n# Copied from {RUNTIME_PACKAGE}.{module}\n\n{stripped(sources[module])}")
+        package = TYPES_PACKAGE if module == TYPES_MODULE else RUNTIME_PACKAGE
+        parts.append(f"# {'-' * 92}\n# Copied from {package}.{module}\n\n{stripped(sources[module])}")
     exported = sorted(used | {"Model", "iw_log_prob", "bits_per_dim"})
     gather = "\n".join(f"    {name} = {name}" for name in exported)
     rule = f"# {'-' * 92}\n# The runtime names the model classes below use, as in the normal module."

@@ -11,67 +11,23 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-INF = math.inf
-
-
-@dataclass(frozen=True)
-class Domain:
-    """Where a tensor's values lie: an interval (lo, hi), `int<K>`, or `ordered`."""
-
-    kind: str  # "interval" | "int" | "ordered"
-    lo: float = -INF
-    hi: float = INF
-    classes: int = 0  # K for int<K>
-
-    @property
-    def is_discrete(self) -> bool:
-        return self.kind == "int"
-
-    @property
-    def is_continuous(self) -> bool:
-        return self.kind != "int"
-
-    def contains(self, other: Domain) -> bool:
-        """Whether every value of `other` lies in this domain."""
-        if self.kind == "int" or other.kind == "int":
-            # int<0> stands for "any number of classes" in what an op accepts
-            return self.kind == other.kind and (self.classes == 0 or self.classes >= other.classes)
-        if self.kind == "ordered":
-            return other.kind == "ordered"
-        return self.lo <= other.lo and other.hi <= self.hi
-
-    def intersect(self, other: Domain) -> Domain:
-        return interval(max(self.lo, other.lo), min(self.hi, other.hi))
-
-    def __str__(self) -> str:
-        if self.kind == "int":
-            return f"int<{self.classes}>"
-        if self.kind == "ordered":
-            return "ordered"
-        named = {(-INF, INF): "real", (0.0, INF): "positive", (0.0, 1.0): "unit"}
-        return named.get((self.lo, self.hi), f"interval({_num(self.lo)}, {_num(self.hi)})")
-
-
-def _num(value: float) -> str:
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    # Whole numbers in full up to 10**15; past that `1e+300`, not three hundred digits.
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
-
-
-def interval(lo: float, hi: float) -> Domain:
-    return Domain("interval", float(lo), float(hi))
-
-
-REAL = interval(-INF, INF)
-POSITIVE = interval(0.0, INF)
-UNIT = interval(0.0, 1.0)
-ORDERED = Domain("ordered")
-ANY_INT = Domain("int", classes=0)
-
-
-def integers(classes: int) -> Domain:
-    return Domain("int", classes=classes)
+# The domain type and its names live in `survae_dsl.types` (standard library only), shared with
+# the runtime, `survae_dsl.data` and the trainer; the compiler adds folds and parts on top.
+from survae_dsl.types import (
+    ANY_INT,
+    DOMAIN_NAMES,
+    DOMAINS_TEXT,
+    INF,
+    NAMED_DOMAINS,
+    ORDERED,
+    POSITIVE,
+    REAL,
+    UNIT,
+    Domain,
+    integers,
+    interval,
+)
+from survae_dsl.types import TensorType as DeclaredType
 
 
 def image(domain: Domain, fn: Callable[[float], float]) -> Domain:
@@ -212,8 +168,12 @@ class TensorType:
         """Whether its parts differ (what `--check` shows part by part)."""
         return len(self.parts) > 1
 
+    def declared(self) -> DeclaredType:
+        """The `survae_dsl.types` value of this type (hull domain and shape): what users see."""
+        return DeclaredType(self.domain, self.shape)
+
     def __str__(self) -> str:
-        return f"{self.domain}[{', '.join(map(str, self.shape))}]"
+        return str(self.declared())
 
 
 def hull(domains: list[Domain]) -> Domain:
@@ -223,3 +183,26 @@ def hull(domains: list[Domain]) -> Domain:
     if any(d.is_discrete for d in domains):
         return Domain("int", classes=max(d.classes for d in domains))
     return interval(min(d.lo for d in domains), max(d.hi for d in domains))
+
+
+__all__ = [
+    "ANY_INT",
+    "DOMAINS_TEXT",
+    "DOMAIN_NAMES",
+    "INF",
+    "NAMED_DOMAINS",
+    "ORDERED",
+    "POSITIVE",
+    "REAL",
+    "UNIT",
+    "DeclaredType",
+    "Domain",
+    "Fold",
+    "Origin",
+    "Part",
+    "TensorType",
+    "hull",
+    "image",
+    "integers",
+    "interval",
+]

@@ -17,7 +17,7 @@ import networkx as nx
 from ..catalogue import CallValue, TensorRef
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error, warning
-from ..core.domains import POSITIVE, REAL, UNIT, Domain, integers, interval
+from ..core.domains import DOMAIN_NAMES, DOMAINS_TEXT, NAMED_DOMAINS, Domain, integers, interval
 from ..core.source import Span
 from ..core.suggest import did_you_mean
 from ..frontend import syntax as ast
@@ -43,8 +43,6 @@ MAX_TENSOR_ENTRIES = 2**40
 # entries than a file under the size limit could spell out (E507).
 MAX_VALUE_DEPTH = 100
 MAX_VALUE_ENTRIES = 1_000_000
-_NAMED_DOMAINS = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
-_ALL_DOMAIN_NAMES = ["real", "positive", "unit", "interval", "int"]
 
 
 @dataclass
@@ -944,8 +942,8 @@ class _ModelLowering:
         name, args = type_expr.domain.text, [self.constants.resolve(a) for a in type_expr.domain_args]
         if any(a is None for a in args):  # a constant that could not be resolved: reported already
             return None
-        if name in _NAMED_DOMAINS and not args:
-            return _NAMED_DOMAINS[name]
+        if name in NAMED_DOMAINS and not args:
+            return NAMED_DOMAINS[name]
         if name == "int" and len(args) == 1 and isinstance(args[0], int) and args[0] >= 2:
             return integers(args[0])
         if (
@@ -968,11 +966,9 @@ def _bad_domain(name: ast.Name, args: list[Any]) -> Diagnostic:
     if name.text in forms:
         message, hint = forms[name.text]
         return error(codes.E207, name.span, message, hint)
-    if name.text in _NAMED_DOMAINS:
+    if name.text in NAMED_DOMAINS:
         return error(codes.E207, name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
-    hint = (
-        did_you_mean(name.text, _ALL_DOMAIN_NAMES) or "the domains are real, positive, unit, interval(a, b) and int<K>"
-    )
+    hint = did_you_mean(name.text, list(DOMAIN_NAMES)) or f"the domains are {DOMAINS_TEXT}"
     return error(codes.E207, name.span, f"unknown data domain `{name.text}`", hint)
 
 

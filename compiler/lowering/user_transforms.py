@@ -30,13 +30,12 @@ from ..catalogue import (
 from ..catalogue.base import DomainRule, Kwargs, Shape, always
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error
-from ..core.domains import POSITIVE, REAL, UNIT, Domain, interval
+from ..core.domains import NAMED_DOMAINS, REAL, Domain, interval
 from ..core.parts import Mix
 from ..frontend import syntax as ast
 
 IMPL_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 _KINDS = {k.value: k for k in Kind}
-_NAMED = {"real": REAL, "positive": POSITIVE, "unit": UNIT}
 
 
 def impl_alias(module: str) -> str:
@@ -317,8 +316,8 @@ def _domains(decl: ast.TransformDecl, defaults: dict[str, Any]) -> tuple[Any, An
 def _domain_value(ref: ast.DomainRef, defaults: dict[str, Any]) -> Any:
     """params → Domain for a domain reference (its interval bounds may name keywords)."""
     name = ref.name.text
-    if name in _NAMED and not ref.args:
-        domain = _NAMED[name]
+    if name in NAMED_DOMAINS and not ref.args:
+        domain = NAMED_DOMAINS[name]
         return lambda p: domain
     if name == "interval" and len(ref.args) == 2:
         for leaf in [x for a in ref.args for x in _leaves(a)]:

@@ -4,6 +4,8 @@ Imports only torch. Shapes exclude the batch axis; a transform's ``forward`` is 
 inference direction and returns ``(z, ldj)`` with ``ldj`` of shape ``(batch,)``.
 """
 
+# The declared types that generated modules' `input_types` are built from (standard library only).
+from ..types import POSITIVE, REAL, UNIT, TensorType, integers, interval
 from .actnorm import ActNorm
 from .autoregressive import AffineAutoregressive
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
@@ -30,6 +32,12 @@ from .structural import Concat, Flatten, Reshape, Reverse, Shuffle, Split, Squee
 from .surjections import Abs, Augment, Dequantize, MaxPool, Slice, Sort
 
 __all__ = [
+    "POSITIVE",
+    "REAL",
+    "UNIT",
+    "TensorType",
+    "integers",
+    "interval",
     "MADE",
     "MLP",
     "VAE",

@@ -65,10 +65,10 @@ def checked(x: Tensor, label: str, input_type: InputType) -> Tensor:
     from survae_dsl.data import check_data
 
     try:
-        check_data(x, input_type.text)
+        check_data(x, input_type)
     except ValueError as exc:
         raise TrainError(f"{label}: {exc}") from None
-    return x.long() if input_type.num_classes is not None else x.float()
+    return x.long() if input_type.domain.is_discrete else x.float()
 
 
 def load_file(path: str, datasets: Any) -> Tensor:

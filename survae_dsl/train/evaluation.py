@@ -35,7 +35,7 @@ def evaluate(model: Model, data: Data, input_type: InputType, seed: int, iw_k: i
     and the true density. Each figure draws its noise from a stream seeded by ``seed``."""
     from survae_dsl.nn import iw_log_prob
 
-    bits = math.log(2) * input_type.dims
+    bits = math.log(2) * input_type.size
     train_x = data.train[:TRAIN_EVAL_EXAMPLES]
     train_ll = mean_log_prob(model, train_x, seed=seed + 1)
     test_ll = mean_log_prob(model, data.test, seed=seed + 2)

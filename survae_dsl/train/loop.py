@@ -170,7 +170,7 @@ def show(bar: Any, state: TrainState, input_type: InputType, seconds: float) -> 
     """Advance the bar; its postfix shows the epoch's mean loss (bits/dim for int data) and speed."""
     bar.update(1)
     mean = state.loss_sum / state.batch_in_epoch
-    value = f"{mean / (math.log(2) * input_type.dims):.3f} bpd" if input_type.num_classes else f"{mean:.3f} nats"
+    value = f"{mean / (math.log(2) * input_type.size):.3f} bpd" if input_type.domain.is_discrete else f"{mean:.3f} nats"
     rate = state.examples / seconds if seconds > 0 else 0.0
     bar.set_postfix_str(f"loss {value}, {rate:,.0f} ex/s", refresh=False)
 
@@ -189,7 +189,7 @@ def end_epoch(
             "step": state.step + 0,
             "train_loss_nats": train_nll,
             "test_log_prob_nats": test_ll,
-            "test_bits_per_dim": -test_ll / (math.log(2) * input_type.dims),
+            "test_bits_per_dim": -test_ll / (math.log(2) * input_type.size),
         }
     )
     print(

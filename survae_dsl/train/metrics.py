@@ -35,7 +35,7 @@ def metrics_report(
         "model": cls.model_name,
         "model_file": str(config.model_file),
         "likelihood": cls.likelihood,
-        "input_type": input_type.text,
+        "input_type": str(input_type),
         "parameters": sum(p.numel() for p in model.parameters()),
         "data": {
             "name": data.name,

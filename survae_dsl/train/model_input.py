@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from survae_dsl.types import TensorType, parse_type
+
 from .errors import TrainError
 
-
-@dataclass(frozen=True)
-class InputType:
-    """A parsed input type such as ``int<17>[1, 8, 8]``: domain, K for ``int<K>``, shape."""
-
-    text: str
-    domain: str
-    num_classes: int | None
-    shape: tuple[int, ...]
-
-    @property
-    def dims(self) -> int:
-        """Entries per example (the D of bits/dim)."""
-        return math.prod(self.shape)
+# The model's input type: its domain, shape and `size` (the D of bits/dim).
+InputType = TensorType
 
 
 def load_model_class(model_file: str | Path, model: str | None) -> type[Any]:
@@ -55,15 +43,15 @@ def single_input(cls: type[Any]) -> InputType:
     if len(cls.input_names) != 1:
         inputs = ", ".join(f"`{i}`" for i in cls.input_names)
         raise TrainError(f"model `{cls.model_name}` has several inputs ({inputs}): survae-train takes one input only")
-    return parse_input_type(cls.input_types[cls.input_names[0]])
+    return input_type(cls.input_types[cls.input_names[0]])
 
 
-def parse_input_type(text: str) -> InputType:
-    """``int<17>[1, 8, 8]`` → InputType("int", 17, (1, 8, 8)); ``real[2]`` → ("real", None, (2,))."""
-    from survae_dsl.data import parse_type
-
+def input_type(value: object) -> InputType:
+    """An entry of a compiled class's `input_types`: a `survae_dsl.types.TensorType`. A module
+    compiled with `--standalone` holds its own copy of that class, read back through its text."""
+    if isinstance(value, TensorType):
+        return value
     try:
-        domain, params, shape = parse_type(text)
+        return parse_type(str(value))
     except ValueError as exc:
         raise TrainError(str(exc)) from None
-    return InputType(text, domain, params if isinstance(params, int) else None, shape)

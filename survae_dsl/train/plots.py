@@ -96,8 +96,8 @@ def _plot_images(model: Model, input_type: InputType, out: Path, generator: torc
 
     samples = model.sample(64, generator=generator).float().nan_to_num(0.0)
     channels, height, width = input_type.shape
-    if input_type.num_classes is not None:
-        samples = samples / (input_type.num_classes - 1)
+    if input_type.domain.is_discrete:
+        samples = samples / (input_type.domain.classes - 1)
     else:
         flat = samples.flatten(1)
         low, high = flat.min(dim=1).values, flat.max(dim=1).values

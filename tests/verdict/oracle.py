@@ -106,7 +106,7 @@ def parse_spec(name: str, text: str) -> InputSpec:
 
 def input_specs(cls: type) -> list[InputSpec]:
     """The declared inputs of a compiled model class, in ``log_prob``'s order."""
-    return [parse_spec(name, cls.input_types[name]) for name in cls.input_names]
+    return [parse_spec(name, str(cls.input_types[name])) for name in cls.input_names]
 
 
 # --------------------------------------------------------------------------- changes of variables
