@@ -20,7 +20,7 @@ graphviz:
 demo: $(STAMP) graphviz
 	$(PY) examples/demo.py
 
-# Checked annotations and lint (DESIGN.md, habit 8), with the ruff and mypy pinned in the test
+# Checked annotations and lint, with the ruff and mypy pinned in the test
 # extra; any finding fails the build. mypy reads its files and settings from pyproject.toml.
 LINTED := compiler survae_dsl tests bench
 

@@ -51,4 +51,4 @@ def compiled_fullgraph(fn: F) -> F:
     caches are reset first, so each test traces from scratch.
     """
     torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True, backend="eager")  # type: ignore[return-value]
+    return torch.compile(fn, fullgraph=True, backend="eager")  # type: ignore[return-value]  # torch.compile returns a Callable[..., Any]
