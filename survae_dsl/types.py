@@ -31,19 +31,28 @@ class _Frozen:
     `--standalone` module carries this file and may be loaded without a `sys.modules` entry,
     which `dataclass` needs under `from __future__ import annotations`."""
 
-    __slots__: tuple[str, ...] = ()
+    __slots__: tuple[str, ...] = ("_key", "_hash")
+    _key: tuple[object, ...]
+    _hash: int
+
+    def _freeze(self) -> None:
+        """Called last by each constructor: the fields as one tuple, and its hash, computed
+        once (the checker compares and hashes domains hundreds of thousands of times)."""
+        key = tuple(getattr(self, name) for name in type(self).__slots__)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash((type(self).__name__, *key)))
 
     def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return self._key
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._fields() == other._fields()
+        return self is other or (type(other) is type(self) and self._key == other._key)
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, *self._fields()))
+        return self._hash
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -62,6 +71,7 @@ class Domain(_Frozen):
     def __init__(self, kind: str, lo: float = -INF, hi: float = INF, classes: int = 0) -> None:
         for name, value in (("kind", kind), ("lo", lo), ("hi", hi), ("classes", classes)):
             object.__setattr__(self, name, value)
+        self._freeze()
 
     @property
     def is_discrete(self) -> bool:
@@ -125,6 +135,7 @@ class TensorType(_Frozen):
     def __init__(self, domain: Domain, shape: tuple[int, ...]) -> None:
         object.__setattr__(self, "domain", domain)
         object.__setattr__(self, "shape", tuple(shape))
+        self._freeze()
 
     @property
     def size(self) -> int:
