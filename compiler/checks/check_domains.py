@@ -42,10 +42,6 @@ class Leak:
     def consumer(self) -> str:
         return self.consumer_origin.op
 
-    @property
-    def surjection(self) -> str:
-        return self.fold.origin.op
-
     def message(self) -> str:
         fold, consumer = self.fold, self.consumer_origin.describe()
         if self.used is not None:
@@ -442,7 +438,7 @@ def _consume(
     for fold in t.folds:
         if not _respected(fold, accepts):
             out.leaks.append(Leak(fold, me, node.span, _close_hint(fold)))
-    domain, fills = rule.produce(merge(t, ""), call.params)
+    domain, fills = rule.produce(TensorType.uniform(t.domain, t.shape, t.fills), call.params)
     generated = rule.regenerates(domain) if rule.regenerates else accepts
     for part, where in _located(t, label):
         if all(_respected(f, accepts) for f in part.folds) and _waste(
@@ -457,10 +453,6 @@ def _respected(fold: Fold, accepts: Domain) -> bool:
     """Whether a consumer accepting `accepts` stays inside the fold (and so ends it). Only
     `sorted_to_real` respects an ordered fold."""
     return not fold.ordered and fold.region.contains(accepts)
-
-
-def fold_respected(fold: Fold, accepts: Domain) -> bool:
-    return _respected(fold, accepts)
 
 
 # --------------------------------------------------------------------------------------------
