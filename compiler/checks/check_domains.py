@@ -210,6 +210,9 @@ def _outputs(
         closed = _close_order(model, node, call, t, me, out)
         return None if closed is None else ([closed], None)
     if rule.sets_fold == ORDERED:
+        for fold in t.folds:  # a sort is no closing map: an earlier order reaching it leaks
+            if fold.ordered:
+                out.leaks.append(Leak(fold, me, node.span, _close_hint(fold)))
         sorted_ = _sort(call, t, me, why, out_shapes[0])
         _mixed_domains(entry.name, types, [sorted_], node.span, out)
         return [sorted_], None
