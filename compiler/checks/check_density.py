@@ -21,6 +21,8 @@ def check_density(model: ModelIR, types: dict[str, TensorType]) -> list[Diagnost
         if isinstance(model.payload(definition.producer), ContextNode):
             diagnostics += [_context_consumed(model, definition.name, *use) for use in uses]
             continue
+        if len(uses) == 1:  # the usual case: nothing to report (and no type text to build)
+            continue
         described = f"`{definition.name}` ({types[tensor]})" if tensor in types else f"`{definition.name}`"
         if not uses and tensor in types:  # an untyped tensor follows an error already reported
             diagnostics.append(

@@ -218,8 +218,9 @@ def _outputs(
         return [sorted_], None
     label = f"`{model.tensors[node.inputs[0]].name}`"
     made = _consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])
+    part = made.parts[0]
     return [
-        replace(made, shape=shape, parts=(replace(made.parts[0], size=shape[0] if shape else 1),))
+        TensorType(shape, (Part(shape[0] if shape else 1, part.domain, part.fills, part.folds),))
         for shape in out_shapes
     ], None
 

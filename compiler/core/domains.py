@@ -146,17 +146,25 @@ class TensorType:
     def size(self) -> int:
         return math.prod(self.shape)
 
+    # One part is the usual case, asked about several times per op: answered without building
+    # the summary of many.
     @property
     def domain(self) -> Domain:
+        if len(self.parts) == 1:
+            return self.parts[0].domain
         return hull([p.domain for p in self.parts])
 
     @property
     def fills(self) -> bool:
+        if len(self.parts) == 1:
+            return self.parts[0].fills
         return len({p.domain for p in self.parts}) == 1 and all(p.fills for p in self.parts)
 
     @property
     def folds(self) -> tuple[Fold, ...]:
         """Every fold of every part, each once, in part order."""
+        if len(self.parts) == 1:
+            return self.parts[0].folds
         return tuple(dict.fromkeys(f for p in self.parts for f in p.folds))
 
     @property
