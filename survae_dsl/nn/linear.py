@@ -3,11 +3,16 @@
 W = P·L·(U + diag(sign·exp(log_s))) with P a fixed permutation, L unit lower triangular and
 U strictly upper triangular. The determinant is read off the diagonal, so the forward pass
 needs no slogdet and the inverse only two triangular solves.
+
+The learned state is one ``(C, C)`` parameter ``lu``, exactly C² numbers: its strict lower
+triangle is L's, its strict upper triangle is U's, and its diagonal is log_s. P (``perm``)
+and the signs of U's diagonal (``sign``) are fixed buffers.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -48,18 +53,23 @@ class _LUMap(Transform):
         self.register_buffer("perm", perm)
         self.register_buffer("inverse_perm", torch.argsort(perm))
         self.register_buffer("sign", torch.sign(diagonal).to(dtype))
-        # Only the strict triangles of ``lower`` and ``upper`` are used; the rest stays 0.
-        self.lower = nn.Parameter(torch.tril(lower, -1).to(dtype))
-        self.upper = nn.Parameter(torch.triu(upper, 1).to(dtype))
-        self.log_s = nn.Parameter(torch.log(torch.abs(diagonal)).to(dtype))
+        # Strict lower triangle: L's; strict upper triangle: U's; diagonal: log_s. C² numbers,
+        # every one of them used (rounded to the default dtype after the float64 factorisation,
+        # as the separate factors were before).
+        packed = torch.tril(lower, -1) + torch.triu(upper, 1) + torch.diag(torch.log(torch.abs(diagonal)))
+        self.lu = nn.Parameter(packed.to(dtype))
         # Every spatial position applies the same W: its log-determinant counts once per position.
         self._positions = event_numel(self.shape) // channels
 
+    def log_s(self) -> Tensor:
+        """log|diagonal of U| ``(C,)``: the diagonal of ``lu``."""
+        return torch.diagonal(self.lu)
+
     def _factors(self) -> tuple[Tensor, Tensor]:
         """(L unit lower, U + diag(sign·exp(log_s))), each ``(C, C)``."""
-        eye = torch.eye(self.shape[0], dtype=self.lower.dtype, device=self.lower.device)
-        lower = torch.tril(self.lower, -1) + eye
-        upper = torch.triu(self.upper, 1) + torch.diag(self.sign * torch.exp(self.log_s))
+        eye = torch.eye(self.shape[0], dtype=self.lu.dtype, device=self.lu.device)
+        lower = torch.tril(self.lu, -1) + eye
+        upper = torch.triu(self.lu, 1) + torch.diag(self.sign * torch.exp(self.log_s()))
         return lower, upper
 
     def weight(self) -> Tensor:
@@ -71,7 +81,7 @@ class _LUMap(Transform):
         """``(B, C, ...)`` → ``(z (B, C, ...), ldj (B,))``: z = W·x at every position."""
         channels_last = torch.movedim(x, 1, -1)
         z = torch.movedim(channels_last @ self.weight().T, -1, 1)
-        ldj = self.log_s.sum() * self._positions
+        ldj = self.log_s().sum() * self._positions
         # repeat, not expand: callers may accumulate into the ldj in place.
         return z, ldj.repeat(x.shape[0])
 
@@ -90,12 +100,48 @@ class _LUMap(Transform):
         channels_last = rows.reshape(*z.shape[:1], *z.shape[2:], self.shape[0])
         return torch.movedim(channels_last, -1, 1)
 
+    def _load_from_state_dict(
+        self,
+        state_dict: Mapping[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Refuse, with a message that says why, a checkpoint in the old three-parameter layout."""
+        old = [prefix + name for name in _OLD_PARAMETERS if prefix + name in state_dict]
+        if old:
+            raise RuntimeError(_old_layout_message(prefix, self.shape[0], old))
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def extra_repr(self) -> str:
         return f"shape={self.shape}, seed={self.seed}"
 
 
+# The parameters of the layout before issue 17: full (C, C) ``lower`` and ``upper`` (only
+# their strict triangles used) and ``log_s`` (C,), 2·C² + C numbers.
+_OLD_PARAMETERS = ("lower", "upper", "log_s")
+
+
+def _old_layout_message(prefix: str, channels: int, keys: list[str]) -> str:
+    """Why a state dict with the old ``lower``/``upper``/``log_s`` keys cannot be loaded."""
+    where = f"`{prefix.rstrip('.')}`" if prefix else "this layer"
+    return (
+        f"cannot load the state dict into {where} (found {', '.join(keys)}): the checkpoint was written by an "
+        f"older survae-dsl whose `linear`/`conv1x1` stored 2·D²+D numbers (full `lower` and `upper` matrices "
+        f"and `log_s`; {2 * channels * channels + channels} here), while this version stores the D² numbers "
+        f"the LU parameterisation uses ({channels * channels} here) in one `lu` matrix, so it cannot be loaded. "
+        "Retrain the model, or convert the checkpoint: "
+        "lu = tril(lower, -1) + triu(upper, 1) + diag(log_s), with the old keys removed"
+    )
+
+
 class Linear(_LUMap):
-    """z = W·x on vectors ``(D,)``; ldj = Σ log_s. Starts as a random rotation from ``seed``."""
+    """z = W·x on vectors ``(D,)``; ldj = Σ log_s; D² parameters. Starts as a random rotation from ``seed``."""
 
     def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
         if len(tuple(shape)) != 1:
@@ -106,7 +152,7 @@ class Linear(_LUMap):
 class Conv1x1(_LUMap):
     """Invertible 1×1 convolution on ``(C, ...)``: z = W·x at each position.
 
-    ldj = (positions)·Σ log_s. Starts as a random rotation from ``seed``.
+    ldj = (positions)·Σ log_s; C² parameters. Starts as a random rotation from ``seed``.
     """
 
     def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
