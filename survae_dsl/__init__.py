@@ -2,8 +2,9 @@
 
 Public API (re-exported lazily, PEP 562, so that importing the compiler never pulls in torch):
 
-- `load(path, model=None)` → the compiled model class of a `.survae` file;
-- `compile_source(text, filename=..., model=None)` → compiled classes by model name;
+- `load(path, model=None, search_path=())` → the compiled model class of a `.survae` file
+  (the modules of its user transforms come from the file's folder first, then `search_path`);
+- `compile_source(text, filename=..., model=None, search_path=())` → compiled classes by model name;
 - `check(path_or_source)` → the checked models (displayed as their diagram in a notebook);
 - `render(path_or_source, model=None, collapse=False, direction="inference")` → a
   `graphviz.Digraph` of the architecture;

@@ -12,31 +12,42 @@ from ..core import codes
 from ..core.diagnostics import CompileError, error
 from ..core.source import Span
 from .driver import check_source
+from .impl_modules import SearchPath, impl_modules_imported, search_folders
 
 
-def compile_source(text: str, filename: str = "<string>", model: str | None = None) -> dict[str, type[Any]]:
+def compile_source(
+    text: str, filename: str = "<string>", model: str | None = None, search_path: SearchPath = ()
+) -> dict[str, type[Any]]:
     """The compiled classes by model name; raises `CompileError` for a bad model.
 
     The generated module is the one `survae-compile -o` would write, executed in a fresh
     module namespace (its source is registered with `linecache`, so tracebacks and
-    `inspect.getsource` show it).
+    `inspect.getsource` show it). The modules that user transforms name (`impl`) are imported
+    from the folder of `filename` if it names a file, then from the folders of `search_path`,
+    then from the import path (`sys.path` is left as it is); one that is not found, fails to
+    import or lacks its class is a `CompileError` (E216) at its `impl` line.
     """
     compilation = check_source(text, filename)
-    code = emit_module(compilation.model(model), filename)
+    models = compilation.model(model)
+    code = emit_module(models, filename)
     module_name = f"survae_generated.{Path(filename).stem or 'model'}"
     virtual_file = f"<survae-compile {filename}>"
     linecache.cache[virtual_file] = (len(code), None, code.splitlines(keepends=True), virtual_file)
     module = types.ModuleType(module_name)
     module.__file__ = virtual_file
-    exec(compile(code, virtual_file, "exec"), module.__dict__)  # noqa: S102 - our own, verified output
+    with impl_modules_imported(models, search_folders(filename, search_path), compilation.source):
+        exec(compile(code, virtual_file, "exec"), module.__dict__)  # noqa: S102 - our own, verified output
     # With `model=`, the module also holds the models it uses; return the one asked for.
     return {model: module.MODELS[model]} if model is not None else dict(module.MODELS)
 
 
-def load(path: str | Path, model: str | None = None) -> type[Any]:
-    """Compile the file at `path` and return one model class (`model=` picks one of several)."""
+def load(path: str | Path, model: str | None = None, search_path: SearchPath = ()) -> type[Any]:
+    """Compile the file at `path` and return one model class (`model=` picks one of several).
+
+    The modules of its user transforms come from the file's folder first, then `search_path`,
+    then the import path (see `compile_source`)."""
     text = Path(path).read_text(encoding="utf-8")
-    classes = compile_source(text, filename=str(path), model=model)
+    classes = compile_source(text, filename=str(path), model=model, search_path=search_path)
     if len(classes) > 1:
         names = ", ".join(f"`{n}`" for n in classes)
         first_line = Span(str(path), 1, 1, 1, 2)

@@ -17,6 +17,7 @@ from ..core.diagnostics import CompileError, InternalError, render_all
 from ..core.files import write_atomic
 from ..core.gc_pause import paused_gc
 from .driver import check_source
+from .impl_modules import missing_impl_warnings
 
 # The back ends load only when asked for, so that `--check` starts fast.
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -134,14 +135,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     compilation = check_source(text, filename=str(source_path))
     models = compilation.model(args.model)
+    # W404: a transform's module is neither next to the file nor importable here (looked for, never imported).
+    warnings = compilation.warnings + missing_impl_warnings(models, compilation.source)
     if args.info:
         from ..backends.info import build_info
 
-        info = build_info(str(source_path), models, compilation.warnings, ok=True)
+        info = build_info(str(source_path), models, warnings, ok=True)
         sys.stdout.write(info.model_dump_json(indent=2) + "\n")
         return 0
-    if compilation.warnings:
-        print(render_all(compilation.warnings, compilation.source), file=sys.stderr)
+    if warnings:
+        print(render_all(warnings, compilation.source), file=sys.stderr)
     if args.emit:
         from ..backends.codegen import emit_module
         from .phases import dump_ir

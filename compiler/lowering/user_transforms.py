@@ -159,7 +159,7 @@ def _impl(decl: ast.TransformDecl) -> UserImpl:
     if parts[-1].startswith("__"):
         raise _bad(decl.impl.span, f"`{path}` names a dunder attribute, not a layer class", "name the class itself")
     module, _, cls = path.partition(":")
-    return UserImpl(module, cls)
+    return UserImpl(module, cls, decl.impl.span)
 
 
 def _keywords(decl: ast.TransformDecl, resolve: Any) -> dict[str, Any]:
