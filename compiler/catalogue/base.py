@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from ..core import codes
 from ..core.domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
 from ..core.parts import Movement
+from ..core.source import Span
 from .counts import Formula
 
 
@@ -66,6 +67,9 @@ class Params(BaseModel):
     nested: ClassVar[dict[str, str]] = {}
     # keyword → an example value, shown when the keyword is missing
     examples: ClassVar[dict[str, str]] = {}
+    # keyword → what leaving it out means, for each keyword whose default is None (the default
+    # column of docs/catalogue.md: `⌈n/2⌉` for a split, `none` for an optional context)
+    unset: ClassVar[dict[str, str]] = {}
 
 
 class NoParams(Params):
@@ -86,6 +90,9 @@ class UserImpl:
 
     module: str
     cls: str
+    # The `impl "..."` string in the model file, for diagnostics about the module (the API's
+    # E216, the command line's W404); not part of what the class is.
+    span: Span | None = field(default=None, compare=False)
 
     @property
     def path(self) -> str:
@@ -354,6 +361,9 @@ class NetEntry:
     check: Callable[[Any, Shape, Shape], None] = field(default=lambda p, i, o: None)
     autoregressive: bool = False
     parameters: Formula | None = None
+    # Keeps every axis but the first (conv, resnet on [C, ...], transformer): a context with
+    # axes of its own must have the input's, or the runtime flattens and broadcasts it.
+    keeps_space: bool = False
 
 
 def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: Any, context: Shape | None) -> dict[str, Slot]:

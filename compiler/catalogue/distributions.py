@@ -25,6 +25,7 @@ class ConditionalParams(Params):
 
     nested = {"net": "net"}
     examples = {"net": "mlp(hidden=[64])"}
+    unset = {"context": "none", "net": "none (unconditional)"}
 
     @field_validator("net")
     @classmethod
@@ -287,6 +288,7 @@ CONV = NetEntry(
         ("spatial_dims", len(i) - 1),
     ),
     check=lambda p, i, o: _same_space("conv", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
+    keeps_space=True,
     parameters=_conv_parameters,
 )
 
@@ -320,6 +322,7 @@ RESNET = NetEntry(
         ("spatial_dims", len(i) - 1),
     ),
     check=lambda p, i, o: _same_space("resnet", i, o, (1, 2, 3), "vectors or images"),
+    keeps_space=True,
     parameters=_resnet_parameters,
 )
 
@@ -327,8 +330,8 @@ RESNET = NetEntry(
 class TransformerParams(Params):
     dim: Annotated[int, Field(ge=1, le=1_000_000, description="the model width")] = 64
     heads: Annotated[int, Field(ge=1, le=1024, description="attention heads; they divide `dim`")] = 4
-    layers: Annotated[int, Field(ge=1, le=1000)] = 2
-    positional: bool = False
+    layers: Annotated[int, Field(ge=1, le=1000, description="transformer layers")] = 2
+    positional: Annotated[bool, Field(description="encode the elements' order (`true`) or not")] = False
 
     @field_validator("heads")
     @classmethod
@@ -363,6 +366,7 @@ TRANSFORMER = NetEntry(
         ("length", i[1]),
     ),
     check=lambda p, i, o: _same_space("transformer", i, o, (2,), "sets `[F, N]`"),
+    keeps_space=True,
     parameters=_transformer_parameters,
 )
 

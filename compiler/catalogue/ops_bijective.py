@@ -40,10 +40,11 @@ class CouplingParams(Params):
     net: Annotated[CallValue, Field(description="a net: `mlp(...)`; sizes are inferred")]
     context: ContextRead = None
     dim: Annotated[int, Field(ge=0, description="the axis to split along, from 0")] = 0
-    split: Annotated[int | None, Field(ge=1, description="entries that condition, 1..n − 1; default ⌈n/2⌉")] = None
+    split: Annotated[int | None, Field(ge=1, description="entries that condition, 1..n − 1")] = None
 
     nested = {"net": "net"}
     examples = {"net": "mlp(hidden=[64, 64])"}
+    unset = {"context": "none", "split": "⌈n/2⌉"}
 
 
 class AffineCouplingParams(CouplingParams):
@@ -154,6 +155,7 @@ class AutoregressiveParams(Params):
 
     nested = {"net": "net"}
     examples = {"net": "made(hidden=[64, 64])"}
+    unset = {"context": "none"}
 
 
 def _vector(op: str) -> OneShapeRule:
@@ -216,16 +218,17 @@ def _channels(shape: Shape, _params: object) -> Shape:
 
 LU_MATHS = (
     "W = P · L · (U + diag(sign · exp(log s))) with P a fixed permutation, L unit lower and U strictly upper "
-    "triangular, initialised from a random rotation drawn from a seed fixed per layer. "
+    "triangular, initialised from a random rotation drawn from a seed fixed per layer. The C² learned numbers "
+    "are held in one C×C matrix: L below its diagonal, U above it, log s on it. "
 )
 
 
 def _lu_parameters(k: CountKwargs, _nested: Nested) -> Count:
-    """`conv1x1` and `linear` (LU-decomposed): `lower` and `upper` are full (C, C) parameters
-    (only their strict triangles are used) and `log_s` is (C,): 2·C² + C, not the C² of the
-    matrix."""
+    """`conv1x1` and `linear` (LU-decomposed): one (C, C) parameter `lu` holding L's strict
+    lower triangle, U's strict upper triangle and log s on its diagonal: C², as many as the
+    matrix has entries."""
     channels: int = k["shape"][0]
-    return 2 * channels * channels + channels
+    return channels * channels
 
 
 CONV1X1 = OpEntry(

@@ -203,9 +203,9 @@ FLATTEN = OpEntry(
 
 
 class SplitParams(DimParams):
-    sizes: Annotated[
-        tuple[Size, ...] | None, Field(min_length=2, description="the size of each part; default ⌈n/2⌉ and ⌊n/2⌋")
-    ] = None
+    sizes: Annotated[tuple[Size, ...] | None, Field(min_length=2, description="the size of each part")] = None
+
+    unset = {"sizes": "[⌈n/2⌉, ⌊n/2⌋]"}
 
 
 def _split_sizes(shape: Shape, params: SplitParams) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..core import codes
 from ..core.domains import ANY_INT, ORDERED, POSITIVE, REAL, UNIT, Domain, interval
-from ..core.parts import Permute, Split
+from ..core.parts import Append, Permute, Split
 from .base import (
     CallValue,
     DistSlot,
@@ -59,10 +59,13 @@ def _abs_output(domain: Domain, _params: object) -> Domain:
 
 class AbsParams(Params):
     sign: Literal["uniform", "learned"] = "uniform"
-    net: Annotated[CallValue | None, Field(validate_default=True, description="the sign's net (sign=learned)")] = None
+    net: Annotated[
+        CallValue | None, Field(validate_default=True, description="gives the logit of each sign from |x|")
+    ] = None
 
     nested = {"net": "net"}
     examples = {"net": "mlp(hidden=[32])"}
+    unset = {"net": "none (required with `sign=learned`)"}
 
     @field_validator("net")
     @classmethod
@@ -305,11 +308,10 @@ SLICE = OpEntry(
 
 
 class DequantizeParams(Params):
-    encoder: Annotated[
-        CallValue | None, Field(description="q(u | x) on unit noise; default uniform, e.g. `logit_normal(net=...)`")
-    ] = None
+    encoder: Annotated[CallValue | None, Field(description="q(u | x) on (0, 1), e.g. `logit_normal(net=...)`")] = None
 
     nested = {"encoder": "distribution"}
+    unset = {"encoder": "uniform noise"}
 
 
 def _dequantize_emit(e: EmitArgs) -> Kwargs:
@@ -361,7 +363,9 @@ AUGMENT = OpEntry(
         "Generative direction: drop a. Contribution −log q(a | h)."
     ),
     infer_shape=single(_augmented),
-    domain=DomainRule(accepts=always(REAL), role="net"),
+    # h passes through unchanged: its entries keep their domain, fill and folds, and the noise
+    # follows as entries of the encoder's support (what the model downstream must generate)
+    domain=structural(lambda p, shapes: Append(p.dim, "encoder")),
     emit=lambda e: _with_nested((("shape", e.t.shape), ("size", e.params.size), ("dim", e.params.dim)), e, "encoder"),
     slots=lambda shapes, p: {"encoder": DistSlot("encoder", with_size(shapes[0], p.dim, p.size), shapes[0], "real")},
     parameters=nested_only("encoder"),  # default StandardNormal: none

@@ -25,7 +25,7 @@ from ..catalogue import (
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.source import Span
-from ..core.suggest import did_you_mean
+from ..core.suggest import did_you_mean, typo_of
 from ..ir.checked import Bound, BoundNet
 from ..ir.graph import DistNode, KwArg, ModelIR, OpNode
 from .composition import model_entry, unfit
@@ -322,12 +322,22 @@ def _choices(schema: type[Params], key: str) -> str:
     return ", ".join(f"`{n}`" for n in names) if names else "the listed choices"
 
 
+# A keyword with at most this many choices lists them all in its hint when a value is no slip
+# of the keyboard for one of them.
+FEW_CHOICES = 8
+
+
 def _value_hint(err: Any, schema: type[Params], key: str, values: dict[str, Any]) -> str | None:
     value = values.get(key)
     if err["type"] == "literal_error" and isinstance(value, str):
         field_info = schema.model_fields.get(key)
         args = [a for a in getattr(field_info.annotation, "__args__", ()) if isinstance(a, str)] if field_info else []
-        return did_you_mean(value, args)
+        slip = typo_of(value, args)
+        if slip is not None:
+            return f"did you mean `{slip}`?"
+        if args and len(args) <= FEW_CHOICES:
+            return "write one of " + ", ".join(f"`{key}={a}`" for a in args)
+        return None
     if isinstance(value, str) and err["type"] in ("int_type", "float_type", "tuple_type"):
         return f"`{value}` is not a constant of this file; declare it with `const {value} = ...`"
     return None

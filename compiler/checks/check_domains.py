@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..catalogue import DistEntry, DistSlot, OpEntry
 from ..catalogue.base import DomainRule
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error, warning
 from ..core.domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image, interval
-from ..core.parts import Split, merge, move, with_parts
+from ..core.parts import Append, Split, merge, move, with_parts
 from ..core.source import Span
 from ..ir.checked import EXACT, Bound, ModelDist
 from ..ir.graph import ContextNode, DistNode, InputNode, ModelIR, OpNode
@@ -102,6 +102,9 @@ class DomainResult:
     types: dict[str, TensorType]
     leaks: list[Leak]
     diagnostics: list[Diagnostic]
+    # output tensor → (input tensor, node, call) of each fixed elementwise map, so that a
+    # waste warning can say which maps led to a domain and what would replace them
+    maps: dict[str, tuple[str, OpNode, Bound]] = field(default_factory=dict)
 
 
 def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tuple[int, ...]]) -> DomainResult:
@@ -151,9 +154,9 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
         extra = rule.requires(one.domain, call.params) if rule.requires else None
         problem = _refusal(entry.name, accepts, one, model.tensors[tensor].name) or extra
         if problem:
-            out.diagnostics.append(
-                error(codes.E405, node.input_spans[index], problem, _accept_hint(accepts, one.domain))
-            )
+            name = model.tensors[tensor].name
+            hint = _context_hint(name) if _is_context(model, tensor) else _accept_hint(accepts, one.domain)
+            out.diagnostics.append(error(codes.E405, node.input_spans[index], problem, hint))
             return
     name = model.tensors[node.inputs[0]].name
     t = types[0] if len(types) == 1 else merge(_side(types), f"joined by `{entry.name}` (line {node.span.line})")
@@ -169,6 +172,8 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
     for tensor, result in zip(node.outputs, results, strict=False):
         if tensor in shapes:
             out.types[tensor] = result
+    if rule.role == "elementwise":
+        out.maps[node.outputs[0]] = (node.inputs[0], node, call)
 
 
 def _side(types: list[TensorType]) -> TensorType:
@@ -201,6 +206,8 @@ def _outputs(
     if rule.role == "structural":
         assert rule.structure is not None
         movement = rule.structure(call.params, tuple(x.shape for x in types))
+        if isinstance(movement, Append):  # `augment`: its noise joins the input as entries of its own
+            types = [*types, _appended(call, movement, types[0].shape, out_shapes[0])]
         moved = move(movement, types, out_shapes, why)
         _mixed_domains(entry.name, types, moved, node.span, out)
         if isinstance(movement, Split) and len(node.outputs) == 1:  # `slice`: its decoder models the rest
@@ -217,12 +224,22 @@ def _outputs(
         _mixed_domains(entry.name, types, [sorted_], node.span, out)
         return [sorted_], None
     label = f"`{model.tensors[node.inputs[0]].name}`"
-    made = _consume(rule, call, t, accepts, me, node, label, out, out_shapes[0])
+    source = Source(model, node.inputs[0]) if len(node.inputs) == 1 else None
+    made = _consume(rule, call, t, accepts, me, node, label, out, out_shapes[0], source)
     part = made.parts[0]
     return [
         TensorType(shape, (Part(shape[0] if shape else 1, part.domain, part.fills, part.folds),))
         for shape in out_shapes
     ], None
+
+
+def _appended(call: Bound, movement: Append, before: tuple[int, ...], after: tuple[int, ...]) -> TensorType:
+    """The type of the entries an op appends: noise its distribution `movement.slot` draws,
+    filling that distribution's support."""
+    shape = (*after[: movement.dim], after[movement.dim] - before[movement.dim], *after[movement.dim + 1 :])
+    drawn = call.dists.get(movement.slot)
+    support = drawn.entry.support if drawn is not None and isinstance(drawn.entry, DistEntry) else REAL
+    return TensorType.uniform(support, shape)
 
 
 def _mixed_domains(op: str, inputs: list[TensorType], outputs: list[TensorType], span: Span, out: DomainResult) -> None:
@@ -434,19 +451,20 @@ def _consume(
     label: str,
     out: DomainResult,
     shape: tuple[int, ...],
+    source: Source | None,
 ) -> TensorType:
     """A net-based op or a surjection: it mixes entries, so every fold it does not respect
     leaks, those it respects end there, and the parts merge into its output (with the fold the
-    op sets, if any)."""
+    op sets, if any). `source` is where `t` comes from, if it is one tensor (for hints)."""
     entry = call.entry
     for fold in t.folds:
         if not _respected(fold, accepts):
             out.leaks.append(Leak(fold, me, node.span, _close_hint(fold)))
     domain, fills = rule.produce(TensorType.uniform(t.domain, t.shape, t.fills), call.params)
     generated = rule.regenerates(domain) if rule.regenerates else accepts
-    for part, where in _located(t, label):
+    for index, (part, where) in enumerate(_located(t, label)):
         if all(_respected(f, accepts) for f in part.folds) and _waste(
-            entry.name, generated, part, where, node.span, out
+            entry.name, generated, part, where, node.span, out, _Place(source, index, t.divided, label.strip("`"))
         ):
             break  # one warning per consumer
     folds = () if rule.sets_fold is None else (Fold(rule.sets_fold, me),)
@@ -501,7 +519,7 @@ def _nested(
                     codes.E407,
                     span,
                     f"`{op}` needs its encoder to draw {required} values, "
-                    f"but `{entry.name}` draws {entry.support} values",
+                    f"but `{entry.name}` draws {_domain_text(entry.support)} values",
                     "use `logit_normal(net=...)` or `standard_uniform()`" if required == UNIT else None,
                 )
             )
@@ -513,7 +531,7 @@ def _nested(
         _score(entry, values, f"the gaps of `{op}`", span, me, out, fix=_GAP_FIX)
         return
     event = t if t.shape == slot.event else TensorType.uniform(t.domain, slot.event, t.fills, t.folds)
-    _score(entry, event, f"`{name}`", span, me, out)
+    _score(entry, event, f"`{name}`", span, me, out, tensor_name=name)
 
 
 _GAP_FIX = "give the gaps a positive decoder such as `half_normal()` or `truncated_normal()`"
@@ -557,7 +575,9 @@ def _dist(model: ModelIR, node: DistNode, call: Bound, out: DomainResult) -> Non
     assert isinstance(entry, DistEntry)
     name = model.tensors[node.input].name
     span = node.input_span or node.span
-    _score(entry, out.types[node.input], f"`{name}`", span, origin(node, entry.name), out, fix_name=name)
+    source = Source(model, node.input)
+    me = origin(node, entry.name)
+    _score(entry, out.types[node.input], f"`{name}`", span, me, out, fix_name=name, source=source, tensor_name=name)
 
 
 def _score(
@@ -569,8 +589,15 @@ def _score(
     out: DomainResult,
     fix_name: str = "h",
     fix: str | None = None,
+    source: Source | None = None,
+    tensor_name: str | None = None,
 ) -> None:
-    """Check that `entry` can give a log-density to values of type `t` (called `label`)."""
+    """Check that `entry` can give a log-density to values of type `t` (called `label`);
+    `source` is the tensor's model and id where it is one, `tensor_name` its name where the
+    values are (part of) a named tensor (for hints)."""
+    # A context is never given a density (E409, reported by the density check): a hint to
+    # dequantize or map it would only mislead.
+    context = _context_hint(fix_name) if source is not None and _is_context(source.model, source.tensor) else None
     if t.domain.is_discrete and not entry.discrete:
         out.diagnostics.append(
             error(
@@ -578,7 +605,7 @@ def _score(
                 span,
                 f"`{entry.name}` is a density, but {label} is discrete ({t}): "
                 "a density on discrete data is not a likelihood",
-                f"dequantize it first: `{fix_name} = dequantize({fix_name})`, or use `categorical()`",
+                context or f"dequantize it first: `{fix_name} = dequantize({fix_name})`, or use `categorical()`",
             )
         )
         return
@@ -588,7 +615,7 @@ def _score(
                 codes.E404,
                 span,
                 f"`{entry.name}` is a distribution on int<K> values, but {label} is continuous ({t})",
-                "use a density such as `normal()` on continuous values",
+                context or "use a density such as `normal()` on continuous values",
             )
         )
         return
@@ -597,9 +624,9 @@ def _score(
             error(
                 codes.E406,
                 span,
-                f"`{entry.name}` gives density only to {entry.support} values, but {label} is {t.domain}: "
-                "valid data would get log-density −∞",
-                _accept_hint(entry.support, t.domain),
+                f"`{entry.name}` gives density only to {_domain_text(entry.support)} values, but {label} is "
+                f"{t.domain}: valid data would get log-density −∞",
+                context or _accept_hint(entry.support, t.domain),
             )
         )
         return
@@ -609,9 +636,9 @@ def _score(
             relied.append(fold)
         else:
             out.leaks.append(Leak(fold, me, span, fix or _close_hint(fold)))
-    for part, where in _located(t, label):
+    for index, (part, where) in enumerate(_located(t, label)):
         if all(_respected(f, entry.support) for f in part.folds) and _waste(
-            entry.name, entry.support, part, where, span, out
+            entry.name, entry.support, part, where, span, out, _Place(source, index, t.divided, tensor_name)
         ):
             break  # one warning per consumer
     if isinstance(entry, ModelDist):
@@ -694,7 +721,7 @@ def _accept_hint(accepts: Domain, found: Domain) -> str | None:
     return None
 
 
-def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: DomainResult) -> bool:
+def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: DomainResult, place: _Place) -> bool:
     """W401 where the model first becomes able to generate values outside the data's domain
     (for one part of a tensor); whether it warned."""
     if part.domain.is_discrete or not part.fills or accepts == part.domain or not accepts.contains(part.domain):
@@ -705,7 +732,7 @@ def _waste(op: str, accepts: Domain, part: Part, label: str, span: Span, out: Do
             span,
             f"`{op}` can generate {accepts} values in the sampling direction, but {label} {part.domain}: "
             f"the model puts mass outside {part.domain}, so its density integrates to less than 1 over it",
-            _waste_hint(part.domain),
+            _refill_hint(op, part.domain, accepts, place, out),
         )
     )
     return True
@@ -727,9 +754,163 @@ def _located(t: TensorType, label: str) -> list[tuple[Part, str]]:
     return located
 
 
-def _waste_hint(domain: Domain) -> str:
-    if domain == POSITIVE:
-        return "map it onto the reals first with " + _available("`softplus_inv`", "`log`")
-    if domain == UNIT:
-        return "map it onto the reals first with `logit`"
-    return "map it onto (0, 1) with `shift` and `scale`, then onto the reals with `logit`"
+# --------------------------------------------------------------------------------------------
+# What would remove a waste: fixed maps from the part's domain onto what its consumer generates
+
+
+@dataclass(frozen=True)
+class Source:
+    """A consumed tensor: its model and id (to follow the fixed maps that made its domain)."""
+
+    model: ModelIR
+    tensor: str
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a wasted part lies: its tensor (if known) and name (if it has one: not the gaps
+    of `max_pool`), its index among the tensor's parts, and whether the tensor has several."""
+
+    source: Source | None
+    index: int
+    divided: bool
+    name: str | None
+
+
+# A step of a suggested pipeline: an elementwise op of the catalogue and its `by=`, if it takes one.
+Step = tuple[str, float | None]
+
+
+def _refill_hint(op: str, domain: Domain, generated: Domain, place: _Place, out: DomainResult) -> str:
+    """W401's hint: the fixed maps that would make the part fill what `op` generates.
+
+    The fixed elementwise maps that led to the part are followed back to where they start:
+    if there are some, the hint says what to write instead of them (never the same maps);
+    otherwise it gives the maps to add, with the numbers computed from the domains."""
+    chain: list[tuple[OpNode, Bound]] = []
+    start, name = domain, place.name
+    if place.source is not None:
+        model, tensor = place.source.model, place.source.tensor
+        while tensor in out.maps:
+            tensor, node, call = out.maps[tensor]
+            chain.append((node, call))
+        chain.reverse()
+        parts = out.types[tensor].parts if tensor in out.types else ()
+        start = parts[place.index].domain if place.index < len(parts) else domain
+        name = model.tensors[tensor].name
+    route = _route(start, generated)
+    # `softplus_inv` maps positive values onto the reals as `log` does
+    peer = "; `softplus_inv()` may replace `log()`" if route and route[-1][0] == "log" else ""
+    if not chain:
+        if route is None:
+            return f"map it onto {_onto(generated)} first, with a fixed bijection from {domain} onto it"
+        if place.divided:
+            return (
+                f"map these entries onto {_onto(generated)} on their own (`split` them off, or map them before "
+                f"they are joined to the rest): `{_pipeline(None, route)}`{peer}"
+            )
+        if name is None:
+            return f"map it onto {_onto(generated)} first: `{_pipeline(None, route)}`{peer}"
+        return f"map `{name}` onto {_onto(generated)} first: `h = {_pipeline(name, route)}`{peer}"
+    assert name is not None
+    present = _pipeline(name, [(node.op, getattr(call.params, "by", None)) for node, call in chain])
+    lines = sorted({node.span.line for node, _ in chain})
+    at = f"line{'s' * (len(lines) > 1)} {', '.join(map(str, lines))}"
+    if route == []:
+        return f"drop `{present}` ({at}): `{name}` itself is {_domain_text(start)}, exactly what `{op}` generates"
+    reach = f"`{present}` ({at}) maps `{name}` ({start}) onto {domain} only"
+    if route is None:
+        return f"{reach}: map it onto the whole of {_onto(generated)} instead"
+    return f"{reach}: write `{_pipeline(name, route)}` instead, which maps it onto {_onto(generated)}{peer}"
+
+
+def _route(start: Domain, target: Domain) -> list[Step] | None:
+    """Fixed maps of the catalogue taking `start` exactly onto `target` (both intervals,
+    `start` inside `target`), checked by the maps' own arithmetic; None if none is found."""
+    if start.kind != "interval" or target.kind != "interval":
+        return None
+    if start == target:
+        return []
+    bounded = math.isfinite(start.lo) and math.isfinite(start.hi)
+    candidates: list[list[Step]] = []
+    if bounded and math.isfinite(target.lo) and math.isfinite(target.hi):
+        candidates = _affine(start, target)
+    elif bounded and target == REAL:
+        candidates = [[*steps, ("logit", None)] for steps in _affine(start, UNIT)]
+    elif bounded and math.isfinite(target.lo) and target.hi == INF:
+        candidates = [[*steps, ("logit", None), ("exp", None), *_shift(target.lo)] for steps in _affine(start, UNIT)]
+    elif math.isfinite(start.lo) and start.hi == INF and target == REAL:
+        candidates = [[*_shift(-start.lo), ("log", None)]]
+    elif math.isfinite(start.lo) and start.hi == INF and math.isfinite(target.lo) and target.hi == INF:
+        candidates = [_shift(target.lo - start.lo)]
+    return next((steps for steps in candidates if _maps_onto(steps, start, target)), None)
+
+
+def _affine(start: Domain, target: Domain) -> list[list[Step]]:
+    """`scale` and `shift` from one bounded interval onto another, in two orders (float
+    rounding may make one of them miss the target's ends)."""
+    by = (target.hi - target.lo) / (start.hi - start.lo)
+    scale: list[Step] = [] if by == 1 else [("scale", by)]
+    return [
+        [*scale, *_shift(target.lo - start.lo * by)],
+        [*_shift(-start.lo), *scale, *_shift(target.lo)],
+    ]
+
+
+def _shift(by: float) -> list[Step]:
+    return [] if by == 0 else [("shift", by)]
+
+
+def _maps_onto(steps: list[Step], start: Domain, target: Domain) -> bool:
+    """Whether `steps`, each accepting what it is given, take `start` exactly onto `target`."""
+    from ..catalogue import OP_TABLE
+
+    domain = start
+    for op, by in steps:
+        entry = OP_TABLE.get(op)
+        if entry is None or (by is not None and not (math.isfinite(by) and by != 0)):
+            return False
+        rule = entry.domain
+        params = entry.params.model_validate({} if by is None else {"by": by})
+        accepts = rule.accepts(params)
+        if accepts is None or not accepts.contains(domain) or rule.point_map is None:
+            return False
+        if rule.requires is not None and rule.requires(domain, params) is not None:
+            return False
+        domain = image(domain, rule.point_map(params))
+    return domain == target
+
+
+def _pipeline(name: str | None, steps: list[Step]) -> str:
+    """`x |> scale(by=0.125) |> shift(by=0.5) |> logit()`, as a model file writes it (without
+    `x |>` when there is no name)."""
+    calls = [f"{op}(by={_number(by)})" if by is not None else f"{op}()" for op, by in steps]
+    return " |> ".join([name, *calls] if name else calls)
+
+
+def _number(value: float) -> str:
+    """A number as a model file can write it, exactly (the shortest text that reads back as
+    the same float)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
+def _domain_text(domain: Domain) -> str:
+    """A domain's text for messages, `int<K>` for any number of classes (which the catalogue
+    writes int<0>)."""
+    return "int<K>" if domain.kind == "int" and domain.classes == 0 else str(domain)
+
+
+def _onto(domain: Domain) -> str:
+    """A domain as the object of "onto": `the reals`, or its text."""
+    return "the reals" if domain == REAL else _domain_text(domain)
+
+
+def _is_context(model: ModelIR, tensor: str) -> bool:
+    return isinstance(model.payload(model.tensors[tensor].producer), ContextNode)
+
+
+def _context_hint(name: str) -> str:
+    return (
+        f"`{name}` is a context, which is only read, never transformed or given a density: pass it as "
+        f"`context={name}` to a coupling or a conditional distribution, whose net reads it whatever its domain"
+    )

@@ -72,14 +72,23 @@ class Concat:
     dim: int
 
 
-Movement = Reverse | Permute | Transpose | Regroup | Mix | Split | Concat
+@dataclass(frozen=True)
+class Append:
+    """The input's entries unchanged, then new entries along `dim` drawn by the op's own
+    distribution `slot` (`augment`'s noise): the caller passes their type as a second input."""
+
+    dim: int
+    slot: str
+
+
+Movement = Reverse | Permute | Transpose | Regroup | Mix | Split | Concat | Append
 
 
 def move(movement: Movement, inputs: list[TensorType], shapes: list[Shape], why: str) -> list[TensorType]:
     """The output types of a structural op: `shapes` are its output shapes."""
     if isinstance(movement, Split):
         return split(inputs[0], movement.dim, movement.sizes)
-    if isinstance(movement, Concat):
+    if isinstance(movement, (Concat, Append)):
         return [concat(inputs, movement.dim, shapes[0], why)]
     (t,) = inputs
     if isinstance(movement, Reverse):

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from ..catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, Kind, Params
+from ..catalogue import DIST_TABLE, NET_TABLE, OP_TABLE, CallValue, Kind, Params
 from ..core.codes import diagnostics_page
 from ..core.domains import Domain
 
@@ -25,15 +25,30 @@ _KIND_NOTES = {
 }
 
 
-def _default(info: FieldInfo) -> str:
+def _default(params: type[Params], name: str, info: FieldInfo) -> str:
+    """The default column: `required`, the value as a model file writes it, or what leaving
+    an optional keyword out means (`Params.unset`)."""
     if info.is_required():
         return "required"
     value: Any = info.default
     if value is None:
-        return "⌈n/2⌉"
+        if name not in params.unset:
+            raise ValueError(f"{params.__name__}.{name} defaults to None: say what that means in `unset`")
+        return params.unset[name]
+    return f"`{source_text(value)}`"
+
+
+def source_text(value: Any) -> str:
+    """A keyword value as a model file writes it: `true`, `[64, 64]`, `half_normal()`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, tuple):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return f"`{value}`"
+        return "[" + ", ".join(source_text(v) for v in value) + "]"
+    if isinstance(value, CallValue):
+        return f"{value.name}(" + ", ".join(f"{k}={source_text(v)}" for k, v in value.kwargs) + ")"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise TypeError(f"no model-file text for the default {value!r}")
 
 
 def _params_table(params: type[Params]) -> list[str]:
@@ -42,8 +57,22 @@ def _params_table(params: type[Params]) -> list[str]:
         return ["No keyword arguments."]
     rows = ["| keyword | default | values |", "|---|---|---|"]
     for name, info in fields.items():
-        rows.append(f"| `{name}` | {_default(info)} | {_values(info)} |")
+        rows.append(
+            "| " + " | ".join(_cell(c) for c in (f"`{name}`", _default(params, name, info), _values(info))) + " |"
+        )
     return rows
+
+
+def _cell(text: str) -> str:
+    """A table cell: a `|` in it (`q(u | x)`) would end the cell, so it is escaped."""
+    return text.replace("|", "\\|")
+
+
+def _sentence(text: str) -> str:
+    """A summary as a sentence: capitalised, unless it starts with a name a model file writes
+    that way (`int<K> → unit`, `[C, H, W] → ...`, `Σ(...)`)."""
+    first = text.split(" ", 1)[0]
+    return text[0].upper() + text[1:] if first.isalpha() and first.isascii() else text
 
 
 def _values(info: FieldInfo) -> str:
@@ -53,10 +82,22 @@ def _values(info: FieldInfo) -> str:
     return info.description or ""
 
 
+def _domain_words(domain: Domain) -> str:
+    """A domain as the docs write it: `int<K>` where an entry takes any number of classes
+    (the catalogue's int<0>)."""
+    return "int<K>" if domain.kind == "int" and domain.classes == 0 else str(domain)
+
+
+def _support_words(support: Domain) -> str:
+    if support.kind == "int" and support.classes == 0:
+        return "int<K>, with K from the type of the tensor it models"
+    return str(support)
+
+
 def _accepts_words(accepts: Domain | None) -> str:
     if accepts is None:
         return "any tensor its decoder can model"
-    return f"{accepts if accepts.kind != 'int' else 'int<K>'} tensors"
+    return f"{_domain_words(accepts)} tensors"
 
 
 def catalogue_page() -> str:
@@ -79,7 +120,7 @@ def catalogue_page() -> str:
             out += [
                 f"### `{entry.name}`",
                 "",
-                f"{entry.summary[0].upper()}{entry.summary[1:]}. Runtime class `survae_dsl.nn.{entry.runtime}`; "
+                f"{_sentence(entry.summary)}. Runtime class `survae_dsl.nn.{entry.runtime}`; "
                 f"accepts {_accepts_words(accepts)}.",
                 "",
                 *_params_table(entry.params),
@@ -92,7 +133,7 @@ def catalogue_page() -> str:
         out += [
             f"### `{dist.name}`",
             "",
-            f"{dist.summary[0].upper()}{dist.summary[1:]}. Support: {dist.support}. "
+            f"{_sentence(dist.summary)}. Support: {_support_words(dist.support)}. "
             f"Runtime class `survae_dsl.nn.{dist.runtime}`.",
             "",
             *_params_table(dist.params),
@@ -105,7 +146,7 @@ def catalogue_page() -> str:
         out += [
             f"### `{net.name}`",
             "",
-            f"{net.summary[0].upper()}{net.summary[1:]}. Its input and output sizes are inferred from the op. "
+            f"{_sentence(net.summary)}. Its input and output sizes are inferred from the op. "
             f"Runtime class `survae_dsl.nn.{net.runtime}`.",
             "",
             *_params_table(net.params),

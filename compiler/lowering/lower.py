@@ -19,7 +19,7 @@ from ..core import codes
 from ..core.diagnostics import Diagnostic, error, warning
 from ..core.domains import DOMAIN_NAMES, DOMAINS_TEXT, NAMED_DOMAINS, Domain, integers, interval
 from ..core.source import Span
-from ..core.suggest import did_you_mean
+from ..core.suggest import did_you_mean, typo_of
 from ..frontend import syntax as ast
 from ..ir.graph import (
     ContextNode,
@@ -968,7 +968,10 @@ def _bad_domain(name: ast.Name, args: list[Any]) -> Diagnostic:
         return error(codes.E207, name.span, message, hint)
     if name.text in NAMED_DOMAINS:
         return error(codes.E207, name.span, f"`{name.text}` takes no arguments", f"write `{name.text}[...]`")
-    hint = did_you_mean(name.text, list(DOMAIN_NAMES)) or f"the domains are {DOMAINS_TEXT}"
+    # Five names: list them all; a did-you-mean only for a slip of the keyboard (`integer` is
+    # no misspelt `interval`)
+    slip = typo_of(name.text, DOMAIN_NAMES)
+    hint = f"did you mean `{slip}`?" if slip else f"the domains are {DOMAINS_TEXT}"
     return error(codes.E207, name.span, f"unknown data domain `{name.text}`", hint)
 
 
