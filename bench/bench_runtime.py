@@ -261,6 +261,42 @@ def bench_compiled_vs_hand(rows: list[Row]) -> None:
         )
 
 
+def bench_validation(rows: list[Row]) -> None:
+    """The cost of input validation: the same compiled model's training step with its checks
+    on (the default) and off (`validate_args=False`), timed side by side."""
+    print(f"\n5. input validation on vs off: the compiled model's training step, batch {HAND_BATCH}")
+    print("   (off2 is the unchecked model timed again: the A/A ratio off/off2 shows the noise floor)")
+    print(
+        f"   {'model':<12}{'rounds':>7}{'calls':>6}{'on ms':>9}{'off ms':>9}{'on/off':>9}"
+        f"{'IQR of ratio':>16}{'off/off2':>10}"
+    )
+    cases = (
+        ("abs_flow", abs_flow_pair, toy_batch(HAND_BATCH, 2), 10.0),
+        ("digits", digits_pair, digits_batch(HAND_BATCH, 3), 15.0),
+    )
+    for label, make, x, budget in cases:
+        checked, _ = make()
+        unchecked, _ = make()
+        unchecked.validate_args = False
+        fns = {
+            "on": training_step(checked, mean_nll(checked), x, seed=7),
+            "off": training_step(unchecked, mean_nll(unchecked), x, seed=7),
+            "off2": training_step(unchecked, mean_nll(unchecked), x, seed=7),
+        }
+        inner = calls_per_sample(fns["on"])
+        t = interleaved(fns, budget, inner=inner)
+        ratio = paired_ratio(t["on"], t["off"])
+        low, high = quartiles([a / b for a, b in zip(t["on"], t["off"], strict=True)])
+        noise = paired_ratio(t["off"], t["off2"])
+        on_ms, off_ms = (1e3 * statistics.median(t[k]) for k in ("on", "off"))
+        print(
+            f"   {label:<12}{len(t['on']):>7}{inner:>6}{on_ms:>9.3f}{off_ms:>9.3f}{ratio:>9.3f}"
+            f"{f'{low:.3f}-{high:.3f}':>16}{noise:>10.3f}",
+            flush=True,
+        )
+        rows.append(Row(f"validation on/off, {label} train step (b={HAND_BATCH})", f"{ratio:.3f}"))
+
+
 def relative_error(a: Tensor, b: Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
@@ -374,6 +410,7 @@ def run(rows: list[Row]) -> None:
     bench_compiled_vs_hand(rows)
     bench_torch_compile(rows)
     bench_sampling(rows)
+    bench_validation(rows)
 
 
 def main() -> None:

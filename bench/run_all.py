@@ -2,7 +2,7 @@
 
 1. compile time and its scaling (bench_compile.py);
 2. compiled module vs hand-assembled, 3. eager vs torch.compile, 4. sampling throughput
-   (bench_runtime.py).
+   5. input validation on vs off (bench_runtime.py).
 
 Targets are printed as PASS or MISS, never asserted. Repetitions adapt to the machine so
 that the whole run takes a few minutes on two cores. `--results RESULTS.md` also writes the

@@ -209,7 +209,11 @@ def test_names_are_renamed_to_safe_distinct_identifiers(generated: str) -> None:
 
     tree = ast.parse(generated)
     assert _models_dict(tree) == {"torch": "torch_", "Model": "Model", "MODELS": "MODELS_", "print": "print_"}
-    reserved = set(keyword.kwlist) | set(dir(builtins)) | {"torch", "snn", "self", "log_p", "ldj", "n", "MODELS"}
+    reserved = (
+        set(keyword.kwlist)
+        | set(dir(builtins))
+        | {"torch", "snn", "self", "log_p", "ldj", "n", "valid", "validate_args", "MODELS"}
+    )
     for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name != "__init__"):
         user = set(_user_variables(function))
         assert user, function.name
@@ -260,6 +264,8 @@ def _user_variables(function: ast.FunctionDef) -> list[str]:
             assert ast.unparse(target) == "log_p"
         elif source.startswith("self._num_samples("):
             assert ast.unparse(target) == "n"
+        elif source.startswith("self._check_inputs("):
+            assert ast.unparse(target) == "valid"
         else:
             names.append(ast.unparse(target))
     return names

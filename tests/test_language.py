@@ -209,7 +209,9 @@ def test_a_conditional_density_integrates_to_one_for_each_context() -> None:
 
 
 def test_integer_contexts_are_cell_centres() -> None:
-    model = _load("ClassConditional")().double()
+    # Validation refuses float labels for an int<K> context; inside a model (an op's encoder)
+    # they arrive converted, and this checks that conversion.
+    model = _load("ClassConditional")(validate_args=False).double()
     torch.manual_seed(5)
     with torch.no_grad():
         for parameter in model.parameters():

@@ -212,6 +212,16 @@ class ModelEmitter:
         """`c: torch.Tensor | None = None` for each declared context (keyword-only)."""
         return [f"{self.var(c.tensor)}: torch.Tensor | None = None" for c in self._contexts()]
 
+    @staticmethod
+    def _tuple(names: list[str]) -> str:
+        """`(a,)` or `(a, b)`: a tuple display of generated names."""
+        return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+    def _contexts_tuple(self) -> str:
+        """`, (c,)` with the declared contexts in order, or '' without contexts."""
+        contexts = [self.var(c.tensor) for c in self._contexts()]
+        return f", {self._tuple(contexts)}" if contexts else ""
+
     def _require_contexts(self) -> list[str]:
         out = []
         for c in self._contexts():
@@ -229,6 +239,7 @@ class ModelEmitter:
         m = self.model
         doc = m.ir.doc if m.ir.doc is not None else f"The model `{m.name}`."
         types = {i.name: type_source(m.types[i.tensor].declared()) for i in self._inputs()}
+        contexts = {c.name: type_source(DeclaredType(c.domain, c.shape)) for c in self._contexts()}
         return [
             f"    {literal(doc)}",
             "",
@@ -237,10 +248,14 @@ class ModelEmitter:
             f"    input_names = {literal(tuple(types))}",
             f"    input_types = {{{', '.join(f'{literal(k)}: {v}' for k, v in types.items())}}}",
             f"    context_names = {literal(tuple(c.name for c in self._contexts()))}",
+            f"    context_types = {{{', '.join(f'{literal(k)}: {v}' for k, v in contexts.items())}}}",
         ]
 
     def _init(self) -> list[str]:
-        out = ["    def __init__(self) -> None:", "        super().__init__()"]
+        out = [
+            "    def __init__(self, *, validate_args: bool | None = None) -> None:",
+            "        super().__init__(validate_args=validate_args)",
+        ]
         for node, layer in self.layers.items():
             built = construct(self._construct(node, self.model.bound[node]))
             out.append(f"        self.{layer.attr} = {built}{self.at(layer)}")
@@ -280,6 +295,7 @@ class ModelEmitter:
         out = [
             f"    def log_prob(self, {', '.join(params)}) -> torch.Tensor:",
             f"        {literal(f'Per-example {klass} in nats, shape (batch,).')}",
+            f"        valid = self._check_inputs({self._tuple(inputs)}{self._contexts_tuple()})",
             *self._require_contexts(),
             f"        log_p = self._zeros({inputs[0]})",
         ]
@@ -296,7 +312,7 @@ class ModelEmitter:
                 layer = self.layers[node]
                 density = f"self.{layer.attr}.log_prob({self.var(payload.input)}{self._reads(payload)})"
                 out.append(f"        log_p = log_p + {density}{self.at(layer)}")
-        return out + ["        return log_p"]
+        return out + ["        return self._where_valid(log_p, valid)"]
 
     def _sample_doc(self) -> str:
         if self._contexts():
@@ -316,6 +332,11 @@ class ModelEmitter:
             "        generator: torch.Generator | None = None,",
             f"    ) -> {returns}:",
             f"        {literal(self._sample_doc())}",
+            *(
+                [f"        self._check_contexts({self._contexts_tuple().removeprefix(', ')})"]
+                if self._contexts()
+                else []
+            ),
             *self._require_contexts(),
             f"        n = self._num_samples(num_samples{''.join(', ' + self.var(c.tensor) for c in self._contexts())})",
         ]

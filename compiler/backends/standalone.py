@@ -49,7 +49,15 @@ def _defines(tree: ast.Module) -> set[str]:
 
 
 def _relative_imports(tree: ast.Module) -> set[str]:
-    return {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+    """The copied modules a runtime module imports: its siblings (`from .x import`) and
+    `survae_dsl.types` (`from ..types import`, copied as `types`)."""
+    return {
+        node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and (node.level == 1 or (node.level == 2 and node.module == TYPES_MODULE))
+    }
 
 
 def needed_modules(names: set[str], sources: dict[str, str]) -> list[str]:
@@ -80,7 +88,7 @@ def stripped(source: str) -> str:
     tree = ast.parse(source)
     drop: set[int] = set()
     for node in tree.body:
-        relative = isinstance(node, ast.ImportFrom) and (node.level == 1 or node.module == "__future__")
+        relative = isinstance(node, ast.ImportFrom) and (node.level >= 1 or node.module == "__future__")
         exported = isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
         )

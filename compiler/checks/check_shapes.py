@@ -10,7 +10,7 @@ import math
 
 from ..catalogue import DistSlot, NetSlot, OpEntry, ShapeError
 from ..catalogue.base import Shape, op_slots
-from ..catalogue.rules import params_out
+from ..catalogue.rules import params_out, show
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..ir.checked import Bound, BoundNet, ModelDist
@@ -115,3 +115,21 @@ def check_net(net: BoundNet, slot: NetSlot, key: str, owner: str) -> None:
         net.entry.check(net.params, slot.in_shape, slot.out_shape)
     except ShapeError as exc:
         raise ShapeError(exc.code, exc.message, exc.hint, param=key) from None
+    _check_context_space(net, slot, owner)
+
+
+def _check_context_space(net: BoundNet, slot: NetSlot, owner: str) -> None:
+    """E311 where a net that keeps space reads a context with axes of its own at another
+    size: the runtime would flatten it and broadcast every value as a channel of its own."""
+    context, space = slot.context, slot.in_shape[1:]
+    if not net.entry.keeps_space or context is None or not space or len(context) < 2 or context[1:] == space:
+        return
+    flat = math.prod(context)
+    raise ShapeError(
+        codes.E311,
+        f"`{owner}`'s `{net.entry.name}` net works at {show(space)} but reads a context of shape {show(context)}: "
+        f"it would be flattened into {flat:,} values and each broadcast as a channel over every position",
+        f"declare the context at the net's size ({show(context[:1] + space)}), or flat (`[{flat}]`) "
+        "if every value is meant to reach every position",
+        param="context",
+    )

@@ -122,6 +122,11 @@ E215: Final = Code(
     "invalid transform declaration",
     'A `transform` with an unknown kind, no or a malformed `impl "package.module:Class"` (or one in the standard library), a keyword its class cannot receive (`lambda`, `_x`, `self`), a shape rule using a name its input side does not bind, a domain other than real, positive, unit or interval(a, b), or an item given twice.',
 )
+E216: Final = Code(
+    "E216",
+    "transform module not importable",
+    "`load()` or `compile_source()` could not import the class a `transform`'s `impl` names: its module is not in the model file's folder, in `search_path` or on the Python import path (the message lists where it looked), importing it raised an error (quoted, and chained to the `CompileError`), or the module has no such class.",
+)
 E301: Final = Code(
     "E301",
     "axis out of range",
@@ -155,6 +160,11 @@ E310: Final = Code(
     "E310",
     "used model does not fit",
     "A model used as a distribution must have one input of the tensor's shape, at most one context, and read a context of the shape its user gives.",
+)
+E311: Final = Code(
+    "E311",
+    "context at another resolution",
+    "A convolutional net or transformer reads a context with axes of its own only at its input's spatial (or set) size; declare the context at that size, or flat (`[F]`) to broadcast it to every position.",
 )
 E401: Final = Code(
     "E401",
@@ -245,6 +255,11 @@ W402: Final = Code(
     "A `const` that nothing reads: often a typo in the name where it was meant to be used.",
 )
 W403: Final = Code("W403", "unused block or transform", "A `block` or `transform` that no model calls.")
+W404: Final = Code(
+    "W404",
+    "transform module not found",
+    "`survae-compile` looked for the module a `transform`'s `impl` names, without importing it, in the model file's folder and on its own Python import path, and found it in neither: `load()` would stop with E216, and a module written with `-o` imports it by name, so it must be importable where that module runs.",
+)
 
 
 def _registry() -> tuple[Code, ...]:

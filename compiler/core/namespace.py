@@ -21,6 +21,8 @@ GENERATED_NAMES = frozenset(
         "self",
         "log_p",
         "ldj",
+        "valid",
+        "validate_args",
         "n",
         "num_samples",
         "temperature",

@@ -5,7 +5,8 @@ file gets a few paragraphs on what the rule protects (in the terms of SurVAE Flo
 likelihood or lower bound, supports and folds, density accounting), how to fix it, and two
 small complete files: `wrong`, which produces the code, and `right`, which compiles without
 it. `tests/test_explain.py` compiles every example. Codes that no model text produces (the
-command-line and API ones, and the file size) are explained by their line in `codes.py` only.
+command-line and API ones, those about the modules of user transforms, and the file size) are
+explained by their line in `codes.py` only.
 """
 
 from __future__ import annotations
@@ -980,6 +981,36 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         }
         """,
     ),
+    E311=(
+        """
+        A net that keeps space (`conv`, `resnet` on `[C, ...]`, `transformer`) reads the op's
+        context beside its input. A context with axes of its own is concatenated on the
+        channels, which needs the same spatial (or set) size as the input; at another size the
+        runtime could only flatten it and broadcast each of its values as a channel of its
+        own: a `[3, 32, 32]` context read at 16×16 becomes 3,072 channels at every position,
+        a first layer a hundred times larger than meant, and no spatial correspondence left.
+
+        Fix: declare the context at the size the net works at (e.g. `[3, 16, 16]` for a net at
+        16×16, or `[12, 16, 16]` for a 32×32 image squeezed once), or declare it flat (`[F]`)
+        when every value is meant to reach every position, as for a label embedding.
+        """,
+        """
+        model CondFlow {
+            context c: real[3, 32, 32]
+            input x: real[6, 16, 16]
+            h = affine_coupling(x, net=conv(hidden=64), context=c)
+            h ~ normal()
+        }
+        """,
+        """
+        model CondFlow {
+            context c: real[3, 16, 16]
+            input x: real[6, 16, 16]
+            h = affine_coupling(x, net=conv(hidden=64), context=c)
+            h ~ normal()
+        }
+        """,
+    ),
     E310=(
         """
         A model used as a distribution (`z ~ Prior()`, `encoder=Noise`, `decoder=Decoder`)
@@ -1170,6 +1201,7 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         Fix: declare the data with the domain it really has (`unit` for proportions), map the
         tensor onto the op's domain first (`sigmoid` for real → (0, 1), `dequantize` for int
         data), or drop the map if the tensor is already in the domain the next layer needs.
+        A `context` is only ever read, with `context=c` (E409).
         """,
         """
         model Shares {
@@ -1554,8 +1586,8 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         with Adam needs four times that: the module's constructor would exhaust memory
         before anything runs. The diagnostic points at the layer with the most parameters.
 
-        It is nearly always a dense map on a large tensor: `linear` on n entries has 2n²
-        + n parameters, so a flattened image of a few million entries needs trillions. A
+        It is nearly always a dense map on a large tensor: `linear` on n entries has n²
+        parameters, so a flattened image of a few million entries needs trillions. A
         net's `hidden` widths multiply the same way, and `normal()` learns two numbers for
         every entry of its tensor.
 
@@ -1618,9 +1650,12 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         domain: capacity is spent on values that never occur.
 
         Fix: map the tensor onto the reals first with a bijection between the domain and
-        the reals, so that the flow's whole range corresponds to valid data: `log` or
-        `softplus_inv` for positive values, `logit` for (0, 1). The warning is given once,
-        where the waste begins, not at every layer downstream.
+        the reals: `log` or `softplus_inv` for positive values, `logit` for (0, 1), `scale`
+        and `shift` onto (0, 1) then `logit` for `interval(a, b)`. Maps that reach only part
+        of the reals waste too: `scale(by=0.1)`, `shift(by=0.5)`, `logit` take
+        `interval(-4, 4)` onto (−2.2, 2.2); the hint gives the exact numbers
+        (`scale(by=0.125)`). The warning is given once, where the waste begins; `augment`
+        passes its input through, so it falls on what models those entries next.
         """,
         """
         model Durations {
@@ -1734,8 +1769,9 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
     ),
 )
 
-# The codes no small model file can show: the command line and API ones (E212, E213) and the
-# file size (E501). `explain` prints their line of codes.py.
+# The codes no small model file can show: the command line and API ones (E212, E213; E216 and
+# W404, about the modules of user transforms, which only `load()` imports and only the command
+# line looks for) and the file size (E501). `explain` prints their line of codes.py.
 WITHOUT_EXAMPLES: frozenset[str] = frozenset(BY_CODE) - frozenset(EXPLANATIONS)
 
 

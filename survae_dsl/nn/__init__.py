@@ -30,8 +30,11 @@ from .splines import SplineCoupling
 from .stochastic import VAE, StochasticPermutation
 from .structural import Concat, Flatten, Reshape, Reverse, Shuffle, Split, Squeeze2d, Transpose, Unsqueeze2d
 from .surjections import Abs, Augment, Dequantize, MaxPool, Slice, Sort
+from .validation import set_validation, validation_enabled
 
 __all__ = [
+    "set_validation",
+    "validation_enabled",
     "POSITIVE",
     "REAL",
     "UNIT",

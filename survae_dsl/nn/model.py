@@ -9,7 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from ..types import TensorType
 from .functional import int_context
+from .validation import check_static, validation_enabled, value_mask
 
 __all__ = ["AsDistribution", "Model", "bits_per_dim", "iw_log_prob"]
 
@@ -26,12 +28,60 @@ class Model(nn.Module):
     """
 
     likelihood: ClassVar[Literal["exact", "lower_bound"]]
+    input_names: ClassVar[tuple[str, ...]] = ()
+    input_types: ClassVar[dict[str, TensorType]] = {}
+    context_names: ClassVar[tuple[str, ...]] = ()
+    context_types: ClassVar[dict[str, TensorType]] = {}
     _anchor: Tensor
 
-    def __init__(self) -> None:
+    def __init__(self, *, validate_args: bool | None = None) -> None:
+        """``validate_args``: check inputs and contexts against their declared types (True),
+        skip the checks (False), or follow :func:`survae_dsl.nn.set_validation` (None)."""
         super().__init__()
+        self.validate_args = validate_args
         # Fixes the model's float dtype and device even without parameters; not saved.
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    @property
+    def validating(self) -> bool:
+        """Whether calls check their inputs (this model's setting, else the global one)."""
+        return validation_enabled() if self.validate_args is None else self.validate_args
+
+    def _check_inputs(self, inputs: tuple[Tensor, ...], contexts: tuple[Tensor | None, ...] = ()) -> Tensor | None:
+        """Validate ``log_prob``'s arguments (docs/language.md, The compiled module).
+
+        Static facts raise a ValueError naming the input; so do out-of-domain values in eager
+        mode. While compiling, returns the ``(B,)`` mask of examples inside their domains (the
+        caller gives −inf elsewhere); None when every example is checked or checks are off.
+        """
+        if not self.validating:
+            return None
+        self._require(contexts)
+        names = (*self.input_names, *self.context_names)
+        types = [*(self.input_types[n] for n in self.input_names), *(self.context_types[n] for n in self.context_names)]
+        values = (*inputs, *contexts)
+        check_static(names, types, values)
+        return value_mask(names, types, cast(tuple[Tensor, ...], values))
+
+    def _check_contexts(self, contexts: tuple[Tensor | None, ...]) -> None:
+        """Validate ``sample``'s contexts. Out-of-domain values raise in eager mode; while
+        compiling they are not checked (a draw has no density to set to −inf)."""
+        if not self.validating:
+            return
+        self._require(contexts)
+        types = [self.context_types[n] for n in self.context_names]
+        check_static(self.context_names, types, contexts)
+        value_mask(self.context_names, types, cast(tuple[Tensor, ...], contexts))
+
+    def _require(self, contexts: tuple[Tensor | None, ...]) -> None:
+        for name, value in zip(self.context_names, contexts, strict=True):
+            if value is None:
+                raise ValueError(f"{type(self).__name__} is conditioned on the context `{name}`: pass {name}=...")
+
+    @staticmethod
+    def _where_valid(log_p: Tensor, valid: Tensor | None) -> Tensor:
+        """``log_p``, with −inf for the examples outside their declared domains."""
+        return log_p if valid is None else torch.where(valid, log_p, torch.full_like(log_p, -math.inf))
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:
         """Same as :meth:`log_prob`."""
@@ -192,6 +242,9 @@ class AsDistribution(nn.Module):
 
     def __init__(self, model: Model, context_name: str | None = None) -> None:
         super().__init__()
+        # What it is given are values inside the outer model, not user data: the outer model
+        # validated the data, and an int<K> context arrives already converted to floats.
+        model.validate_args = False
         self.model = model
         self.context_name = context_name
 

@@ -299,7 +299,14 @@ def _place(target: Target, n: int, seed: int) -> _Placement:
         return default
     cont = [x.reshape(n, -1).to(F64) for x, s in zip(draws, target.specs, strict=True) if s.continuous]
     lo, hi = _coordinate_bounds(target.specs)
-    t = x_to_t(torch.cat(cont, dim=1), lo, hi)
+    flat = torch.cat(cont, dim=1)
+    # Draws outside the declared domain (a sampler of a model with waste) carry no mass to
+    # place the grid by, and the model refuses them as input: keep those inside.
+    inside = torch.isfinite(flat).all(dim=1) & ((flat >= lo) & (flat <= hi)).all(dim=1)
+    draws, flat = [x[inside] for x in draws], flat[inside]
+    if flat.shape[0] == 0:
+        return default
+    t = x_to_t(flat, lo, hi)
     with torch.no_grad():
         log_p = target.log_prob([x.to(F64) if s.continuous else x for x, s in zip(draws, target.specs, strict=True)])
     # A sampler that leaves the domain (a model with waste, W401) returns what its inverse
