@@ -348,6 +348,30 @@ def test_numbers_keep_their_text_and_strings_are_re_escaped() -> None:
     assert 'doc "tab\tq\\"b\\\\n\\n"' in formatted
 
 
+def test_arithmetic_in_values_prints_spaced_with_needed_parentheses_only() -> None:
+    text = (
+        "const A = -(c+1)*(2 - -c)/ (3*c) - - c\n"
+        "const B = [(a*2)*3, a*(2*3), a/(2/1), a-(b-1), (a-b)-1, -(2), - 3, -(a), -(-a)]\n"
+        "block f(h, k=2*w+1) {\n    return h\n}\n"
+        "model M {\n    input x: int<2*K>[2*3-4]\n    repeat (n - 1) / 2 { h = shift(h, by=1/4) }\n}\n"
+    )
+    assert format_source(text) == (
+        "const A = -(c + 1) * (2 - -c) / (3 * c) - -c\n"
+        "const B = [a * 2 * 3, a * (2 * 3), a / (2 / 1), a - (b - 1), a - b - 1, -2, -3, -a, --a]\n"
+        "\n"
+        "block f(h, k=2 * w + 1) {\n"
+        "    return h\n"
+        "}\n"
+        "\n"
+        "model M {\n"
+        "    input x: int<2 * K>[2 * 3 - 4]\n"
+        "    repeat (n - 1) / 2 {\n"
+        "        h = shift(h, by=1 / 4)\n"
+        "    }\n"
+        "}\n"
+    )
+
+
 def test_types_and_headers() -> None:
     text = "block  f( h ,k=[1,2] ){return h}\nmodel M{input x:int(4)[2,3];context c :interval(-1, 1)[2]}\n"
     assert format_source(text) == (

@@ -59,16 +59,37 @@ REVERSE = OpEntry(
     parameters=no_parameters,
 )
 
+_MASK64 = (1 << 64) - 1
+
+
+def copy_seed(seed: int, ordinal: int) -> int:
+    """The seed a `shuffle` layer is built with: SplitMix64's output for state `seed` at step
+    `ordinal` (the layer's position among the model's shuffles, from 1), top bit dropped.
+
+    Every copy unrolled from a `repeat` or from several calls of a block then draws its own
+    permutation, yet the same source always gives the same model and the written `seed` still
+    chooses them all. SplitMix64's finaliser is a fixed bijection of 64-bit words (never
+    Python's salted `hash()`), so two shuffles of one model never share a seed (but for a
+    chance of 2**-63 from the dropped bit); docs/language.md, Our choices, states the formula.
+    """
+    x = (seed + ordinal * 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) >> 1
+
+
 SHUFFLE = OpEntry(
     name="shuffle",
     kind=Kind.BIJECTIVE,
     params=ShuffleParams,
     runtime="Shuffle",
     summary="a fixed random permutation along `dim`, drawn from `seed` and stored in the module",
-    maths="z_i = x_{π(i)} along `dim` for a permutation π fixed by `seed`. log|det J| = 0.",
+    maths="z_i = x_{π(i)} along `dim` for a permutation π fixed by `seed` and the layer's position among "
+    "the model's shuffles (each copy unrolled from a `repeat` or block draws its own; docs/language.md, "
+    "Our choices). log|det J| = 0.",
     infer_shape=single(_along("shuffle")),
     domain=structural(lambda p, shapes: Permute(p.dim)),
-    emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("seed", e.params.seed)),
+    emit=lambda e: (("shape", e.t.shape), ("dim", e.params.dim), ("seed", copy_seed(e.params.seed, e.ordinal))),
     parameters=no_parameters,
 )
 

@@ -26,6 +26,7 @@ from ..core import codes
 from ..core.diagnostics import Diagnostic, error
 from ..core.source import Span
 from ..core.suggest import did_you_mean, typo_of
+from ..frontend.arith import NOT_WHOLE_HINT, Quotient
 from ..ir.checked import Bound, BoundNet
 from ..ir.graph import DistNode, KwArg, ModelIR, OpNode
 from .composition import model_entry, unfit
@@ -281,6 +282,13 @@ def _translate(
     if kind == "missing":
         example = schema.examples.get(key, "...")
         return error(codes.E204, call_span, f"`{owner}` needs the keyword `{key}`", f"add `{key}={example}`")
+    if kind in ("int_type", "int_from_float") and isinstance(err.get("input"), Quotient):
+        # Arithmetic whose division is not exact, where a whole number is required.
+        where = f"`{key}` of `{owner}`" if len(err["loc"]) == 1 else f"every entry of `{key}` of `{owner}`"
+        quotient = err["input"]
+        return error(
+            codes.E305, quotient.span, f"{where} must be a whole number, but {quotient.fraction()}", NOT_WHOLE_HINT
+        )
     expected = _expected(err, schema, key)
     if kind == "value_error" and key not in values:  # a keyword the others make necessary
         example = schema.examples.get(key, "...")

@@ -22,6 +22,8 @@ Canonical style
 - Types: `real[2]`, `int<4>[2, 3]` (one domain argument: `<K>`), `interval(-1, 1)[2]`.
 - `transform` items one per line: `impl "m:C"`, `shape [C, L] -> [C, L / 2]` (shape arithmetic
   spaced, parenthesised only where needed), `domain real -> interval(-b, b)`, `fold positive`.
+- Arithmetic in values: `4 * c`, `1 / 4`, `-(a + b)`: operators spaced, parentheses only where
+  precedence needs them (a negated number is the number: `-(2)` prints `-2`).
 - Numbers keep the text they were written with (`1e-3`, `-0.5`, `.5`); strings are re-escaped
   with `\\"`, `\\\\` and `\\n`.
 - A statement whose line would be longer than 100 characters has its longest call wrapped, one
@@ -60,6 +62,7 @@ from ..core.files import write_atomic
 from ..core.gc_pause import paused_gc
 from ..core.source import Source, Span
 from . import syntax as ast
+from .arith import needs_parentheses
 from .parse import ToAst, parse, parse_tree
 
 WIDTH = 100
@@ -478,6 +481,16 @@ class _Printer:
             return "[" + ", ".join(self._flat(v) for v in value.items) + "]"
         if isinstance(value, ast.Call):
             return f"{value.callee.text}(" + ", ".join(self._flat(a) for a in _arguments(value)) + ")"
+        if isinstance(value, ast.Arith):  # spaced, parenthesised only where precedence needs it
+            left, right = self._flat(value.left), self._flat(value.right)
+            if needs_parentheses(value.left, value.op, right_side=False):
+                left = f"({left})"
+            if needs_parentheses(value.right, value.op, right_side=True):
+                right = f"({right})"
+            return f"{left} {value.op} {right}"
+        if isinstance(value, ast.Negate):  # never of a number: `-(2)` parses as the number -2
+            inner = self._flat(value.operand)
+            return f"-({inner})" if isinstance(value.operand, ast.Arith) else f"-{inner}"
         raise InternalError(f"survae-fmt cannot print a {type(value).__name__}")
 
     def _number(self, value: int | float, span: Span) -> str:

@@ -299,22 +299,47 @@ def _syntax_error(exc: UnexpectedInput, source: Source, text: str) -> Diagnostic
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
     width = max(len(str(token.value)), 1) if token.type != "_NL" else 1
+    accepted = _accepted(exc)
+    # An operator may follow any value: listing `+ - * /` after each would bury what is missing.
+    listed = accepted - _OPERATORS if accepted - _OPERATORS else accepted
     return error(
         codes.E102,
         _point(source, token.line, token.column, width),
-        f"expected {_spell(_accepted(exc))}, found {_found(token)}",
-        _token_hint(token, _accepted(exc)),
+        f"expected {_spell(listed)}, found {_found(token)}",
+        _token_hint(token, accepted, text),
     )
 
 
-def _token_hint(token: Token, expected: set[str]) -> str | None:
+_OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH"})
+ARITHMETIC_PLACES = (
+    "arithmetic (`+ - * /`) computes numbers when the model is compiled: it is allowed in values "
+    "(keyword values, list entries, `const`, dimensions, `repeat` counts, block defaults) and in a "
+    "`transform`'s shape and domain rules; tensors are changed by ops, e.g. `shift(h, by=1)`"
+)
+
+
+def _token_hint(token: Token, expected: set[str], text: str = "") -> str | None:
     if token.type != "STRING" and token.value in KEYWORDS:
         return f"`{token.value}` is a keyword and cannot be used here"
+    before = _char_before(token, text)
+    if token.value == "/" and before == "/":
+        return "there is no `//`: `/` divides exactly, and where a whole number is required the division must be exact"
+    if token.value == "*" and before == "*":
+        return "there is no power operator `**`: write the product, e.g. `c * c`"
+    signed = token.type == "SIGNED_NUMBER" and str(token.value)[:1] in "+-"
+    if (token.value in ("+", "-", "*", "/") or signed) and not expected & _OPERATORS:
+        return ARITHMETIC_PLACES
     if token.type == "_NL" and ("RPAR" in expected or "RSQB" in expected):
         return "a bracket is not closed"
     if token.type == "NAME" and "_NL" in expected:
         return "statements end at a new line or `;`"
     return None
+
+
+def _char_before(token: Token, text: str) -> str:
+    """The character just before ``token`` in ``text`` ("" at the start or without a position)."""
+    position = token.start_pos
+    return text[position - 1] if position and 0 < position <= len(text) else ""
 
 
 def _bad_character(exc: UnexpectedCharacters, source: Source) -> Diagnostic:
@@ -627,6 +652,33 @@ class ToAst:
 
     def ident(self, meta: Tree[Token], token: Token) -> ast.Ident:
         return ast.Ident(str(token), self._tok_span(token))
+
+    # arithmetic in values (computed by compiler/frontend/arith.py) ----------------------------
+    def v_group(self, meta: Tree[Token], inner: ast.Value) -> ast.Value:
+        """`( value )`: the value inside; the formatter puts back the parentheses it needs."""
+        return inner
+
+    def v_neg(self, meta: Tree[Token], operand: ast.Value) -> ast.Value:
+        # `-(2)` and `- 2` are the number -2, as `-2` is: one spelling per value keeps the
+        # formatter's round trip (it prints the number) an identity on the tree.
+        if isinstance(operand, ast.Number):
+            return ast.Number(-operand.value, self._span(meta))
+        return ast.Negate(operand, self._span(meta))
+
+    def _arith(self, op: str, meta: Tree[Token], left: ast.Value, right: ast.Value) -> ast.Arith:
+        return ast.Arith(op, left, right, self._span(meta))
+
+    def v_add(self, meta: Tree[Token], left: ast.Value, right: ast.Value) -> ast.Arith:
+        return self._arith("+", meta, left, right)
+
+    def v_sub(self, meta: Tree[Token], left: ast.Value, right: ast.Value) -> ast.Arith:
+        return self._arith("-", meta, left, right)
+
+    def v_mul(self, meta: Tree[Token], left: ast.Value, right: ast.Value) -> ast.Arith:
+        return self._arith("*", meta, left, right)
+
+    def v_div(self, meta: Tree[Token], left: ast.Value, right: ast.Value) -> ast.Arith:
+        return self._arith("/", meta, left, right)
 
     def _decode(self, token: Token) -> str:
         """The text of a string literal; only `\\"`, `\\\\` and `\\n` are escapes."""

@@ -1,7 +1,8 @@
 """The abstract syntax tree: frozen dataclasses, each with the `Span` it was parsed from.
 
 Shapes of the tree follow docs/language.md, Declarations. Values are literals, identifiers (a constant, an
-enum name like `tanh_exp`, or a tensor), lists and calls (`mlp(hidden=[64])`).
+enum name like `tanh_exp`, or a tensor), lists, calls (`mlp(hidden=[64])`) and arithmetic on numbers
+(`4 * c`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,26 @@ class Call:
         return next((k for k in self.kwargs if k.name.text == name), None)
 
 
-Value = Number | Bool | String | Ident | ListValue | Call
+@dataclass(frozen=True)
+class Arith:
+    """`left OP right` in a value, OP one of + - * /: computed when the model is compiled
+    (compiler/frontend/arith.py), never emitted as an expression. Parentheses leave no node."""
+
+    op: str
+    left: Value
+    right: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Negate:
+    """`-operand` in a value, for an operand that is not a number (`-2` is the number -2)."""
+
+    operand: Value
+    span: Span
+
+
+Value = Number | Bool | String | Ident | ListValue | Call | Arith | Negate
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ..core.domains import DOMAIN_NAMES, DOMAINS_TEXT, NAMED_DOMAINS, Domain, in
 from ..core.source import Span
 from ..core.suggest import did_you_mean, typo_of
 from ..frontend import syntax as ast
+from ..frontend.arith import NOT_WHOLE_HINT, ArithError, Quotient, combine, negate
 from ..ir.graph import (
     ContextNode,
     DistNode,
@@ -102,9 +103,25 @@ class Constants:
                 kwargs = [(k.name.text, self._resolve(k.value)) for k in value.kwargs]
                 size = self._counted(1 + sum(n for _, (_, n) in kwargs), value.span)
                 return CallValue(value.callee.text, tuple((k, v) for k, (v, _) in kwargs), value.span), size
+            if isinstance(value, (ast.Arith, ast.Negate)):
+                return self._arith(value), 1
             return self._ident(value)
         finally:
             self._depth -= 1
+
+    def _arith(self, value: ast.Arith | ast.Negate) -> Any:
+        """The number an arithmetic value computes (frontend/arith.py), or None once reported."""
+        operands = [
+            self._resolve(v)[0]
+            for v in ((value.operand,) if isinstance(value, ast.Negate) else (value.left, value.right))
+        ]
+        if any(o is None for o in operands):  # a part that could not be resolved: reported already
+            return None
+        try:
+            return negate(value, operands[0]) if isinstance(value, ast.Negate) else combine(value, *operands)
+        except ArithError as exc:
+            self.diagnostics.append(exc.diagnostic)
+            return None
 
     @staticmethod
     def _counted(size: int, span: Span) -> int:
@@ -816,6 +833,16 @@ class _ModelLowering:
         count = self.constants.resolve(stmt.count)
         if count is None:  # a constant that could not be resolved: reported already
             return
+        if isinstance(count, Quotient):
+            self.diagnostics.append(
+                error(
+                    codes.E305,
+                    _span_of(stmt.count),
+                    f"`repeat` needs a whole number, but {count.fraction()}",
+                    NOT_WHOLE_HINT,
+                )
+            )
+            return
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             self.diagnostics.append(
                 error(
@@ -881,7 +908,9 @@ class _ModelLowering:
                 codes.E209,
                 _span_of(arg),
                 f"positional arguments of `{call.callee.text}` are tensors, found {_describe(arg)}",
-                "pass hyper-parameters by keyword, e.g. `net=mlp(hidden=[64])`",
+                "ops change tensors (`shift(h, by=1)`, `scale(h, by=2)`); arithmetic only computes keyword values"
+                if isinstance(arg, (ast.Arith, ast.Negate))
+                else "pass hyper-parameters by keyword, e.g. `net=mlp(hidden=[64])`",
             )
         )
         return None
@@ -916,6 +945,16 @@ class _ModelLowering:
         dims = [self.constants.resolve(d) for d in type_expr.dims]
         for dim, node in zip(dims, type_expr.dims, strict=True):
             if dim is None:  # a constant defined through itself: reported already
+                return None
+            if isinstance(dim, Quotient):
+                self.diagnostics.append(
+                    error(
+                        codes.E305,
+                        _span_of(node),
+                        f"a dimension must be a whole number, but {dim.fraction()}",
+                        NOT_WHOLE_HINT,
+                    )
+                )
                 return None
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
                 self.diagnostics.append(
@@ -988,6 +1027,8 @@ def _describe(value: ast.Value) -> str:
         return f"a call to `{value.callee.text}`"
     if isinstance(value, ast.ListValue):
         return "a list"
+    if isinstance(value, (ast.Arith, ast.Negate)):
+        return "arithmetic, which computes a number when the model is compiled"
     return f"`{_show(getattr(value, 'value', None))}`"
 
 
