@@ -169,11 +169,17 @@ def test_augment_passes_its_input_through() -> None:
 
 
 def test_an_activation_that_does_not_exist_lists_those_that_do() -> None:
-    source = model("h = affine_coupling(x, net=mlp(hidden=[16], activation=elu))\nh ~ standard_normal()")
+    source = model("h = affine_coupling(x, net=mlp(hidden=[16], activation=mish))\nh ~ standard_normal()")
     (refusal,) = errors(source)
     assert refusal.code == "E205" and refusal.span.line == 3
-    assert refusal.message == "`activation` of `mlp` must be one of `relu`, `gelu`, `tanh`, found `elu`"
-    assert refusal.hint == "write one of `activation=relu`, `activation=gelu`, `activation=tanh`"
+    assert refusal.message == (
+        "`activation` of `mlp` must be one of `relu`, `gelu`, `tanh`, `elu`, `leaky_relu`, `silu`, `swish`, "
+        "`softplus`, `sigmoid`, `concat_elu`, found `mish`"
+    )
+    # A keyword with few choices lists them as a hint too.
+    source = model("h = affine_coupling(x, net=mlp(hidden=[16], norm=group))\nh ~ standard_normal()")
+    (refusal,) = errors(source)
+    assert refusal.hint == "write one of `norm=none`, `norm=batch`, `norm=layer`"
 
 
 @pytest.mark.parametrize(

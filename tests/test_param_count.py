@@ -40,6 +40,22 @@ model Nets {
     h ~ normal(per=channel)
 }
 """,
+    "net_options": """
+model NetOptions {
+    input x: real[4, 6, 6]
+    h = affine_coupling(x, net=conv(hidden=[5, 7], kernel=[3, 1, 3], activation=concat_elu, dropout=0.1, norm=batch))
+    h = additive_coupling(h, net=resnet(hidden=6, blocks=2, activation=silu, dropout=0.2, norm=layer))
+    h = affine_coupling(h, net=densenet(hidden=6, blocks=2, layers=3, growth=4, kernel=5, dropout=0.1))
+    h = affine_coupling(h, net=gated_conv(hidden=5, blocks=2, kernel=1, dropout=0.1))
+    h = affine_coupling(h, net=conv(hidden=4, kernel=[1, 3, 5], norm=layer, activation=leaky_relu))
+    h = flatten(h)
+    h = affine_coupling(h, net=mlp(hidden=[8, 9], activation=concat_elu, norm=layer, dropout=0.5))
+    h = affine_coupling(h, net=resnet(hidden=5, blocks=1, norm=batch, activation=elu))
+    h = affine_coupling(h, net=mlp(hidden=[8], activation=softplus, norm=batch))
+    h = affine_autoregressive(h, net=made(hidden=[8], activation=sigmoid))
+    h ~ normal()
+}
+""",
     "series": """
 model Series {
     input x: real[3, 8]
@@ -121,7 +137,18 @@ DIRECT = [
     C("MLP", in_features=5, out_features=3, hidden=()),
     C("ConvNet", in_channels=3, out_channels=4),
     C("ConvNet", in_channels=3, out_channels=4, hidden=6, layers=1, kernel=5, spatial_dims=1),
+    C("ConvNet", in_channels=3, out_channels=4, hidden=(6, 5), kernel=(3, 1, 5), activation="concat_elu"),
+    C("ConvNet", in_channels=3, out_channels=4, layers=None, kernel=(1, 3, 3), norm="batch", spatial_dims=1),
+    C("ConvNet", in_channels=3, out_channels=4, hidden=6, layers=1, kernel=(5,), stride=2),
+    C("ConvNet", in_channels=3, out_channels=4, hidden=6, layers=3, norm="layer", upsample=2),
+    C("MLP", in_features=5, out_features=3, hidden=(4, 6), activation="concat_elu", norm="batch", dropout=0.5),
+    C("DenseNet", in_channels=3, out_channels=4),
+    C("DenseNet", in_channels=3, out_channels=4, hidden=5, blocks=3, layers=2, growth=3, kernel=1, spatial_dims=1),
+    C("GatedConvNet", in_channels=3, out_channels=4),
+    C("GatedConvNet", in_channels=3, out_channels=4, hidden=5, blocks=0, kernel=5, spatial_dims=1),
     C("ResNet", in_channels=3, out_channels=4),
+    C("ResNet", in_channels=3, out_channels=4, hidden=5, blocks=2, spatial_dims=0, norm="layer", activation="gelu"),
+    C("ResNet", in_channels=3, out_channels=4, hidden=5, blocks=2, spatial_dims=1, norm="batch", dropout=0.3),
     C("ResNet", in_channels=3, out_channels=4, hidden=5, blocks=0, spatial_dims=0),
     C("ResNet", in_channels=3, out_channels=4, hidden=5, blocks=3, spatial_dims=1),
     C("Transformer", in_features=3, out_features=2),

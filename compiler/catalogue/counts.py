@@ -80,3 +80,23 @@ def own_or_net(per_entry: Callable[[CountKwargs], int]) -> Formula:
         return per_entry(k) * numel(k["shape"])
 
     return formula
+
+
+def activation_factor(name: str) -> int:
+    """How many times an activation multiplies the width the next layer reads: `concat_elu`
+    (elu of [h, −h]) doubles it, every elementwise activation keeps it."""
+    return 2 if name == "concat_elu" else 1
+
+
+def norm_parameters(kind: str, width: int) -> int:
+    """A net's normalisation layer over `width` features or channels: BatchNorm, LayerNorm and
+    GroupNorm(1, C) each learn a scale and a shift per channel (running statistics are
+    buffers, not parameters); `none` has none."""
+    return 0 if kind == "none" else 2 * width
+
+
+def conv_space(space: tuple[int, ...], stride: int = 1, upsample: int = 1) -> tuple[int, ...]:
+    """The spatial sizes a convolutional net with odd kernels gives for input sizes `space`:
+    its first convolution at `stride` s with padding ⌊k/2⌋ maps L to ⌈L/s⌉, and nearest
+    upsampling by u multiplies by u (`survae_dsl.nn.nets.conv_out_size`, the same formula)."""
+    return tuple(-(-size // stride) * upsample for size in space)

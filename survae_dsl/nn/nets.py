@@ -5,38 +5,111 @@ for dense nets, on channels or features for convolutional nets and transformers,
 over the spatial or element axes when it is flat). Every net's last layer starts at zero, so
 its output is exactly 0 at construction: a fresh coupling is the identity and a fresh
 conditional distribution the standard one.
+
+Options shared by several nets (the DSL keywords of the same names):
+
+- ``activation``: an elementwise nonlinearity (``ELEMENTWISE``), or, for ``MLP`` and
+  ``ConvNet``, ``concat_elu`` (PixelCNN++, Flow++): ``elu([h, −h])`` on the feature/channel
+  axis, which doubles the width the next layer reads.
+- ``dropout``: ``nn.Dropout(p)`` after each hidden activation (none at ``p = 0``). A net is a
+  conditioner, so for each drawn mask the flow is still exact; in eval mode there is no mask.
+- ``norm``: ``batch`` (``BatchNorm``), ``layer`` (``LayerNorm`` on vectors, ``GroupNorm(1, C)``
+  on spatial data: each example normalised over its channels and positions) or ``none``,
+  after each hidden layer, before its activation. Batch norm in training mode makes each
+  example's output depend on the rest of the batch; in eval mode it is a fixed per-example map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MLP", "ConvNet", "ResNet", "Transformer"]
+__all__ = ["MLP", "ConvNet", "DenseNet", "GatedConvNet", "ResNet", "Transformer", "ConcatELU", "conv_out_size"]
 
+
+class ConcatELU(nn.Module):
+    """``elu(cat([h, −h], dim=1))``: ``(B, C, ...)`` → ``(B, 2C, ...)`` (PixelCNN++, Flow++)."""
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Doubles axis 1."""
+        return F.elu(torch.cat([h, -h], dim=1))
+
+
+def _leaky_relu() -> nn.Module:
+    return nn.LeakyReLU(0.01)
+
+
+# Elementwise activations by DSL name: each keeps the width. `swish` is `silu`'s other name.
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "leaky_relu": _leaky_relu,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
 }
+ELEMENTWISE: tuple[str, ...] = tuple(_ACTIVATIONS)
+NORMS: tuple[str, ...] = ("none", "batch", "layer")
 
 
 def _activation(name: str) -> nn.Module:
-    """A fresh activation module by its DSL name."""
+    """A fresh elementwise activation module by its DSL name."""
     if name not in _ACTIVATIONS:
         choices = ", ".join(sorted(_ACTIVATIONS))
         raise ValueError(f"unknown activation {name!r}; expected one of {choices}")
     return _ACTIVATIONS[name]()
 
 
+def _activation_or_concat(name: str) -> tuple[nn.Module, int]:
+    """An activation module and the factor it multiplies the width by (2 for concat_elu)."""
+    if name == "concat_elu":
+        return ConcatELU(), 2
+    return _activation(name), 1
+
+
+def _norm(kind: str, width: int, spatial_dims: int) -> nn.Module | None:
+    """The normalisation layer ``kind`` for ``width`` features or channels (None: ``none``)."""
+    if kind == "none":
+        return None
+    if kind == "batch":
+        return nn.BatchNorm1d(width) if spatial_dims <= 1 else nn.BatchNorm2d(width)
+    if kind == "layer":
+        return nn.LayerNorm(width) if spatial_dims == 0 else nn.GroupNorm(1, width)
+    raise ValueError(f"unknown norm {kind!r}; expected one of {', '.join(NORMS)}")
+
+
+def _check_dropout(dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+
+
+def _hidden_unit(
+    layer: nn.Module, width: int, spatial_dims: int, activation: str, dropout: float, norm: str
+) -> tuple[list[nn.Module], int]:
+    """``layer`` → norm → activation → dropout (the parts in use), and the width it gives."""
+    modules = [layer]
+    normalisation = _norm(norm, width, spatial_dims)
+    if normalisation is not None:
+        modules.append(normalisation)
+    act, factor = _activation_or_concat(activation)
+    modules.append(act)
+    if dropout > 0:
+        modules.append(nn.Dropout(dropout))
+    return modules, width * factor
+
+
 class MLP(nn.Module):
     """A fully connected net: ``(B, ...)`` (flattened to ``(B, in_features)``) → ``(B, out)``.
 
-    The last layer starts at zero (weights and bias), so a fresh coupling is the identity and
-    a fresh conditional distribution is the standard one.
+    Hidden layers are Linear → norm → activation → dropout (those in use). The last layer
+    starts at zero (weights and bias), so a fresh coupling is the identity and a fresh
+    conditional distribution is the standard one.
     """
 
     def __init__(
@@ -45,16 +118,23 @@ class MLP(nn.Module):
         out_features: int,
         hidden: tuple[int, ...] = (64,),
         activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
     ) -> None:
         super().__init__()
+        _check_dropout(dropout)
         self.in_features = in_features
         self.out_features = out_features
-        layers = _mlp_layers(in_features, out_features, tuple(hidden), activation)
+        _activation_or_concat(activation)  # validate the name even when no hidden layer needs one
+        _norm(norm, 1, 0)
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in tuple(hidden):
+            unit, width = _hidden_unit(nn.Linear(width, size), size, 0, activation, dropout, norm)
+            layers += unit
+        layers.append(nn.Linear(width, out_features))
         self.layers = nn.Sequential(*layers)
-        last = self.layers[-1]
-        assert isinstance(last, nn.Linear)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        _zero_last(self.layers[-1])
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``(B, ...)`` (and a context ``(B, ...)``, appended flat) with ``in_features``
@@ -64,18 +144,6 @@ class MLP(nn.Module):
             features = torch.cat([features, torch.flatten(context, start_dim=1).to(features.dtype)], dim=1)
         out: Tensor = self.layers(features)  # a module call is typed Any
         return out
-
-
-def _mlp_layers(in_features: int, out_features: int, hidden: tuple[int, ...], activation: str) -> list[nn.Module]:
-    """Linear layers of widths ``in → *hidden → out`` with ``activation`` between them."""
-    _activation(activation)  # validate the name even when no hidden layer needs one
-    widths = (in_features, *hidden, out_features)
-    layers: list[nn.Module] = []
-    for index, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        if index > 0:
-            layers.append(_activation(activation))
-        layers.append(nn.Linear(width_in, width_out))
-    return layers
 
 
 def _zero_last(layer: nn.Module) -> None:
@@ -92,10 +160,19 @@ def _check_spatial_dims(spatial_dims: int, allowed: tuple[int, ...]) -> None:
         raise ValueError(f"spatial_dims must be one of {allowed}, got {spatial_dims!r}")
 
 
-def _conv(spatial_dims: int, channels_in: int, channels_out: int, kernel: int) -> nn.Module:
-    """A stride-1 convolution with 'same' padding over 1 or 2 spatial axes."""
+def _conv(spatial_dims: int, channels_in: int, channels_out: int, kernel: int, stride: int = 1) -> nn.Module:
+    """A convolution over 1 or 2 spatial axes: 'same' padding at stride 1; at stride s,
+    padding ⌊kernel/2⌋, so an odd kernel maps size L to ⌈L/s⌉ (``conv_out_size``)."""
     conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-    return conv(channels_in, channels_out, kernel, padding="same")
+    if stride == 1:
+        return conv(channels_in, channels_out, kernel, padding="same")
+    return conv(channels_in, channels_out, kernel, stride=stride, padding=kernel // 2)
+
+
+def conv_out_size(size: int, stride: int = 1, upsample: int = 1) -> int:
+    """The spatial size a ``ConvNet`` with odd kernels gives for an input axis of ``size``:
+    ⌈size/stride⌉·upsample (the compiler's shape rule is the same formula)."""
+    return -(-size // stride) * upsample
 
 
 def _append_context(x: Tensor, context: Tensor | None) -> Tensor:
@@ -115,9 +192,28 @@ def _append_context(x: Tensor, context: Tensor | None) -> Tensor:
     return torch.cat([x, context], dim=1)
 
 
+def _per_layer(value: int | Sequence[int], layers: int, what: str) -> tuple[int, ...]:
+    """A per-layer tuple from a scalar (the same for each of ``layers``) or a sequence of
+    exactly ``layers`` values."""
+    if isinstance(value, int):
+        return (value,) * layers
+    values = tuple(value)
+    if len(values) != layers:
+        raise ValueError(f"{what} has {len(values)} entries for {layers} layers")
+    return values
+
+
 class ConvNet(nn.Module):
-    """A stack of ``layers`` 'same'-padded convolutions with ReLU between them:
-    ``(B, C, *spatial)`` → ``(B, out_channels, *spatial)`` over 1 or 2 spatial axes.
+    """A stack of convolutions: ``(B, C, *spatial)`` → ``(B, out_channels, *spatial')`` over
+    1 or 2 spatial axes.
+
+    ``hidden`` is one width for the ``layers − 1`` hidden layers or a width per hidden layer
+    (then ``layers`` is ``len(hidden) + 1``); ``kernel`` one size for every convolution or
+    one per convolution (``layers`` left out: the length of a list given, else 2). Glow's
+    net is ``hidden=(512, 512), kernel=(3, 1, 3)``. Hidden layers are conv → norm →
+    activation → dropout. ``upsample`` > 1 repeats each position (nearest) before the first
+    convolution; ``stride`` > 1 makes the first convolution strided: spatial' =
+    ⌈spatial/stride⌉·upsample (``conv_out_size``), else the size is kept.
 
     ``in_channels`` counts the input's channels plus the context's (a ``(B, Cc, *spatial)``
     context is concatenated on channels, a flat ``(B, F)`` one broadcast over space). The
@@ -128,47 +224,84 @@ class ConvNet(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        hidden: int = 64,
-        layers: int = 2,
-        kernel: int = 3,
+        hidden: int | Sequence[int] = 64,
+        layers: int | None = None,
+        kernel: int | Sequence[int] = 3,
         spatial_dims: int = 2,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
+        stride: int = 1,
+        upsample: int = 1,
     ) -> None:
         super().__init__()
         _check_spatial_dims(spatial_dims, (1, 2))
-        if layers < 1 or kernel < 1:
-            raise ValueError(f"conv needs layers >= 1 and kernel >= 1, got layers={layers}, kernel={kernel}")
+        _check_dropout(dropout)
+        if not isinstance(hidden, int):
+            count = len(tuple(hidden)) + 1
+            if layers is not None and layers != count:
+                raise ValueError(f"conv got layers={layers} but {count - 1} hidden widths")
+            layers = count
+        if layers is None:
+            layers = 2 if isinstance(kernel, int) else len(tuple(kernel))
+        widths_hidden = _per_layer(hidden, layers - 1, "hidden")
+        kernels = _per_layer(kernel, layers, "kernel")
+        if layers < 1 or min(kernels) < 1 or stride < 1 or upsample < 1:
+            raise ValueError(
+                f"conv needs layers, kernels, stride and upsample >= 1, got layers={layers}, kernel={kernel}, "
+                f"stride={stride}, upsample={upsample}"
+            )
+        _activation_or_concat(activation)
+        _norm(norm, 1, spatial_dims)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.spatial_dims = spatial_dims
-        widths = (in_channels, *([hidden] * (layers - 1)), out_channels)
+        self.stride = stride
+        self.upsample = upsample
         modules: list[nn.Module] = []
-        for index, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-            if index > 0:
-                modules.append(nn.ReLU())
-            modules.append(_conv(spatial_dims, width_in, width_out, kernel))
+        if upsample > 1:
+            modules.append(nn.Upsample(scale_factor=upsample, mode="nearest"))
+        width = in_channels
+        for index, size in enumerate(widths_hidden):
+            layer = _conv(spatial_dims, width, size, kernels[index], stride if index == 0 else 1)
+            unit, width = _hidden_unit(layer, size, spatial_dims, activation, dropout, norm)
+            modules += unit
+        modules.append(_conv(spatial_dims, width, out_channels, kernels[-1], stride if layers == 1 else 1))
         self.layers = nn.Sequential(*modules)
         _zero_last(self.layers[-1])
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """``(B, C, *spatial)`` (and an optional context) → ``(B, out_channels, *spatial)``."""
+        """``(B, C, *spatial)`` (and an optional context) → ``(B, out_channels, *spatial')``."""
         out: Tensor = self.layers(_append_context(x, context))  # a module call is typed Any
         return out
 
     def extra_repr(self) -> str:
-        return f"spatial_dims={self.spatial_dims}"
+        return f"spatial_dims={self.spatial_dims}, stride={self.stride}, upsample={self.upsample}"
 
 
 class _ResidualBlock(nn.Module):
-    """h + W₂·relu(W₁·relu(h)) (pre-activation), with W dense or 'same' convolutions."""
+    """h + W₂·drop(act(norm₂(W₁·act(norm₁(h))))) (pre-activation), W dense or 'same' convolutions."""
 
-    def __init__(self, first: nn.Module, second: nn.Module) -> None:
+    def __init__(
+        self,
+        first: nn.Module,
+        second: nn.Module,
+        activation: str,
+        dropout: float,
+        norms: tuple[nn.Module | None, nn.Module | None],
+    ) -> None:
         super().__init__()
         self.first = first
         self.second = second
+        self.activation = _activation(activation)
+        self.norm1 = norms[0] if norms[0] is not None else nn.Identity()
+        self.norm2 = norms[1] if norms[1] is not None else nn.Identity()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, h: Tensor) -> Tensor:
         """Same shape in and out: ``(B, hidden, *spatial)``."""
-        residual: Tensor = self.second(torch.relu(self.first(torch.relu(h))))  # a module call is typed Any
+        inner = self.first(self.activation(self.norm1(h)))
+        residual: Tensor = self.second(self.dropout(self.activation(self.norm2(inner))))  # module calls are Any
         return h + residual
 
 
@@ -179,7 +312,9 @@ class ResNet(nn.Module):
     ``(B, out_channels, *spatial)``, with the context appended as in ``ConvNet``.
     ``spatial_dims`` 0: dense layers on vectors (channels are features): ``(B, ...)``
     flattened to ``(B, in_channels)`` with any context appended flat, as in ``MLP``, →
-    ``(B, out_channels)``. ``in_channels`` counts the context. The output layer starts at zero.
+    ``(B, out_channels)``. ``in_channels`` counts the context. ``activation`` (elementwise),
+    ``dropout`` and ``norm`` act inside the blocks (two norms each); the output layer
+    starts at zero.
     """
 
     def __init__(
@@ -189,9 +324,13 @@ class ResNet(nn.Module):
         hidden: int = 64,
         blocks: int = 2,
         spatial_dims: int = 2,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         _check_spatial_dims(spatial_dims, (0, 1, 2))
+        _check_dropout(dropout)
         if blocks < 0:
             raise ValueError(f"resnet needs blocks >= 0, got {blocks}")
         self.in_channels = in_channels
@@ -199,8 +338,18 @@ class ResNet(nn.Module):
         self.spatial_dims = spatial_dims
         self.input = self._layer(in_channels, hidden)
         self.blocks = nn.Sequential(
-            *(_ResidualBlock(self._layer(hidden, hidden), self._layer(hidden, hidden)) for _ in range(blocks))
+            *(
+                _ResidualBlock(
+                    self._layer(hidden, hidden),
+                    self._layer(hidden, hidden),
+                    activation,
+                    dropout,
+                    (_norm(norm, hidden, spatial_dims), _norm(norm, hidden, spatial_dims)),
+                )
+                for _ in range(blocks)
+            )
         )
+        self.activation = _activation(activation)
         self.output = self._layer(hidden, out_channels)
         _zero_last(self.output)
 
@@ -219,7 +368,141 @@ class ResNet(nn.Module):
                 h = torch.cat([h, torch.flatten(context, start_dim=1).to(h.dtype)], dim=1)
         else:
             h = _append_context(x, context)
-        out: Tensor = self.output(torch.relu(self.blocks(self.input(h))))  # a module call is typed Any
+        out: Tensor = self.output(self.activation(self.blocks(self.input(h))))  # a module call is typed Any
+        return out
+
+    def extra_repr(self) -> str:
+        return f"spatial_dims={self.spatial_dims}"
+
+
+class _DenseLayer(nn.Module):
+    """``h`` ``(B, C, *s)`` → ``cat([h, act(W₃·drop(act(W₁·h)))])`` ``(B, C + growth, *s)``:
+    a 1×1 convolution keeping C channels, then a k-wide one giving ``growth`` new channels."""
+
+    def __init__(
+        self, channels: int, growth: int, kernel: int, spatial_dims: int, activation: str, dropout: float
+    ) -> None:
+        super().__init__()
+        modules = [_conv(spatial_dims, channels, channels, 1), _activation(activation)]
+        if dropout > 0:
+            modules.append(nn.Dropout(dropout))
+        modules += [_conv(spatial_dims, channels, growth, kernel), _activation(activation)]
+        self.layers = nn.Sequential(*modules)
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Appends ``growth`` channels."""
+        return torch.cat([h, self.layers(h)], dim=1)
+
+
+class DenseNet(nn.Module):
+    """A DenseNet conditioner as in the SurVAE Flows image models: ``(B, C, *spatial)`` →
+    ``(B, out_channels, *spatial)``.
+
+    A 1×1 convolution to ``hidden`` channels; ``blocks`` dense blocks, each ``layers`` dense
+    layers (every one appends ``growth`` channels computed from all the channels before it)
+    and a 1×1 transition back to ``hidden``; a 1×1 output convolution, starting at zero. The
+    context is appended as in ``ConvNet``; ``in_channels`` counts it.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden: int = 64,
+        blocks: int = 1,
+        layers: int = 4,
+        growth: int = 32,
+        kernel: int = 3,
+        spatial_dims: int = 2,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check_spatial_dims(spatial_dims, (1, 2))
+        _check_dropout(dropout)
+        if blocks < 1 or layers < 1 or growth < 1 or kernel < 1:
+            raise ValueError(
+                f"densenet needs blocks, layers, growth and kernel >= 1, got {blocks}, {layers}, {growth}, {kernel}"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.spatial_dims = spatial_dims
+        modules: list[nn.Module] = [_conv(spatial_dims, in_channels, hidden, 1)]
+        for _ in range(blocks):
+            dense = [
+                _DenseLayer(hidden + index * growth, growth, kernel, spatial_dims, activation, dropout)
+                for index in range(layers)
+            ]
+            modules.append(nn.Sequential(*dense, _conv(spatial_dims, hidden + layers * growth, hidden, 1)))
+        self.blocks = nn.Sequential(*modules)
+        self.output = _conv(spatial_dims, hidden, out_channels, 1)
+        _zero_last(self.output)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """``(B, C, *spatial)`` (and an optional context) → ``(B, out_channels, *spatial)``."""
+        out: Tensor = self.output(self.blocks(_append_context(x, context)))  # a module call is typed Any
+        return out
+
+    def extra_repr(self) -> str:
+        return f"spatial_dims={self.spatial_dims}"
+
+
+class _GatedBlock(nn.Module):
+    """Flow++'s gated residual block: ``h + a ⊙ σ(b)`` with
+    ``(a, b) = split(G·drop(concat_elu(W·concat_elu(h))))``, W k-wide (2C → C), G 1×1 (2C → 2C)."""
+
+    def __init__(self, channels: int, kernel: int, spatial_dims: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = _conv(spatial_dims, 2 * channels, channels, kernel)
+        self.gate = _conv(spatial_dims, 2 * channels, 2 * channels, 1)
+        self.concat_elu = ConcatELU()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Same shape in and out: ``(B, C, *spatial)``."""
+        inner = self.dropout(self.concat_elu(self.conv(self.concat_elu(h))))
+        gate: Tensor = self.gate(inner)  # a module call is typed Any
+        a, b = gate.chunk(2, dim=1)
+        return h + a * torch.sigmoid(b)
+
+
+class GatedConvNet(nn.Module):
+    """A residual net of gated convolutions (PixelCNN++/Flow++): ``(B, C, *spatial)`` →
+    ``(B, out_channels, *spatial)``.
+
+    A k-wide convolution to ``hidden`` channels, ``blocks`` gated residual blocks, then
+    concat_elu and a k-wide output convolution (2·hidden → out) starting at zero. The context
+    is appended as in ``ConvNet``; ``in_channels`` counts it.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden: int = 64,
+        blocks: int = 2,
+        kernel: int = 3,
+        spatial_dims: int = 2,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check_spatial_dims(spatial_dims, (1, 2))
+        _check_dropout(dropout)
+        if blocks < 0 or kernel < 1:
+            raise ValueError(f"gated_conv needs blocks >= 0 and kernel >= 1, got {blocks}, {kernel}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.spatial_dims = spatial_dims
+        self.input = _conv(spatial_dims, in_channels, hidden, kernel)
+        self.blocks = nn.Sequential(*(_GatedBlock(hidden, kernel, spatial_dims, dropout) for _ in range(blocks)))
+        self.concat_elu = ConcatELU()
+        self.output = _conv(spatial_dims, 2 * hidden, out_channels, kernel)
+        _zero_last(self.output)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """``(B, C, *spatial)`` (and an optional context) → ``(B, out_channels, *spatial)``."""
+        h = self.blocks(self.input(_append_context(x, context)))
+        out: Tensor = self.output(self.concat_elu(h))  # a module call is typed Any
         return out
 
     def extra_repr(self) -> str:

@@ -35,7 +35,7 @@ def test_mlp_without_hidden_layers_is_one_linear_map():
 
 def test_mlp_rejects_an_unknown_activation():
     with pytest.raises(ValueError, match="activation"):
-        snn.MLP(3, 2, hidden=(), activation="swish")
+        snn.MLP(3, 2, hidden=(), activation="bogus")
 
 
 # --- ConvNet, ResNet, Transformer -------------------------------------------------------------
@@ -241,3 +241,216 @@ def test_forward_with_a_context_compiles_without_graph_breaks():
     net = _perturb_last_layer(ConvNet(5, 4, hidden=8).double())
     x, context = torch.randn(2, 3, 4, 5, dtype=F64), torch.randn(2, 2, dtype=F64)
     torch.testing.assert_close(compiled_fullgraph(net)(x, context), net(x, context))
+
+
+# --- Per-layer widths and kernels, activations, dropout, norms, strides -----------------------
+
+from survae_dsl.nn.nets import ELEMENTWISE, ConcatELU, DenseNet, GatedConvNet, conv_out_size  # noqa: E402
+
+
+def _convolutions(net):
+    return [m for m in net.modules() if isinstance(m, nn.Conv1d | nn.Conv2d)]
+
+
+def test_conv_net_takes_a_width_and_a_kernel_per_layer():
+    """Glow's net: 3×3 → 1×1 → 3×3 with 512 hidden channels."""
+    net = ConvNet(3, 6, hidden=(512, 512), kernel=(3, 1, 3))
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in _convolutions(net)] == [
+        (3, 512, (3, 3)),
+        (512, 512, (1, 1)),
+        (512, 6, (3, 3)),
+    ]
+    widths = ConvNet(3, 6, hidden=(5, 7), kernel=3)
+    assert [(c.in_channels, c.out_channels) for c in _convolutions(widths)] == [(3, 5), (5, 7), (7, 6)]
+    kernels = ConvNet(3, 6, hidden=4, kernel=(1, 3, 5, 1))  # the kernel list sets the layer count
+    assert [c.kernel_size for c in _convolutions(kernels)] == [(1, 1), (3, 3), (5, 5), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"hidden": (5, 7), "layers": 2}, "layers=2 but 2 hidden"),
+        ({"hidden": (5, 7), "kernel": (3, 1)}, "kernel has 2 entries for 3 layers"),
+        ({"hidden": 5, "layers": 3, "kernel": (3, 1)}, "kernel has 2 entries for 3 layers"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"norm": "bogus"}, "norm"),
+        ({"activation": "bogus"}, "activation"),
+    ],
+)
+def test_conv_net_rejects_lists_that_disagree(options, match):
+    with pytest.raises(ValueError, match=match):
+        ConvNet(3, 4, **options)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_each_activation_is_elementwise_and_named(name):
+    net = snn.MLP(3, 2, hidden=(5,), activation=name).double()
+    activation = net.layers[1]
+    h = torch.linspace(-3, 3, 13, dtype=F64)
+    expected = {
+        "relu": torch.relu,
+        "gelu": torch.nn.functional.gelu,
+        "tanh": torch.tanh,
+        "elu": torch.nn.functional.elu,
+        "leaky_relu": lambda t: torch.where(t > 0, t, 0.01 * t),
+        "silu": lambda t: t * torch.sigmoid(t),
+        "swish": lambda t: t * torch.sigmoid(t),
+        "softplus": torch.nn.functional.softplus,
+        "sigmoid": torch.sigmoid,
+    }[name]
+    torch.testing.assert_close(activation(h), expected(h))
+
+
+def test_concat_elu_doubles_the_width_the_next_layer_reads():
+    h = torch.randn(4, 3, 5, dtype=F64)
+    torch.testing.assert_close(ConcatELU()(h), torch.nn.functional.elu(torch.cat([h, -h], dim=1)))
+    mlp = snn.MLP(3, 2, hidden=(5, 7), activation="concat_elu")
+    assert [(m.in_features, m.out_features) for m in mlp.modules() if isinstance(m, nn.Linear)] == [
+        (3, 5),
+        (10, 7),
+        (14, 2),
+    ]
+    conv = ConvNet(3, 2, hidden=(5,), activation="concat_elu")
+    assert [(c.in_channels, c.out_channels) for c in _convolutions(conv)] == [(3, 5), (10, 2)]
+    out = _perturb_last_layer(conv.double())(torch.randn(2, 3, 4, 4, dtype=F64))
+    assert out.shape == (2, 2, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "make,data",
+    [
+        (lambda **o: snn.MLP(3, 4, hidden=(8, 8), **o), lambda: torch.randn(6, 3, dtype=F64)),
+        (lambda **o: ConvNet(3, 4, hidden=8, layers=3, **o), lambda: torch.randn(6, 3, 5, 5, dtype=F64)),
+        (lambda **o: ResNet(3, 4, hidden=8, spatial_dims=0, **o), lambda: torch.randn(6, 3, dtype=F64)),
+        (lambda **o: ResNet(3, 4, hidden=8, spatial_dims=1, **o), lambda: torch.randn(6, 3, 7, dtype=F64)),
+    ],
+)
+def test_dropout_draws_masks_in_training_only(make, data):
+    net = _perturb_last_layer(make(dropout=0.5).double())
+    assert any(isinstance(m, nn.Dropout) for m in net.modules())
+    x = data()
+    torch.manual_seed(0)
+    first = net(x)
+    assert not torch.equal(first, net(x))  # a fresh mask each call
+    net.eval()
+    torch.testing.assert_close(net(x), net(x))
+    assert not any(isinstance(m, nn.Dropout) for m in make().modules())  # none without dropout
+
+
+@pytest.mark.parametrize(
+    "make,data,kind",
+    [
+        (lambda n: snn.MLP(3, 4, hidden=(8,), norm=n), lambda: torch.randn(6, 3, dtype=F64), nn.LayerNorm),
+        (lambda n: ConvNet(3, 4, hidden=8, norm=n), lambda: torch.randn(6, 3, 5, 5, dtype=F64), nn.GroupNorm),
+        (lambda n: ResNet(3, 4, hidden=8, norm=n), lambda: torch.randn(6, 3, 5, 5, dtype=F64), nn.GroupNorm),
+        (lambda n: ResNet(3, 4, hidden=8, spatial_dims=0, norm=n), lambda: torch.randn(6, 3, dtype=F64), nn.LayerNorm),
+    ],
+)
+def test_layer_norm_never_mixes_examples_and_batch_norm_does_in_training(make, data, kind):
+    x = data()
+    layer = _perturb_last_layer(make("layer").double())
+    assert any(isinstance(m, kind) for m in layer.modules())
+    torch.testing.assert_close(layer(x)[:2], layer(x[:2]))  # each example on its own
+    batch = _perturb_last_layer(make("batch").double())
+    assert any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in batch.modules())
+    assert not torch.allclose(batch(x)[:2], batch(x[:2]))  # training: batch statistics
+    batch.eval()
+    torch.testing.assert_close(batch(x)[:2], batch(x[:2]))  # eval: running statistics, per example
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+@pytest.mark.parametrize("stride", [2, 3])
+@pytest.mark.parametrize("spatial", [(7,), (8,), (5, 6), (4, 9)])
+def test_strided_conv_net_gives_the_declared_size(kernel, stride, spatial):
+    for layers in (1, 3):
+        net = ConvNet(3, 4, hidden=5, layers=layers, kernel=kernel, spatial_dims=len(spatial), stride=stride)
+        out = net(torch.randn(2, 3, *spatial))
+        assert out.shape[2:] == tuple(conv_out_size(s, stride=stride) for s in spatial)
+        assert [c.stride[0] for c in _convolutions(net)] == [stride] + [1] * (layers - 1)
+
+
+@pytest.mark.parametrize("upsample", [2, 3])
+@pytest.mark.parametrize("spatial", [(7,), (3, 4)])
+def test_upsampling_conv_net_gives_the_declared_size_and_repeats_positions(upsample, spatial):
+    net = _perturb_last_layer(ConvNet(3, 4, hidden=5, kernel=1, spatial_dims=len(spatial), upsample=upsample))
+    x = torch.randn(2, 3, *spatial)
+    out = net(x)
+    assert out.shape[2:] == tuple(conv_out_size(s, upsample=upsample) for s in spatial)
+    # 1×1 kernels: each block of upsample^d outputs repeats one input position's output.
+    assert isinstance(net.layers[0], nn.Upsample)
+    expected = net.layers[1:](x)  # the same convolutions at the input's size
+    for axis in range(2, 2 + len(spatial)):
+        expected = expected.repeat_interleave(upsample, dim=axis)
+    torch.testing.assert_close(out, expected)
+
+
+def test_dense_net_layout_follows_the_growth():
+    net = DenseNet(3, 4, hidden=6, blocks=2, layers=3, growth=2, kernel=3)
+    widths = [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in _convolutions(net)]
+    dense_block = [(6, 6, 1), (6, 2, 3), (8, 8, 1), (8, 2, 3), (10, 10, 1), (10, 2, 3), (12, 6, 1)]
+    assert widths == [(3, 6, 1), *dense_block, *dense_block, (6, 4, 1)]
+    h = torch.randn(2, 6, 4, 4)
+    layer = net.blocks[1][0]
+    out = layer(h)
+    assert out.shape == (2, 8, 4, 4) and torch.equal(out[:, :6], h)  # the input channels pass through
+
+
+def test_gated_block_is_a_residual_gate():
+    net = GatedConvNet(3, 4, hidden=5, blocks=1, kernel=3).double()
+    block = net.blocks[0]
+    h = torch.randn(2, 5, 4, 4, dtype=F64)
+    elu2 = ConcatELU()
+    a, b = block.gate(elu2(block.conv(elu2(h)))).chunk(2, dim=1)
+    torch.testing.assert_close(block(h), h + a * torch.sigmoid(b))
+    assert [(c.in_channels, c.out_channels) for c in _convolutions(net)] == [(3, 5), (10, 5), (10, 10), (10, 4)]
+
+
+NEW_NETS = {
+    "densenet1d": (lambda: DenseNet(3, 4, hidden=6, layers=2, growth=3, spatial_dims=1).double(), (7,)),
+    "densenet2d": (lambda: DenseNet(3, 4, hidden=6, blocks=2, layers=2, growth=3, dropout=0.1).double(), (5, 6)),
+    "gated1d": (lambda: GatedConvNet(3, 4, hidden=6, spatial_dims=1).double(), (7,)),
+    "gated2d": (lambda: GatedConvNet(3, 4, hidden=6, blocks=3, dropout=0.1).double(), (5, 6)),
+    "conv_options": (
+        lambda: ConvNet(3, 4, hidden=(6, 5), kernel=(3, 1, 3), activation="concat_elu", norm="layer").double(),
+        (5, 6),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NEW_NETS)
+def test_new_nets_start_at_zero_train_every_parameter_and_read_a_context(name):
+    make, spatial = NEW_NETS[name]
+    x = torch.randn(2, 3, *spatial, dtype=F64)
+    net = make()
+    out = net(x)
+    assert out.shape == (2, 4, *spatial) and torch.equal(out, torch.zeros_like(out))
+    net = _perturb_last_layer(net)
+    net(x).square().sum().backward()
+    for parameter_name, parameter in net.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, parameter_name
+    net.eval()
+    reader = make().eval()
+    reader.load_state_dict(net.state_dict())
+    x1, context = x[:, :2], x[:, 2:]
+    torch.testing.assert_close(reader(x1, context), net(x))  # a context is stacked on the channels
+
+
+def test_a_coupling_with_the_new_nets_inverts_exactly():
+    """A conditioner never needs inverting: any of these nets keeps the coupling a bijection
+    with the exact log-determinant (eval mode: no dropout mask, running batch statistics)."""
+    for net in (
+        DenseNet(2, 4, hidden=6, layers=2, growth=3, dropout=0.3),
+        GatedConvNet(2, 4, hidden=6, dropout=0.3),
+        ConvNet(2, 4, hidden=(6, 5), kernel=(3, 1, 3), activation="concat_elu", norm="batch", dropout=0.3),
+    ):
+        coupling = snn.AffineCoupling((4, 5, 5), _perturb_last_layer(net.double(), 0.1), dim=0).double()
+        coupling(torch.randn(8, 4, 5, 5, dtype=F64))  # training mode: batch statistics move
+        coupling.eval()
+        x = torch.randn(3, 4, 5, 5, dtype=F64)
+        z, ldj = coupling(x)
+        torch.testing.assert_close(coupling.inverse(z), x)
+        jacobian = torch.autograd.functional.jacobian(
+            lambda v, c=coupling: c(v.reshape(1, 4, 5, 5))[0].flatten(), x[:1]
+        )
+        logdet = torch.linalg.slogdet(jacobian.reshape(100, 100))[1]
+        torch.testing.assert_close(ldj[:1], logdet.reshape(1))
