@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import sum_except_batch
 from .couplings import _Coupling
 from .functional import SOFTPLUS_IDENTITY_OFFSET, softplus
 
@@ -147,8 +146,10 @@ class SplineCoupling(_Coupling):
         bound: float = 3.0,
         dim: int = 0,
         split: int | None = None,
+        mask: str = "split",
+        parity: int = 0,
     ) -> None:
-        super().__init__(shape, net, dim, split)
+        super().__init__(shape, net, dim, split, mask, parity)
         if bins < 2:
             # One bin with unit end derivatives is always the identity: surely a mistake.
             raise ValueError(f"a spline needs at least 2 bins, got {bins}")
@@ -169,7 +170,7 @@ class SplineCoupling(_Coupling):
         """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
         first, second = self._parts(x)
         out, log_derivative = self._spline(first, second, context, inverse=False)
-        return self._join(first, out), sum_except_batch(log_derivative)
+        return self._join(first, out), self._total(log_derivative)
 
     def inverse(
         self,

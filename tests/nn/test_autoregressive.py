@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survae_dsl.nn.autoregressive import AffineAutoregressive
+from survae_dsl.nn.autoregressive import AffineAutoregressive, SplineAutoregressive
 from survae_dsl.nn.made import MADE
 
 from .helpers import jacobian_log_det
@@ -104,7 +104,7 @@ def test_made_rejects_bad_sizes(kwargs):
 
 def test_made_rejects_an_unknown_activation():
     with pytest.raises(ValueError, match="activation"):
-        MADE(3, activation="swish")
+        MADE(3, activation="bogus")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -173,3 +173,109 @@ def test_round_trip_for_any_made(features, hidden, scale):
     x = torch.randn(3, features, dtype=torch.float64)
     z, _ = layer(x)
     torch.testing.assert_close(layer.inverse(z), x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference scales, SplineAutoregressive (NSF-AR) and the inverse direction (IAF)
+
+
+def _spline_ar(features, bins=4, direction="forward", context_features=0):
+    net = _made(features, params=3 * bins - 1, context_features=context_features, scale=1.0)
+    return SplineAutoregressive((features,), net, bins=bins, direction=direction).double()
+
+
+@pytest.mark.parametrize("scale", ["sigmoid_ref", "softplus_plain"])
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_reference_scales_round_trip_and_ldj(scale, direction):
+    layer = AffineAutoregressive((3,), _made(3), scale=scale, direction=direction).double()
+    x = torch.randn(4, 3, dtype=torch.float64)
+    z, ldj = layer(x)
+    torch.testing.assert_close(layer.inverse(z), x)
+    torch.testing.assert_close(ldj, jacobian_log_det(lambda v: layer(v)[0], x))
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+@pytest.mark.parametrize("features", [1, 3, 5])
+def test_spline_round_trip_and_ldj(features, direction):
+    layer = _spline_ar(features, direction=direction)
+    x = 2.0 * torch.randn(4, features, dtype=torch.float64)  # some entries in the identity tails
+    z, ldj = layer(x)
+    assert not torch.allclose(z, x)
+    torch.testing.assert_close(layer.inverse(z), x)
+    torch.testing.assert_close(ldj, jacobian_log_det(lambda v: layer(v)[0], x))
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_spline_with_context(direction):
+    layer = _spline_ar(3, direction=direction, context_features=2)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    context = torch.randn(4, 2, dtype=torch.float64)
+    z, ldj = layer(x, context)
+    torch.testing.assert_close(layer.inverse(z, context), x)
+    torch.testing.assert_close(ldj, jacobian_log_det(lambda v, c: layer(v, c)[0], x, context))
+
+
+@pytest.mark.parametrize(
+    "make", [lambda d: _spline_ar(4, direction=d), lambda d: AffineAutoregressive((4,), _made(4), direction=d).double()]
+)
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_jacobians_are_lower_triangular_in_both_directions(make, direction):
+    layer = make(direction)
+    x = torch.randn(4, dtype=torch.float64)
+    for fn in (lambda v: layer(v.unsqueeze(0))[0][0], lambda v: layer.inverse(v.unsqueeze(0))[0]):
+        jacobian = torch.autograd.functional.jacobian(fn, x)
+        assert torch.equal(torch.triu(jacobian, diagonal=1), torch.zeros(4, 4, dtype=torch.float64))
+
+
+class _CountingNet(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls = net, 0
+
+    def forward(self, x, context=None):
+        self.calls += 1
+        return self.net(x, context)
+
+
+@pytest.mark.parametrize("direction,log_prob_passes,sample_passes", [("forward", 1, 5), ("inverse", 5, 1)])
+def test_passes_per_direction(direction, log_prob_passes, sample_passes):
+    # MAF: log_prob in one pass, sampling in D; IAF the other way round.
+    net = _CountingNet(_made(5))
+    layer = AffineAutoregressive((5,), net, direction=direction).double()
+    x = torch.randn(2, 5, dtype=torch.float64)
+    layer(x)
+    assert net.calls == log_prob_passes
+    net.calls = 0
+    layer.inverse(x)
+    assert net.calls == sample_passes
+
+
+def test_iaf_reads_z_maf_reads_x():
+    # The same net: IAF's sampling map is MAF's inference map.
+    net = _made(3)
+    maf = AffineAutoregressive((3,), net, direction="forward").double()
+    iaf = AffineAutoregressive((3,), net, direction="inverse").double()
+    v = torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(iaf.inverse(v), maf(v)[0])
+    z, ldj = iaf(v)
+    torch.testing.assert_close(z, maf.inverse(v))
+    torch.testing.assert_close(ldj, -maf(z)[1])
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_a_fresh_spline_layer_is_the_identity(direction):
+    layer = SplineAutoregressive((4,), MADE(4, hidden=(8,), params_per_feature=3 * 5 - 1), bins=5, direction=direction)
+    layer = layer.double()
+    x = torch.randn(3, 4, dtype=torch.float64)
+    z, ldj = layer(x)
+    torch.testing.assert_close(z, x, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ldj, torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_rejects_unknown_directions_and_bad_splines():
+    with pytest.raises(ValueError, match="direction"):
+        AffineAutoregressive((3,), MADE(3), direction="sideways")
+    with pytest.raises(ValueError, match="bins"):
+        SplineAutoregressive((3,), MADE(3, params_per_feature=2), bins=1)
+    with pytest.raises(ValueError, match="vector"):
+        SplineAutoregressive((2, 3), MADE(6, params_per_feature=11), bins=4)
