@@ -231,6 +231,28 @@ class ModelEmitter:
             )
         return out
 
+    def _context_side(self) -> list[str]:
+        """The ops computed from contexts alone, in inference order (a topological one), as
+        statements: they run after the contexts' conversion, before the flow, in `log_prob`
+        and `sample` alike (docs/language.md, Conditioning). A structural op's ldj (0) is
+        dropped: nothing here is modelled."""
+        out = []
+        side = self.model.ir.context_side()
+        for node in self.model.inference_order:
+            payload = self.model.ir.payload(node)
+            if node not in side or not isinstance(payload, OpNode):
+                continue
+            layer = self.layers[node]
+            args = ", ".join(self.var(t) for t in payload.inputs)
+            outs = ", ".join(self.var(t) for t in payload.outputs)
+            entry = self.model.bound[node].entry
+            if isinstance(entry, OpEntry) and entry.context_only:
+                out.append(f"        {outs} = self.{layer.attr}({args}){self.at(layer)}")
+                continue
+            outs = f"({outs})" if len(payload.outputs) > 1 else outs
+            out.append(f"        {outs}, _ = self.{layer.attr}({args}){self.at(layer)}")
+        return out
+
     def _reads(self, payload: OpNode | DistNode) -> str:
         """`, context=t` for a node that reads a tensor, else ''."""
         return f", context={self.var(payload.context)}" if payload.context is not None else ""
@@ -297,11 +319,13 @@ class ModelEmitter:
             f"        {literal(f'Per-example {klass} in nats, shape (batch,).')}",
             f"        valid = self._check_inputs({self._tuple(inputs)}{self._contexts_tuple()})",
             *self._require_contexts(),
+            *self._context_side(),
             f"        log_p = self._zeros({inputs[0]})",
         ]
+        side = self.model.ir.context_side()
         for node in self.model.inference_order:
             payload = self.model.ir.payload(node)
-            if isinstance(payload, OpNode):
+            if isinstance(payload, OpNode) and node not in side:
                 layer = self.layers[node]
                 args = ", ".join(self.var(t) for t in payload.inputs)
                 outs = ", ".join(self.var(t) for t in payload.outputs)
@@ -338,6 +362,7 @@ class ModelEmitter:
                 else []
             ),
             *self._require_contexts(),
+            *self._context_side(),
             f"        n = self._num_samples(num_samples{''.join(', ' + self.var(c.tensor) for c in self._contexts())})",
         ]
         for node in self.model.sampling_order:

@@ -69,6 +69,8 @@ def _kind(model: CheckedModel, node: str) -> str:
         return "context"
     if isinstance(payload, DistNode):
         return "distribution"
+    if node in model.ir.context_side():  # computed from contexts alone, before the flow
+        return "context_side"
     entry = model.bound[node].entry
     assert isinstance(entry, OpEntry)
     return entry.kind.value
@@ -166,6 +168,8 @@ class _Drawing:
             drawn.add((ends[0], ends[1], tensor))
             label = f"{tensor}\n{model.types[tensor]}"
             read = data["kind"] is EdgeKind.READ
+            # A context-side tensor is given in both directions, never consumed: drawn like a read.
+            read = read or tensor in model.ir.context_tensors()
             first, second = (ends[1], ends[0]) if self.generative and not read else (ends[0], ends[1])
             style = {"style": "dashed"} if read else {}  # a read, not a consumption
             graph.edge(_dot_id(prefix, first), _dot_id(prefix, second), label=_escape(label), **style)

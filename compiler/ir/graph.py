@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import networkx as nx
 
+from ..catalogue import OP_TABLE
 from ..catalogue.base import TensorRef
 from ..core.domains import Domain
 from ..core.source import Span
@@ -189,6 +190,41 @@ class ModelIR:
         ]
         order = self._node_order()
         return sorted(uses, key=lambda use: (order[use[0]], use[1]))
+
+    def context_side(self) -> frozenset[str]:
+        """Node ids of the ops computed from contexts alone (docs/language.md, Conditioning).
+
+        A tensor is context-side when a `context` declaration makes it, or an op that may map
+        contexts (`OpEntry.runs_on_contexts`: structural ops, `embed`) makes it from
+        context-side tensors only. Such ops run before the flow in both directions; their
+        outputs are never modelled, never consumed and may be read any number of times.
+        An op that mixes them with flow tensors, or a density-bearing op on them, is not
+        context-side (the density check refuses it). Cached like `_node_order`."""
+        cached: tuple[int, frozenset[str]] | None = self.__dict__.get("_context_side_cache")
+        if cached is None or cached[0] != self.graph.number_of_nodes():
+            cached = (self.graph.number_of_nodes(), self._find_context_side())
+            self.__dict__["_context_side_cache"] = cached
+        return cached[1]
+
+    def context_tensors(self) -> frozenset[str]:
+        """Ids of the context-side tensors: the contexts and what `context_side` ops make."""
+        side = self.context_side() | set(self.contexts)
+        return frozenset(t for t, d in self.tensors.items() if d.producer in side)
+
+    def _find_context_side(self) -> frozenset[str]:
+        side: set[str] = set()
+        made: set[str] = {c.tensor for c in self.context_nodes()}
+        for node in self.graph.nodes:  # insertion order is topological
+            payload = self.payload(node)
+            if not isinstance(payload, OpNode) or not payload.inputs or payload.failed or not payload.resolved:
+                continue
+            entry = OP_TABLE.get(payload.op)
+            if entry is None or payload.op in self.user_ops or not entry.runs_on_contexts:
+                continue
+            if all(t in made for t in payload.inputs):
+                side.add(node)
+                made.update(payload.outputs)
+        return frozenset(side)
 
     def _node_order(self) -> dict[str, int]:
         """Node id → its index in source order. Cached: rebuilding it for every tensor made

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "tests" / "good").glob("*.survae")) + sorted((ROOT / "examples").rglob("*.survae"))
 # The user-transform example imports its layer module from its own folder.
 USER_LAYERS = ROOT / "examples" / "user_transform"
-MIN_COVERED = 18  # models integrated today; raise it when a model joins, never lower it silently
+MIN_COVERED = 19  # models integrated today; raise it when a model joins, never lower it silently
 ENUMERATION_DRAWS_LIMIT = 10_000  # above this many discrete cells, 2 draws of a random log_prob
 
 
