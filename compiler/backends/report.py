@@ -25,6 +25,9 @@ def format_model(model: CheckedModel, counts: list[tuple[str, int | None]] | Non
     if model.reasons:
         lines.append("    because:")
         lines += [f"      - {r.message}" for r in model.reasons]
+    if model.notes:
+        lines.append("    note:")
+        lines += [f"      - {r.message}" for r in model.notes]
     imports = _user_imports(model)
     if imports:
         lines.append("    imports (the generated module runs this code of yours):")
@@ -72,10 +75,12 @@ def _folds(folds: tuple[Fold, ...]) -> str:
 
 def _table(model: CheckedModel) -> list[str]:
     rows = [("name", "line", "type", "fills", "fold")]
+    derived = model.ir.context_tensors()  # computed from contexts alone: read, never modelled
     for tensor_id, definition in model.ir.tensors.items():
         t = model.types[tensor_id]
         producer = model.ir.payload(definition.producer)
         kind = "input" if isinstance(producer, InputNode) else "context" if isinstance(producer, ContextNode) else ""
+        kind = kind or ("from context" if tensor_id in derived else "")
         name = f"{tensor_id} ({kind})" if kind else tensor_id
         if not t.divided:
             rows.append((name, str(definition.span.line), str(t), "yes" if t.fills else "no", _folds(t.folds)))

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Union
 from pydantic import BaseModel, ConfigDict
 
 from ..core import codes
-from ..core.domains import POSITIVE, REAL, UNIT, Domain, TensorType, image
+from ..core.domains import POSITIVE, REAL, UNIT, Domain, TensorType, hull, image
 from ..core.parts import Movement
 from ..core.source import Span
 from .counts import Formula
@@ -130,6 +130,11 @@ def check_axis(shape: tuple[int, ...], dim: int, op: str) -> int:
     return shape[dim]
 
 
+Shape = tuple[int, ...]
+# Per index along axis 0, the distinct elementwise maps its entries get (DomainRule.entry_maps).
+ChannelMaps = tuple[tuple[Callable[[float], float], ...], ...]
+
+
 # --------------------------------------------------------------------------------------------
 # Domain rules (docs/language.md, What the checker enforces)
 
@@ -145,6 +150,9 @@ class DomainRule:
       and folds), "net" (learned, real → real), or "surjection" (its own output domain; may set
       a fold).
     - `point_map`: the elementwise map on numbers, for interval images.
+    - `entry_maps(params, shape)`: where entries get maps of their own (`scale(by=[...])`),
+      for each index along axis 0 the distinct maps of its entries (`ChannelMaps`); None where
+      `point_map` is every entry's map.
     - `output`: for non-elementwise roles, the produced domain given the input domain.
     - `sets_fold`: the fold region an inference surjection puts on its output; ORDERED for an
       op that sorts (it permutes entries, so the folds they carry come along).
@@ -157,6 +165,7 @@ class DomainRule:
     accepts: Callable[[Any], Domain | None]
     role: str
     point_map: Callable[[Any], Callable[[float], float]] | None = None
+    entry_maps: Callable[[Any, Shape], ChannelMaps | None] | None = None
     output: Callable[[Domain, Any], Domain] | None = None
     sets_fold: Domain | None = None
     structure: Callable[[Any, tuple[Shape, ...]], Movement] | None = None
@@ -172,14 +181,24 @@ class DomainRule:
     def produce(self, t: TensorType, params: Params) -> tuple[Domain, bool]:
         """(domain, fills) of the output for an input of type `t` that passed `accepts`."""
         if self.role == "elementwise":
-            assert self.point_map is not None
-            return image(t.domain, self.point_map(params)), t.fills
+            maps = {fn for channel in self.channel_maps(params, t.shape) for fn in channel}
+            images = {image(t.domain, fn) for fn in maps}
+            return hull(list(images)), t.fills and len(images) == 1
         if self.role == "structural":
             return t.domain, t.fills
         if self.role == "net":
             return REAL, t.fills and t.domain == REAL
         assert self.output is not None
         return self.output(t.domain, params), t.fills
+
+    def channel_maps(self, params: Params, shape: Shape) -> ChannelMaps:
+        """The maps of an elementwise op's entries, per index along axis 0; one tuple holding
+        `point_map` alone where every entry gets it."""
+        maps = self.entry_maps(params, shape) if self.entry_maps is not None else None
+        if maps is not None:
+            return maps
+        assert self.point_map is not None
+        return ((self.point_map(params),),)
 
 
 def always(domain: Domain) -> Callable[[Any], Domain]:
@@ -215,10 +234,11 @@ KIND_STYLES: dict[str, Style] = {
     "distribution": Style("ellipse", "#eeeeee"),
     "input": Style("parallelogram", "#ffffff"),
     "context": Style("parallelogram", "#fff2cc"),
+    # ops computed from contexts alone (structural ops, `embed`): context-side, never modelled
+    "context_side": Style("box", "#fff2cc"),
 }
 
 
-Shape = tuple[int, ...]
 Kwargs = tuple[tuple[str, Arg], ...]
 
 
@@ -317,10 +337,25 @@ class OpEntry:
     slots: SlotRule = no_slots
     user_impl: UserImpl | None = None
     parameters: Formula | None = None
+    # Runs on contexts only (`embed`): a deterministic map of what the model is conditioned on,
+    # never part of the flow; its `kind` is then only nominal.
+    context_only: bool = False
+    # A caveat on the op's exactness that `--check` prints under `note:` after "`op` at line
+    # N" (`batchnorm`: exact in evaluation mode only); it does not change the likelihood class.
+    note: str | None = None
 
     @property
     def style(self) -> Style:
         return KIND_STYLES[self.kind.value]
+
+    @property
+    def runs_on_contexts(self) -> bool:
+        """Whether the op may map contexts (docs/language.md, Conditioning): the context-only
+        ops, and the catalogue's structural bijections, which only move entries. Anything
+        that gives a density or changes the likelihood (couplings, surjections, user
+        transforms) may not: a context is never modelled (E409)."""
+        structural = self.kind is Kind.BIJECTIVE and self.domain.role == "structural"
+        return self.context_only or (self.user_impl is None and structural)
 
 
 @dataclass(frozen=True)
@@ -364,6 +399,16 @@ class NetEntry:
     # Keeps every axis but the first (conv, resnet on [C, ...], transformer): a context with
     # axes of its own must have the input's, or the runtime flattens and broadcasts it.
     keeps_space: bool = False
+    # (params, in_shape) → the sizes after the first axis that the net produces: a strided or
+    # upsampling `conv` changes them; None where the net keeps them (or flattens, as `mlp`).
+    # `check` accepts an out shape whose trailing sizes differ from the input's only when this
+    # gives exactly them; ops that size a tensor from a net (a vae's decoder) may call it.
+    resize: Callable[[Any, Shape], Shape] | None = None
+    # What the net computes, its options and their caveats (docs/catalogue.md).
+    details: str = ""
+    # params → a caveat on exactness that `--check` prints under `note:` (`norm=batch`: exact
+    # in evaluation mode only), or None; like an op's `note`, it keeps the likelihood class.
+    note: Callable[[Any], str | None] = field(default=lambda p: None)
 
 
 def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: Any, context: Shape | None) -> dict[str, Slot]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -9,7 +10,20 @@ from pydantic import Field, ValidationInfo, field_validator
 from ..core import codes
 from ..core.domains import ANY_INT, POSITIVE, REAL, UNIT, TensorType, integers
 from .base import CallValue, DistEntry, Kwargs, NetEntry, NoParams, Params, Shape, ShapeError, TensorRef
-from .counts import Count, CountKwargs, Nested, chain, conv, dense, no_parameters, numel, own_or_net
+from .counts import (
+    Count,
+    CountKwargs,
+    Nested,
+    activation_factor,
+    chain,
+    conv,
+    conv_space,
+    dense,
+    no_parameters,
+    norm_parameters,
+    numel,
+    own_or_net,
+)
 from .rules import show
 
 Net = Annotated[
@@ -100,6 +114,18 @@ HALF_NORMAL = DistEntry(
     parameters=own_or_net(lambda k: 1),
 )
 
+STANDARD_HALF_NORMAL = DistEntry(
+    name="standard_half_normal",
+    params=NoParams,
+    runtime="StandardHalfNormal",
+    support=POSITIVE,
+    discrete=False,
+    summary="|N(0, 1)| on every entry: a half-normal with scale 1, nothing learned",
+    maths="log p(z) = Σ log 2 − ½ (z² + log 2π) for z ≥ 0 (−∞ below 0): `half_normal()` with σ fixed at 1.",
+    emit=_shape,
+    parameters=no_parameters,
+)
+
 TRUNCATED_NORMAL = DistEntry(
     name="truncated_normal",
     params=ConditionalParams,
@@ -180,6 +206,7 @@ DISTRIBUTIONS: tuple[DistEntry, ...] = (
     STANDARD_NORMAL,
     NORMAL,
     HALF_NORMAL,
+    STANDARD_HALF_NORMAL,
     TRUNCATED_NORMAL,
     LOGIT_NORMAL,
     STANDARD_UNIFORM,
@@ -191,6 +218,54 @@ DISTRIBUTIONS: tuple[DistEntry, ...] = (
 # Nets: `check(params, in_shape, out_shape)` refuses shapes the net cannot connect.
 
 Width = Annotated[int, Field(ge=1, le=1_000_000)]
+Dropout = Annotated[
+    float, Field(ge=0.0, lt=1.0, description="dropout probability after each hidden activation (0: none)")
+]
+# Elementwise activations (the runtime's `nets.ELEMENTWISE`); `swish` is `silu`'s other name.
+Activation = Literal["relu", "gelu", "tanh", "elu", "leaky_relu", "silu", "swish", "softplus", "sigmoid"]
+# ... and `concat_elu`, elu([h, −h]), which doubles the width the next layer reads.
+WideActivation = Literal[
+    "relu", "gelu", "tanh", "elu", "leaky_relu", "silu", "swish", "softplus", "sigmoid", "concat_elu"
+]
+Norm = Literal["none", "batch", "layer"]
+
+_OPTIONS_TEXT = (
+    "`activation`: relu, gelu, tanh, elu, leaky_relu (slope 0.01), silu (= swish), softplus, sigmoid"
+    "{wide}. `dropout=p`: dropout after each hidden activation (a conditioner's dropout keeps the flow "
+    "exact for each drawn mask; eval mode draws none, and sampling or inverting in training mode uses "
+    "a fresh mask, so call `model.eval()` first)."
+)
+_NORM_TEXT = (
+    " `norm`: after each hidden layer, before its activation, `batch` (BatchNorm) or `layer` "
+    "(LayerNorm on vectors, GroupNorm with one group on `[C, ...]`: each example over its channels and "
+    "positions). The verdict holds per example for the model in eval mode: the net is a conditioner, "
+    "and with running statistics it is a fixed function of each example. In training mode `batch` "
+    "normalises with the batch's statistics, so each example's log-density then depends on the other "
+    "examples of its batch: `--check` says so in a note (the likelihood class is that of eval mode); "
+    "evaluate (and report likelihoods) in eval mode, or use `layer`, which never mixes examples."
+)
+
+
+# `--check`'s note on a net with `norm=batch` (NetEntry.note), worded as `batchnorm`'s.
+BATCH_NORM_NOTE = (
+    "uses `norm=batch`: exact in evaluation mode only (`model.eval()`): in training mode the net "
+    "normalises by the statistics of the batch, so `log_prob` is not a per-example density"
+)
+
+
+def _batch_norm_note(p: Params) -> str | None:
+    return BATCH_NORM_NOTE if getattr(p, "norm", "none") == "batch" else None
+
+
+def _options_text(wide: bool, norm: bool) -> str:
+    text = _OPTIONS_TEXT.format(wide=", or concat_elu (elu([h, −h]), twice the width)" if wide else "")
+    return text + (_NORM_TEXT if norm else "")
+
+
+def _optional(p: Params, defaults: dict[str, object]) -> Kwargs:
+    """The keywords among `defaults` whose value differs from it: a net built with its
+    defaults is emitted as before these options existed."""
+    return tuple((key, getattr(p, key)) for key, default in defaults.items() if getattr(p, key) != default)
 
 
 class MlpParams(Params):
@@ -198,7 +273,9 @@ class MlpParams(Params):
         tuple[Width, ...],
         Field(min_length=1, description="widths of the hidden layers, e.g. `[64, 64]`"),
     ] = (64, 64)
-    activation: Literal["relu", "gelu", "tanh"] = "relu"
+    activation: WideActivation = "relu"
+    dropout: Dropout = 0.0
+    norm: Norm = "none"
 
 
 def _numel(shape: Shape | None) -> int:
@@ -218,9 +295,24 @@ def _channels(in_shape: Shape, context: Shape | None) -> int:
     return in_shape[0] + _numel(context)
 
 
+def _hidden_chain(
+    width: int, hidden: tuple[int, ...], layer: Callable[[int, int, int], int], activation: str, norm: str
+) -> tuple[int, int]:
+    """Parameters of hidden layers `layer(index, in, out)` each followed by `norm` and
+    `activation`, and the width the next layer reads."""
+    total = 0
+    for index, size in enumerate(hidden):
+        total += layer(index, width, size) + norm_parameters(norm, size)
+        width = size * activation_factor(activation)
+    return total, width
+
+
 def _mlp_parameters(k: CountKwargs, _nested: Nested) -> Count:
-    widths = (k["in_features"], *k.get("hidden", (64,)), k["out_features"])
-    return chain(widths, dense)
+    activation, norm = k.get("activation", "relu"), k.get("norm", "none")
+    total, width = _hidden_chain(
+        k["in_features"], tuple(k.get("hidden", (64,))), lambda _, a, b: dense(a, b), activation, norm
+    )
+    return total + dense(width, k["out_features"])
 
 
 MLP = NetEntry(
@@ -233,8 +325,11 @@ MLP = NetEntry(
         ("out_features", _numel(o)),
         ("hidden", tuple(p.hidden)),
         ("activation", p.activation),
+        *_optional(p, {"dropout": 0.0, "norm": "none"}),
     ),
     parameters=_mlp_parameters,
+    note=_batch_norm_note,
+    details="Hidden layers: linear → norm → activation → dropout. " + _options_text(wide=True, norm=True),
 )
 
 
@@ -250,52 +345,178 @@ def _same_space(net: str, in_shape: Shape, out_shape: Shape, ranks: tuple[int, .
         )
 
 
+Kernel = Annotated[int, Field(ge=1, le=99)]
+Factor = Annotated[int, Field(ge=1, le=64)]
+
+
+def _check_entries(values: int | tuple[int, ...], low: int, high: int, odd: bool = False) -> None:
+    """ValueError unless every entry is in [low, high] (and odd)."""
+    entries = (values,) if isinstance(values, int) else values
+    if not entries:
+        raise ValueError("must not be empty")
+    for value in entries:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        if odd and value % 2 == 0:
+            raise ValueError("must be odd (so a convolution keeps or exactly divides the size)")
+
+
 class ConvParams(Params):
-    hidden: Annotated[Width, Field(description="channels of the hidden layers")] = 64
-    layers: Annotated[int, Field(ge=1, le=1000, description="convolutions in all")] = 2
-    kernel: Annotated[int, Field(ge=1, le=99, description="an odd kernel size")] = 3
+    hidden: Annotated[
+        int | tuple[int, ...],
+        Field(description="channels of the hidden layers: one width, or one per hidden layer (`[512, 512]`)"),
+    ] = 64
+    layers: Annotated[
+        int | None, Field(ge=1, le=1000, description="convolutions in all (one more than the hidden widths)")
+    ] = None
+    kernel: Annotated[
+        int | tuple[int, ...],
+        Field(description="odd kernel sizes: one for every convolution, or one each (`[3, 1, 3]`)"),
+    ] = 3
+    activation: WideActivation = "relu"
+    dropout: Dropout = 0.0
+    norm: Norm = "none"
+    stride: Annotated[Factor, Field(description="the first convolution's stride: spatial sizes L → ⌈L/stride⌉")] = 1
+    upsample: Annotated[Factor, Field(description="nearest upsampling of the input: spatial sizes L → L·upsample")] = 1
+
+    unset = {"layers": "2, or the length of a `hidden` or `kernel` list"}
+
+    @field_validator("hidden")
+    @classmethod
+    def _widths(cls, value: int | tuple[int, ...]) -> int | tuple[int, ...]:
+        _check_entries(value, 1, 1_000_000)
+        return value
+
+    @field_validator("layers")
+    @classmethod
+    def _layers_agree(cls, value: int | None, info: ValidationInfo) -> int | None:
+        hidden = info.data.get("hidden")
+        if value is not None and isinstance(hidden, tuple) and value != len(hidden) + 1:
+            raise ValueError(
+                f"must be {len(hidden) + 1} with {len(hidden)} hidden widths (leave it out: the widths say it)"
+            )
+        return value
 
     @field_validator("kernel")
     @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError("must be odd (the output keeps the input's size)")
+    def _kernels(cls, value: int | tuple[int, ...], info: ValidationInfo) -> int | tuple[int, ...]:
+        _check_entries(value, 1, 99, odd=True)
+        if isinstance(value, tuple):
+            hidden, layers = info.data.get("hidden"), info.data.get("layers")
+            count = len(hidden) + 1 if isinstance(hidden, tuple) else layers
+            if count is not None and len(value) != count:
+                raise ValueError(f"must have one size per convolution: {count}, not {len(value)}")
+        return value
+
+    @field_validator("upsample")
+    @classmethod
+    def _one_resize(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("stride", 1) > 1:
+            raise ValueError("cannot be used with `stride`: a net either downsamples or upsamples")
         return value
 
 
+def _conv_layers(p: ConvParams) -> int:
+    """The number of convolutions: from a `hidden` list, `layers`, a `kernel` list, or 2."""
+    if isinstance(p.hidden, tuple):
+        return len(p.hidden) + 1
+    if p.layers is not None:
+        return p.layers
+    return len(p.kernel) if isinstance(p.kernel, tuple) else 2
+
+
+def _conv_resize(p: ConvParams, in_shape: Shape) -> Shape:
+    return conv_space(in_shape[1:], p.stride, p.upsample)
+
+
+def _conv_check(p: ConvParams, in_shape: Shape, out_shape: Shape) -> None:
+    if p.stride == 1 and p.upsample == 1:
+        _same_space("conv", in_shape, out_shape, (2, 3), "`[C, L]` or `[C, H, W]` tensors")
+        return
+    change = f"stride={p.stride}" if p.stride > 1 else f"upsample={p.upsample}"
+    if len(in_shape) not in (2, 3) or len(out_shape) != len(in_shape):
+        raise ShapeError(
+            codes.E309,
+            f"`conv` works on `[C, L]` or `[C, H, W]` tensors, but here it would read {show(in_shape)} "
+            f"and produce {show(out_shape)}",
+            "use `mlp`, which flattens",
+            param="net",
+        )
+    made = _conv_resize(p, in_shape)
+    if out_shape[1:] != made:
+        raise ShapeError(
+            codes.E309,
+            f"`conv(..., {change})` turns the spatial sizes {show(in_shape[1:])} into {show(made)}, "
+            f"but here it must produce {show(out_shape)}",
+            "a net's output shape is set by the op using it: change `stride`/`upsample` so the sizes agree, "
+            "or leave them at 1 where the op needs the input's size (couplings do)",
+            param="net",
+        )
+
+
 def _conv_parameters(k: CountKwargs, _nested: Nested) -> Count:
-    layers, hidden, kernel, spatial = (
-        k.get("layers", 2),
-        k.get("hidden", 64),
-        k.get("kernel", 3),
-        k.get("spatial_dims", 2),
+    hidden, spatial = k.get("hidden", 64), k.get("spatial_dims", 2)
+    if isinstance(hidden, int):
+        kernel = k.get("kernel", 3)
+        layers = k.get("layers")
+        layers = (2 if isinstance(kernel, int) else len(kernel)) if layers is None else layers
+        widths: tuple[int, ...] = (hidden,) * (layers - 1)
+    else:
+        widths = tuple(hidden)
+        layers = len(widths) + 1
+    kernel = k.get("kernel", 3)
+    kernels: tuple[int, ...] = (kernel,) * layers if isinstance(kernel, int) else tuple(kernel)
+    total, width = _hidden_chain(
+        k["in_channels"],
+        widths,
+        lambda index, a, b: conv(a, b, kernels[index], spatial),
+        k.get("activation", "relu"),
+        k.get("norm", "none"),
     )
-    widths = (k["in_channels"], *([hidden] * (layers - 1)), k["out_channels"])
-    return chain(widths, lambda a, b: conv(a, b, kernel, spatial))
+    return total + conv(width, k["out_channels"], kernels[-1], spatial)
 
 
 CONV = NetEntry(
     name="conv",
     params=ConvParams,
     runtime="ConvNet",
-    summary="a convolutional net on `[C, L]` or `[C, H, W]`, same spatial size out; last layer zero",
+    summary=(
+        "a convolutional net on `[C, L]` or `[C, H, W]`, same spatial size out unless strided or upsampling; "
+        "last layer zero"
+    ),
     emit=lambda p, i, o, c: (
         ("in_channels", _channels(i, c)),
         ("out_channels", o[0]),
         ("hidden", p.hidden),
-        ("layers", p.layers),
+        ("layers", _conv_layers(p)),
         ("kernel", p.kernel),
         ("spatial_dims", len(i) - 1),
+        *_optional(p, {"activation": "relu", "dropout": 0.0, "norm": "none", "stride": 1, "upsample": 1}),
     ),
-    check=lambda p, i, o: _same_space("conv", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
+    check=_conv_check,
     keeps_space=True,
+    resize=_conv_resize,
     parameters=_conv_parameters,
+    note=_batch_norm_note,
+    details=(
+        "Hidden layers: convolution → norm → activation → dropout; 'same' padding. Widths and kernel sizes "
+        "per layer: `conv(hidden=[512, 512], kernel=[3, 1, 3])` is Glow's 3×3 → 1×1 → 3×3 net; the lists "
+        "must agree in length (E205). `stride=s` makes the first convolution strided (padding ⌊k/2⌋), so "
+        "each spatial size L becomes ⌈L/s⌉; `upsample=u` repeats each position u times along each spatial "
+        "axis before it (L → L·u). The checker accepts an output whose spatial sizes differ from the "
+        "input's only when they are exactly these (E309): for ops that read and produce tensors of "
+        "different sizes (encoders, decoders, context nets); a coupling keeps the size. "
+        + _options_text(wide=True, norm=True)
+    ),
 )
 
 
 class ResnetParams(Params):
     hidden: Annotated[Width, Field(description="width of the residual blocks")] = 64
     blocks: Annotated[int, Field(ge=1, le=1000, description="residual blocks")] = 2
+    activation: Activation = "relu"
+    dropout: Dropout = 0.0
+    norm: Norm = "none"
 
 
 def _resnet_parameters(k: CountKwargs, _nested: Nested) -> Count:
@@ -306,7 +527,8 @@ def _resnet_parameters(k: CountKwargs, _nested: Nested) -> Count:
     def layer(a: int, b: int) -> int:
         return dense(a, b) if spatial == 0 else conv(a, b, 3, spatial)
 
-    return layer(k["in_channels"], hidden) + 2 * blocks * layer(hidden, hidden) + layer(hidden, k["out_channels"])
+    block = 2 * layer(hidden, hidden) + 2 * norm_parameters(k.get("norm", "none"), hidden)
+    return layer(k["in_channels"], hidden) + blocks * block + layer(hidden, k["out_channels"])
 
 
 RESNET = NetEntry(
@@ -320,10 +542,127 @@ RESNET = NetEntry(
         ("hidden", p.hidden),
         ("blocks", p.blocks),
         ("spatial_dims", len(i) - 1),
+        *_optional(p, {"activation": "relu", "dropout": 0.0, "norm": "none"}),
     ),
     check=lambda p, i, o: _same_space("resnet", i, o, (1, 2, 3), "vectors or images"),
     keeps_space=True,
     parameters=_resnet_parameters,
+    note=_batch_norm_note,
+    details=(
+        "Pre-activation blocks h + W₂·dropout(act(norm(W₁·act(norm(h))))), W 3-wide 'same' convolutions "
+        "(dense layers on vectors). " + _options_text(wide=False, norm=True)
+    ),
+)
+
+
+class DensenetParams(Params):
+    hidden: Annotated[Width, Field(description="channels between the dense blocks")] = 64
+    blocks: Annotated[int, Field(ge=1, le=1000, description="dense blocks")] = 1
+    layers: Annotated[int, Field(ge=1, le=1000, description="dense layers per block")] = 4
+    growth: Annotated[Width, Field(description="channels each dense layer adds")] = 32
+    kernel: Annotated[Kernel, Field(description="an odd kernel size of the dense layers' second convolution")] = 3
+    activation: Activation = "relu"
+    dropout: Dropout = 0.0
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        _check_entries(value, 1, 99, odd=True)
+        return value
+
+
+def _densenet_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    hidden: int = k.get("hidden", 64)
+    blocks: int = k.get("blocks", 1)
+    layers: int = k.get("layers", 4)
+    growth: int = k.get("growth", 32)
+    kernel: int = k.get("kernel", 3)
+    spatial: int = k.get("spatial_dims", 2)
+    block = conv(hidden + layers * growth, hidden, 1, spatial)  # the 1×1 transition
+    for index in range(layers):
+        channels = hidden + index * growth
+        block += conv(channels, channels, 1, spatial) + conv(channels, growth, kernel, spatial)
+    return conv(k["in_channels"], hidden, 1, spatial) + blocks * block + conv(hidden, k["out_channels"], 1, spatial)
+
+
+DENSENET = NetEntry(
+    name="densenet",
+    params=DensenetParams,
+    runtime="DenseNet",
+    summary="a DenseNet on `[C, L]` or `[C, H, W]` (the SurVAE Flows image conditioners); last layer zero",
+    emit=lambda p, i, o, c: (
+        ("in_channels", _channels(i, c)),
+        ("out_channels", o[0]),
+        ("hidden", p.hidden),
+        ("blocks", p.blocks),
+        ("layers", p.layers),
+        ("growth", p.growth),
+        ("kernel", p.kernel),
+        ("spatial_dims", len(i) - 1),
+        ("activation", p.activation),
+        ("dropout", p.dropout),
+    ),
+    check=lambda p, i, o: _same_space("densenet", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
+    keeps_space=True,
+    parameters=_densenet_parameters,
+    details=(
+        "A 1×1 convolution to `hidden` channels; `blocks` dense blocks, each of `layers` dense layers and a "
+        "1×1 transition back to `hidden`; a 1×1 output convolution. A dense layer reads all the channels "
+        "before it (C) and appends `growth` new ones: act(conv_k(dropout(act(conv_1×1(h))))), the 1×1 "
+        "keeping C channels. " + _options_text(wide=False, norm=False)
+    ),
+)
+
+
+class GatedConvParams(Params):
+    hidden: Annotated[Width, Field(description="channels of the residual blocks")] = 64
+    blocks: Annotated[int, Field(ge=1, le=1000, description="gated residual blocks")] = 2
+    kernel: Annotated[Kernel, Field(description="an odd kernel size")] = 3
+    dropout: Dropout = 0.0
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        _check_entries(value, 1, 99, odd=True)
+        return value
+
+
+def _gated_conv_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    hidden: int = k.get("hidden", 64)
+    blocks: int = k.get("blocks", 2)
+    kernel: int = k.get("kernel", 3)
+    spatial: int = k.get("spatial_dims", 2)
+    block = conv(2 * hidden, hidden, kernel, spatial) + conv(2 * hidden, 2 * hidden, 1, spatial)
+    return (
+        conv(k["in_channels"], hidden, kernel, spatial)
+        + blocks * block
+        + conv(2 * hidden, k["out_channels"], kernel, spatial)
+    )
+
+
+GATED_CONV = NetEntry(
+    name="gated_conv",
+    params=GatedConvParams,
+    runtime="GatedConvNet",
+    summary="a residual net of gated convolutions (PixelCNN++, Flow++) on `[C, L]` or `[C, H, W]`; last layer zero",
+    emit=lambda p, i, o, c: (
+        ("in_channels", _channels(i, c)),
+        ("out_channels", o[0]),
+        ("hidden", p.hidden),
+        ("blocks", p.blocks),
+        ("kernel", p.kernel),
+        ("spatial_dims", len(i) - 1),
+        ("dropout", p.dropout),
+    ),
+    check=lambda p, i, o: _same_space("gated_conv", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
+    keeps_space=True,
+    parameters=_gated_conv_parameters,
+    details=(
+        "A k-wide convolution to `hidden` channels, `blocks` gated residual blocks h + a ⊙ σ(b) with "
+        "(a, b) = split(G·dropout(concat_elu(W·concat_elu(h)))) (W k-wide, 2·hidden → hidden; G 1×1, "
+        "2·hidden → 2·hidden; concat_elu(h) = elu([h, −h])), then concat_elu and a k-wide output convolution. "
+        "`dropout=p` as for `conv`."
+    ),
 )
 
 
@@ -373,7 +712,7 @@ TRANSFORMER = NetEntry(
 
 class MadeParams(Params):
     hidden: Annotated[tuple[Width, ...], Field(min_length=1, description="hidden widths, e.g. `[64, 64]`")] = (64, 64)
-    activation: Literal["relu", "gelu", "tanh"] = "relu"
+    activation: Activation = "relu"
 
 
 def _made_emit(p: MadeParams, i: Shape, o: Shape, c: Shape | None) -> Kwargs:
@@ -407,4 +746,4 @@ MADE = NetEntry(
     parameters=_made_parameters,
 )
 
-NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, TRANSFORMER, MADE)
+NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, DENSENET, GATED_CONV, TRANSFORMER, MADE)

@@ -17,7 +17,7 @@ from .check_args import check_args
 from .check_density import check_density
 from .check_domains import check_domains
 from .check_shapes import check_shapes
-from .likelihood import infer_likelihood
+from .likelihood import infer_likelihood, infer_notes
 
 
 def check_model(
@@ -45,6 +45,7 @@ def check_model(
         warnings=[d for d in diagnostics if not d.is_error],
         inference_order=list(model.graph.nodes),
         sampling_order=order,
+        notes=infer_notes(model, bound),
     )
     return checked, diagnostics
 
@@ -53,15 +54,19 @@ def generative_graph(model: ModelIR) -> nx.DiGraph[str]:
     """The generative dependencies of docs/language.md, What the checker enforces, between ops and `~` statements.
 
     In the sampling direction a tensor becomes available when the node that consumed it runs
-    backwards (the op's inverse, or the `~` drawing it); a `context` declaration is given. A
+    backwards (the op's inverse, or the `~` drawing it); a `context` declaration and what
+    context-side ops make from it are given. A
     node needs its outputs (an op's inverse) and the tensor it reads with `context=`. Edge
     u → v, labelled with the tensor, means u makes a tensor that v needs.
     """
     graph: nx.DiGraph[str] = nx.DiGraph()
     maker: dict[str, str] = {}
+    # Ops computed from contexts alone run before the flow in both directions: their outputs,
+    # like the contexts, are available from the start (docs/language.md, Conditioning).
+    context_side = model.context_side()
     for node in model.graph.nodes:
         payload = model.payload(node)
-        if isinstance(payload, (OpNode, DistNode)):
+        if isinstance(payload, (OpNode, DistNode)) and node not in context_side:
             graph.add_node(node)
             for tensor in payload.inputs if isinstance(payload, OpNode) else (payload.input,):
                 maker.setdefault(tensor, node)

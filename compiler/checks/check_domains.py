@@ -14,10 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..catalogue import DistEntry, DistSlot, OpEntry
-from ..catalogue.base import DomainRule
+from ..catalogue.base import ChannelMaps, DomainRule
 from ..core import codes
 from ..core.diagnostics import Diagnostic, error, warning
-from ..core.domains import INF, ORDERED, POSITIVE, REAL, UNIT, Domain, Fold, Origin, Part, TensorType, image, interval
+from ..core.domains import (
+    INF,
+    ORDERED,
+    POSITIVE,
+    REAL,
+    UNIT,
+    Domain,
+    Fold,
+    Origin,
+    Part,
+    TensorType,
+    hull,
+    image,
+    interval,
+)
 from ..core.parts import Append, Split, merge, move, with_parts
 from ..core.source import Span
 from ..ir.checked import EXACT, Bound, ModelDist
@@ -87,6 +101,11 @@ def _close_hint(fold: Fold) -> str:
         return "keep the sorted entries together and in order until `sorted_to_real`"
     if fold.ordered and not fold.whole:
         return "close the whole sorted run with one `sorted_to_real` before cutting it"
+    if fold.uneven is not None:
+        return (
+            f"since {fold.uneven} mapped its entries by different numbers, each has a fold of its own: "
+            "close the fold before that map, or `split` the entries and close each part"
+        )
     return f"close the fold first with {closing_maps(fold.region)}"
 
 
@@ -109,12 +128,15 @@ class DomainResult:
 
 def check_domains(model: ModelIR, bound: dict[str, Bound], shapes: dict[str, tuple[int, ...]]) -> DomainResult:
     result = DomainResult({}, [], [])
+    context_side = model.context_side()
     for node in model.graph.nodes:
         payload = model.payload(node)
         if isinstance(payload, (InputNode, ContextNode)) and payload.tensor in shapes:
             result.types[payload.tensor] = TensorType.uniform(payload.domain, payload.shape)
         elif node not in bound:
             continue
+        elif node in context_side and isinstance(payload, OpNode):
+            _context_op(payload, bound[node], shapes, result)
         elif (
             isinstance(payload, OpNode)
             and all(t in result.types for t in payload.inputs)
@@ -176,6 +198,26 @@ def _op(model: ModelIR, node: OpNode, call: Bound, shapes: dict[str, tuple[int, 
         out.maps[node.outputs[0]] = (node.inputs[0], node, call)
 
 
+def _context_op(node: OpNode, call: Bound, shapes: dict[str, tuple[int, ...]], out: DomainResult) -> None:
+    """An op computed from contexts alone (docs/language.md, Conditioning): never modelled, so
+    nothing to accept, leak or waste; only the types to follow, for the table and the nets
+    that read them. Structural ops move parts (an `int<K>` context stays `int<K>`, as its
+    entries are; the runtime holds them as cell centres); a context net makes real features."""
+    entry = call.entry
+    assert isinstance(entry, OpEntry)
+    if not all(t in out.types for t in node.inputs) or not all(t in shapes for t in node.outputs):
+        return
+    types = [out.types[t] for t in node.inputs]
+    out_shapes = [shapes[o] for o in node.outputs]
+    structure = entry.domain.structure
+    if entry.domain.role == "structural" and structure is not None:
+        why = f"moved by `{entry.name}` (line {node.span.line})"
+        results = move(structure(call.params, tuple(t.shape for t in types)), types, out_shapes, why)
+    else:
+        results = [TensorType.uniform(REAL, shape) for shape in out_shapes]
+    out.types.update(zip(node.outputs, results, strict=True))
+
+
 def _side(types: list[TensorType]) -> TensorType:
     """Several inputs of a non-structural op as one type (each input's parts, side by side)."""
     return TensorType(types[0].shape, tuple(p for t in types for p in t.parts), 0)
@@ -202,7 +244,9 @@ def _outputs(
     if accepts is None:  # the op's decoder models the input and is checked against it
         return [TensorType.uniform(rule.produce(t, call.params)[0], shape) for shape in out_shapes], None
     if rule.role == "elementwise":
-        return [_elementwise(rule, call, t, accepts, me)], None
+        mapped = _elementwise(rule, call, t, accepts, me)
+        _unequal_images(entry.name, model.tensors[node.inputs[0]].name, t, mapped, node.span, out)
+        return [mapped], None
     if rule.role == "structural":
         assert rule.structure is not None
         movement = rule.structure(call.params, tuple(x.shape for x in types))
@@ -242,6 +286,25 @@ def _appended(call: Bound, movement: Append, before: tuple[int, ...], after: tup
     return TensorType.uniform(support, shape)
 
 
+def _unequal_images(op: str, name: str, before: TensorType, after: TensorType, span: Span, out: DomainResult) -> None:
+    """W401 where entries mapped by different numbers (`scale(by=[...])` on a bounded domain)
+    land on different intervals: their part gets the hull, which no entry fills, so whatever
+    models it can put mass where no value lies (as where `_mixed_domains` warns)."""
+    changed = [b for b, a in zip(before.parts, after.parts, strict=True) if b.fills and not a.fills]
+    if not changed:
+        return
+    out.diagnostics.append(
+        warning(
+            codes.W401,
+            span,
+            f"`{op}` maps the entries of `{name}` ({changed[0].domain}) by different numbers onto different "
+            f"intervals, whose hull {after.domain} none of them fills: the model can put mass where no data value "
+            "lies, so its density integrates to less than 1",
+            "give the entries one number, or `split` them and map each part onto the same domain",
+        )
+    )
+
+
 def _mixed_domains(op: str, inputs: list[TensorType], outputs: list[TensorType], span: Span, out: DomainResult) -> None:
     """W401 where an op that moves entries mixes parts of different domains into one: each entry
     may then hold a value of either, so the part's values no longer fill the hull it gets, and
@@ -262,15 +325,71 @@ def _mixed_domains(op: str, inputs: list[TensorType], outputs: list[TensorType],
 
 def _elementwise(rule: DomainRule, call: Bound, t: TensorType, accepts: Domain, me: Origin) -> TensorType:
     """A fixed monotone map, part by part: domains and interval folds map through their image;
-    an increasing map carries an ordered fold, a decreasing one breaks it."""
-    assert rule.point_map is not None
-    fn = rule.point_map(call.params)
-    parts = []
+    an increasing map carries an ordered fold, a decreasing one breaks it.
+
+    Where entries get maps of their own (`scale(by=[...])`) a part takes the maps of the
+    entries it holds: its domain is the hull of their images (filled only if they agree), an
+    interval fold the region that every entry's image of it contains (what a consumer must
+    stay inside for all of them), and an ordered fold survives only maps that all increase and
+    agree along its axis."""
+    channels = rule.channel_maps(call.params, t.shape)
+    parts, start = [], 0
     for part in t.parts:
-        domain = image(part.domain, fn)
-        folds = tuple(f for f in (_map_fold(f, fn, accepts, part.domain, me) for f in part.folds) if f is not None)
-        parts.append(Part(part.size, domain, part.fills, folds))
+        held = _held(channels, t, start, part.size)
+        start += part.size
+        fns = tuple(dict.fromkeys(fn for channel in held for fn in channel))
+        images = {image(part.domain, fn) for fn in fns}
+        domain = hull(list(images))
+        mapped = (_map_fold_all(f, held, fns, accepts, part.domain, me) for f in part.folds)
+        parts.append(Part(part.size, domain, part.fills and len(images) == 1, tuple(f for f in mapped if f)))
     return TensorType(t.shape, tuple(parts), t.axis)
+
+
+def _held(channels: ChannelMaps, t: TensorType, start: int, size: int) -> ChannelMaps:
+    """The maps of a part's entries: those of the indices `start`..`start + size − 1` along
+    axis 0 where the parts cut axis 0, otherwise of every index."""
+    if len(channels) == 1:
+        return channels
+    if t.axis == 0:
+        return channels[start : start + size]
+    return channels
+
+
+def _map_fold_all(
+    fold: Fold,
+    held: ChannelMaps,
+    fns: tuple[Callable[[float], float], ...],
+    accepts: Domain,
+    domain: Domain,
+    me: Origin,
+) -> Fold | None:
+    """The fold after the maps `fns` of a part's entries (`held`, per index along axis 0);
+    None if they end it. One map: `_map_fold`."""
+    if len(fns) == 1:
+        return _map_fold(fold, fns[0], accepts, domain, me)
+    if fold.ordered:
+        if fold.broken is not None:
+            return fold
+        if not all(_increasing(fn, domain) for fn in fns):
+            return replace(fold, broken=f"reversed in some entries by {me.describe()}, a decreasing map there")
+        # Maps that differ along axis 0, or within one index of it (along any other axis, so
+        # perhaps the sorted one), need not keep the sorted entries ascending.
+        if fold.axis == 0 or any(len(channel) > 1 for channel in held):
+            return replace(fold, broken=f"mapped entry by entry with different numbers by {me.describe()}")
+        return replace(fold, maps=(*fold.maps, me.describe()))
+    regions = []
+    for fn in fns:
+        one = _map_fold(fold, fn, accepts, domain, me)
+        regions.append(image(accepts, fn) if one is None else one.region)
+    common = regions[0]
+    for region in regions[1:]:
+        common = common.intersect(region)
+    if common.lo >= common.hi:  # no value lies in every entry's region: nothing can respect it
+        common = interval(common.lo, common.lo)
+    if all(common.contains(image(accepts, fn)) for fn in fns):
+        return None
+    uneven = fold.uneven if len(set(regions)) == 1 else me.describe()
+    return replace(fold, region=common, uneven=uneven)
 
 
 def _map_fold(fold: Fold, fn: Callable[[float], float], accepts: Domain, domain: Domain, me: Origin) -> Fold | None:
@@ -813,7 +932,7 @@ def _refill_hint(op: str, domain: Domain, generated: Domain, place: _Place, out:
             return f"map it onto {_onto(generated)} first: `{_pipeline(None, route)}`{peer}"
         return f"map `{name}` onto {_onto(generated)} first: `h = {_pipeline(name, route)}`{peer}"
     assert name is not None
-    present = _pipeline(name, [(node.op, getattr(call.params, "by", None)) for node, call in chain])
+    present = " |> ".join([name, *(_call_text(node.op, call.params) for node, call in chain)])
     lines = sorted({node.span.line for node, _ in chain})
     at = f"line{'s' * (len(lines) > 1)} {', '.join(map(str, lines))}"
     if route == []:
@@ -888,6 +1007,17 @@ def _pipeline(name: str | None, steps: list[Step]) -> str:
     return " |> ".join([name, *calls] if name else calls)
 
 
+def _call_text(op: str, params: object) -> str:
+    """A fixed map's call as a model file writes it: `scale(by=0.5)`, `shift(by=[1, 2], per=channel)`."""
+    by = getattr(params, "by", None)
+    if by is None:
+        return f"{op}()"
+    if not isinstance(by, tuple):
+        return f"{op}(by={_number(by)})"
+    per = getattr(params, "per", None)
+    return f"{op}(by=[{', '.join(_number(v) for v in by)}]" + (f", per={per})" if per else ")")
+
+
 def _number(value: float) -> str:
     """A number as a model file can write it, exactly (the shortest text that reads back as
     the same float)."""
@@ -906,11 +1036,13 @@ def _onto(domain: Domain) -> str:
 
 
 def _is_context(model: ModelIR, tensor: str) -> bool:
-    return isinstance(model.payload(model.tensors[tensor].producer), ContextNode)
+    """A context, or a tensor computed from contexts alone."""
+    return tensor in model.context_tensors()
 
 
 def _context_hint(name: str) -> str:
     return (
-        f"`{name}` is a context, which is only read, never transformed or given a density: pass it as "
-        f"`context={name}` to a coupling or a conditional distribution, whose net reads it whatever its domain"
+        f"`{name}` is a context (or computed from one), which is only read, never given a density: pass it as "
+        f"`context={name}` to a coupling or a conditional distribution, whose net reads it whatever its domain "
+        "(to map it before it is read: `embed(..., net=...)` or a structural op)"
     )

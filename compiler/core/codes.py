@@ -127,6 +127,11 @@ E216: Final = Code(
     "transform module not importable",
     "`load()` or `compile_source()` could not import the class a `transform`'s `impl` names: its module is not in the model file's folder, in `search_path` or on the Python import path (the message lists where it looked), importing it raised an error (quoted, and chained to the `CompileError`), or the module has no such class.",
 )
+E217: Final = Code(
+    "E217",
+    "invalid arithmetic",
+    "Arithmetic in a value that has no value: a division by zero, a result too large (a whole number of 2**63 or more, a float past 1.8e308), or an operand that is not a number (a tensor, a list, an enum name).",
+)
 E301: Final = Code(
     "E301",
     "axis out of range",
@@ -144,7 +149,7 @@ E304: Final = Code(
 E305: Final = Code(
     "E305",
     "size not divisible",
-    "`squeeze2d`, `unsqueeze2d` and `max_pool` need the sizes they divide to be multiples of `factor` (or `kernel`).",
+    "`squeeze2d`, `unsqueeze2d` and `max_pool` need the sizes they divide to be multiples of `factor` (or `kernel`); a division in a value where a whole number is required (a size, a width, a count) must be exact.",
 )
 E306: Final = Code(
     "E306", "invalid axis permutation", "`transpose(dims=...)` must list every axis of the tensor exactly once."
@@ -165,6 +170,11 @@ E311: Final = Code(
     "E311",
     "context at another resolution",
     "A convolutional net or transformer reads a context with axes of its own only at its input's spatial (or set) size; declare the context at that size, or flat (`[F]`) to broadcast it to every position.",
+)
+E312: Final = Code(
+    "E312",
+    "list does not fit the shape",
+    "`shift(by=[...])` and `scale(by=[...])` need one number per entry of the tensor (`per=element`, the default) or per entry of axis 0 (`per=channel`).",
 )
 E401: Final = Code(
     "E401",
@@ -207,7 +217,7 @@ E408: Final = Code(
 E409: Final = Code(
     "E409",
     "context consumed",
-    "A `context` declaration is read with `context=NAME`, never transformed or given a density.",
+    "A `context` declaration, and what structural ops and `embed` compute from it, is read with `context=NAME`, never given a density or transformed by a density-bearing op (a coupling, a surjection, `dequantize`, ...).",
 )
 E410: Final = Code(
     "E410",
@@ -218,6 +228,11 @@ E411: Final = Code(
     "E411",
     "values overflow",
     "An op maps its input's domain past float32's largest value (±3.4e38): `scale` or `shift` by a huge number, `exp` of values above 88. Such values are stored as inf and their log-density is not a number.",
+)
+E412: Final = Code(
+    "E412",
+    "context meets the flow",
+    "A tensor computed from a context (by structural ops or `embed`) is joined with a flow tensor (`concat`), or a context net (`embed`) is given a flow tensor: values of the context would enter the flow with a density from nothing, or a flow tensor's density would be lost. Read context-side tensors with `context=`.",
 )
 E501: Final = Code("E501", "file too large", "The file is over the size limit (1,000,000 bytes).")
 E502: Final = Code("E502", "too many ops", "The model unrolls to more than 100,000 ops.")

@@ -79,6 +79,10 @@ class Fold:
     # The increasing maps applied since `sort` (op and line): pieces of one run mapped apart
     # are no longer one run when put back side by side.
     maps: tuple[str, ...] = ()
+    # An interval fold whose entries were mapped by different numbers (`shift(by=[...])`): each
+    # entry has a region of its own and `region` is only the part they all share, so a map
+    # that closes `region` need not close every entry's (the op and line, for hints).
+    uneven: str | None = None
 
     @property
     def ordered(self) -> bool:

@@ -25,6 +25,12 @@ _KIND_NOTES = {
 }
 
 
+_CONTEXT_NETS = (
+    "Context nets (deterministic maps of contexts, before anything reads them: never modelled, "
+    "no effect on the likelihood class)"
+)
+
+
 def _default(params: type[Params], name: str, info: FieldInfo) -> str:
     """The default column: `required`, the value as a model file writes it, or what leaving
     an optional keyword out means (`Params.unset`)."""
@@ -110,18 +116,22 @@ def catalogue_page() -> str:
         "exclude the batch axis; `dim` counts axes from 0. D is the number of entries of a tensor.",
         "",
     ]
-    for kind in _KIND_ORDER:
-        entries = [e for e in OP_TABLE.values() if e.kind is kind]
+    ops = [e for e in OP_TABLE.values() if not e.context_only]  # context nets have a section of their own
+    sections = [
+        (f"{kind.label.capitalize()} ({_KIND_NOTES[kind]})", [e for e in ops if e.kind is kind]) for kind in _KIND_ORDER
+    ]
+    sections.append((_CONTEXT_NETS, [e for e in OP_TABLE.values() if e.context_only]))
+    for heading, entries in sections:
         if not entries:
             continue
-        out += [f"## {kind.label.capitalize()} ({_KIND_NOTES[kind]})", ""]
+        out += [f"## {heading}", ""]
         for entry in entries:
             accepts = entry.domain.accepts(None)
+            takes = "contexts of any domain" if entry.context_only else _accepts_words(accepts)
             out += [
                 f"### `{entry.name}`",
                 "",
-                f"{_sentence(entry.summary)}. Runtime class `survae_dsl.nn.{entry.runtime}`; "
-                f"accepts {_accepts_words(accepts)}.",
+                f"{_sentence(entry.summary)}. Runtime class `survae_dsl.nn.{entry.runtime}`; accepts {takes}.",
                 "",
                 *_params_table(entry.params),
                 "",
@@ -151,6 +161,7 @@ def catalogue_page() -> str:
             "",
             *_params_table(net.params),
             "",
+            *([net.details, ""] if net.details else []),
         ]
     return "\n".join(out).rstrip() + "\n"
 

@@ -694,6 +694,42 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         }
         """,
     ),
+    E217=(
+        """
+        Arithmetic in a value has no value: it divides by zero, its result is too large (a
+        whole number of 2**63 or more, a float past about 1.8e308), or one of its operands is
+        not a number: a tensor, a list, an enum name such as `tanh_exp`, or a name that is
+        no constant.
+
+        Values may compute numbers (`hidden=[2 * width]`, `by=1/4`), but only when the model
+        is compiled: the generated module holds the resulting numbers, never the expression.
+        So every operand must be known then: a number, a `const`, or, inside a block, one of
+        its keyword parameters. Tensors are transformed by ops, not by arithmetic.
+
+        Fix: divide by a non-zero number, keep sizes within 63 bits, and declare the names
+        you compute with as constants.
+        """,
+        """
+        const width = 64
+        const groups = 0
+
+        model M {
+            input x: real[2]
+            h = affine_coupling(x, net=mlp(hidden=[width / groups]))
+            h ~ normal()
+        }
+        """,
+        """
+        const width = 64
+        const groups = 2
+
+        model M {
+            input x: real[2]
+            h = affine_coupling(x, net=mlp(hidden=[width / groups]))
+            h ~ normal()
+        }
+        """,
+    ),
     # ---------------------------------------------------------------- E3xx: shapes
     E301=(
         """
@@ -829,7 +865,9 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         each f × f patch into f² channels, so H and W must be multiples of f;
         `unsqueeze2d` needs the channels to be a multiple of f²; `max_pool(kernel=k)` needs
         the windows to tile the tensor; a user transform whose shape rule divides a size
-        needs it to divide.
+        needs it to divide. Likewise a division written in a value where a whole number is
+        required (a dimension, a width, a `repeat` count): `hidden=[c / 3]` with `c = 4` is
+        4/3, not a width.
 
         Squeezes are bijections only if every entry lands somewhere: an entry left out of
         every patch or window would be dropped, and its density lost. Padding or cropping
@@ -1007,6 +1045,33 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
             context c: real[3, 16, 16]
             input x: real[6, 16, 16]
             h = affine_coupling(x, net=conv(hidden=64), context=c)
+            h ~ normal()
+        }
+        """,
+    ),
+    E312=(
+        """
+        `shift` and `scale` take one number for every entry (`by=0.5`) or a list of numbers.
+        A list gives one number per entry of the tensor, in row-major order (`per=element`,
+        the default), or one per entry of axis 0, shared along the other axes
+        (`per=channel`, as `actnorm` and `normal(per=channel)` share theirs). Its length must
+        be the number of entries it describes: a list that is too short or too long would
+        leave entries without a number or numbers without an entry.
+
+        Fix: give as many numbers as the tensor has entries, or as axis 0 has with
+        `per=channel`.
+        """,
+        """
+        model Scaled {
+            input x: real[3, 4]
+            h = scale(x, by=[0.5, 2])
+            h ~ normal()
+        }
+        """,
+        """
+        model Scaled {
+            input x: real[3, 4]
+            h = scale(x, by=[0.5, 2, -1], per=channel)
             h ~ normal()
         }
         """,
@@ -1336,6 +1401,11 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         density accounting, which it is not. Reading consumes nothing, so any number of
         layers may read the same context.
 
+        A context may be mapped before it is read — by structural ops (`squeeze2d`,
+        `reshape`, `flatten`, `split`, `transpose`, `concat` of contexts, ...) and by the
+        context net `embed` — and the same rule holds for what they make: such a tensor is
+        computed from the context, so a coupling, a surjection or a `~` on it is E409 too.
+
         Fix: read it with `context=c`; if you do mean to model it, declare it with `input`.
         """,
         """
@@ -1383,6 +1453,40 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
             input x: unit[2]
             h = logit(x)
             h ~ normal()
+        }
+        """,
+    ),
+    E412=(
+        """
+        A tensor computed from a context meets the flow. Structural ops and the context net
+        `embed` may map a context (`f = embed(c, ...)`, `c2 = squeeze2d(c)`); what they make
+        is deterministic given the context, read with `context=` and never modelled. Joining
+        it to a flow tensor (`concat(h, f)`) would put values of the context into the flow:
+        the layers after it would give them a density that nothing in the model pays for, and
+        `log_prob` would no longer be log p(x | c). The other way round, a context net on a
+        flow tensor (`embed(h, ...)`) would consume `h` in a map that gives it no density, so
+        its density would be lost.
+
+        Fix: read context-side tensors with `context=f` (a coupling or a conditional
+        distribution); apply `embed` to contexts only. Data that should be modelled is an
+        `input`.
+        """,
+        """
+        model LabelFlow {
+            context y: int<10>[1]
+            input x: real[2]
+            e = embed(y, net=mlp(hidden=[16]), shape=[2])
+            h = concat(x, e)
+            h ~ normal()
+        }
+        """,
+        """
+        model LabelFlow {
+            context y: int<10>[1]
+            input x: real[2]
+            e = embed(y, net=mlp(hidden=[16]), shape=[2])
+            h = affine_coupling(x, net=mlp(hidden=[16]), context=e)
+            h ~ normal(context=e, net=mlp(hidden=[16]))
         }
         """,
     ),

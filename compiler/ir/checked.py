@@ -47,7 +47,8 @@ class Bound:
 Likelihood = Literal["exact", "lower_bound"]
 EXACT: Final = "exact"
 LOWER_BOUND: Final = "lower_bound"
-ReasonKind = Literal["op", "leak", "model"]  # a non-exact op, a fold leak, a used model that is a bound
+ReasonKind = Literal["op", "leak", "model", "note"]  # a non-exact op, a fold leak, a used model that is a bound;
+# "note": a caveat on an exact op that keeps the class (`batchnorm` is exact in evaluation mode only)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class CheckedModel:
     warnings: list[Diagnostic]
     inference_order: list[str] = field(default_factory=list)
     sampling_order: list[str] = field(default_factory=list)
+    # Caveats that keep the likelihood class (kind "note"): `--check` prints them under `note:`
+    notes: list[Reason] = field(default_factory=list)
     # (layer attribute, scalar parameters or None if unknown) per layer, set by the E506 check
     # (the drivers run it: it counts with the code generator)
     parameter_counts: list[tuple[str, int | None]] | None = None

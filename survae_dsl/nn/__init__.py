@@ -7,24 +7,27 @@ inference direction and returns ``(z, ldj)`` with ``ldj`` of shape ``(batch,)``.
 # The declared types that generated modules' `input_types` are built from (standard library only).
 from ..types import POSITIVE, REAL, UNIT, TensorType, integers, interval
 from .actnorm import ActNorm
-from .autoregressive import AffineAutoregressive
+from .autoregressive import AffineAutoregressive, SplineAutoregressive
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
-from .couplings import AdditiveCoupling, AffineCoupling
+from .batchnorm import BatchNorm
+from .couplings import AdditiveCoupling, AffineCoupling, LogisticMixtureCoupling
 from .distributions import (
     Bernoulli,
     Categorical,
     HalfNormal,
     LogitNormal,
     Normal,
+    StandardHalfNormal,
     StandardNormal,
     StandardUniform,
     TruncatedNormal,
 )
-from .elementwise import Exp, Log, Logit, Scale, Shift, Sigmoid, Softplus, SoftplusInv
+from .elementwise import Affine, Exp, Log, Logit, Scale, Shift, Sigmoid, Softplus, SoftplusInv
+from .embed import Embed
 from .linear import Conv1x1, Linear
 from .made import MADE
 from .model import AsDistribution, Model, bits_per_dim, iw_log_prob
-from .nets import MLP, ConvNet, ResNet, Transformer
+from .nets import MLP, ConvNet, DenseNet, GatedConvNet, ResNet, Transformer
 from .ordered import SortedToReal
 from .splines import SplineCoupling
 from .stochastic import VAE, StochasticPermutation
@@ -48,15 +51,20 @@ __all__ = [
     "AsDistribution",
     "ActNorm",
     "AdditiveCoupling",
+    "Affine",
     "AffineAutoregressive",
     "AffineCoupling",
     "Augment",
+    "BatchNorm",
     "Bernoulli",
     "Categorical",
     "Concat",
     "Conv1x1",
     "ConvNet",
+    "DenseNet",
+    "GatedConvNet",
     "Dequantize",
+    "Embed",
     "Distribution",
     "Exp",
     "Flatten",
@@ -66,6 +74,7 @@ __all__ = [
     "Log",
     "Logit",
     "LogitNormal",
+    "LogisticMixtureCoupling",
     "MaxPool",
     "Model",
     "Normal",
@@ -81,9 +90,11 @@ __all__ = [
     "SoftplusInv",
     "Sort",
     "SortedToReal",
+    "SplineAutoregressive",
     "SplineCoupling",
     "Split",
     "Squeeze2d",
+    "StandardHalfNormal",
     "StandardNormal",
     "StandardUniform",
     "TruncatedNormal",

@@ -27,6 +27,7 @@ __all__ = [
     "HalfNormal",
     "LogitNormal",
     "Normal",
+    "StandardHalfNormal",
     "StandardNormal",
     "StandardUniform",
     "TruncatedNormal",
@@ -204,6 +205,28 @@ class HalfNormal(_Parametric):
         log_scale = self._log_scale(context)
         noise = self._standard_normal(batch, generator).abs()
         return temperature * torch.exp(log_scale) * noise
+
+
+class StandardHalfNormal(Distribution):
+    """|N(0, 1)| per entry on x ≥ 0, nothing learned (``half_normal`` with σ fixed at 1).
+
+    log p(x) = log 2 − ½ x² − ½ log 2π for x ≥ 0 and −inf for x < 0.
+    """
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """``(B, *shape)`` → ``(B,)``."""
+        density = _LOG_2 - 0.5 * x.square() - _HALF_LOG_2PI
+        return sum_except_batch(torch.where(x >= 0, density, -math.inf))
+
+    def sample(
+        self,
+        num_samples: int,
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``(num_samples, *shape)``: temperature·|ε|."""
+        return self._standard_normal(num_samples, generator).abs() * temperature
 
 
 class _LocationScale(_Parametric):

@@ -1,4 +1,4 @@
-"""Fixed elementwise bijections: shift, scale, sigmoid, logit, exp, log, softplus and its inverse.
+"""Elementwise bijections: fixed shift, scale, sigmoid, logit, exp, log, softplus(_inv); learned affine.
 
 Each ``forward`` returns the exact ldj = Σ log|f'(x)| in a stable form; each ``inverse`` is
 the exact inverse. In ``forward`` (part of ``log_prob``) maps with a singular edge (``logit``
@@ -15,7 +15,7 @@ import math
 from typing import ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .base import Kind, Transform, event_numel, sum_except_batch
 from .functional import (
@@ -27,7 +27,7 @@ from .functional import (
     softplus_inv_log_derivative,
 )
 
-__all__ = ["Exp", "Log", "Logit", "Scale", "Shift", "Sigmoid", "Softplus", "SoftplusInv"]
+__all__ = ["Affine", "Exp", "Log", "Logit", "Scale", "Shift", "Sigmoid", "Softplus", "SoftplusInv"]
 
 
 def _finite_unit(z: Tensor) -> Tensor:
@@ -57,45 +57,133 @@ class _Elementwise(Transform):
     kind: ClassVar[Kind] = "bijective"
 
 
-class Shift(_Elementwise):
-    """z = x + by; ldj = 0."""
+Coefficient = float | tuple[float, ...]
 
-    def __init__(self, shape: tuple[int, ...], by: float) -> None:
+
+def _coefficients(shape: tuple[int, ...], by: Coefficient, per: str, op: str) -> tuple[float, ...] | float:
+    """``by`` as a float (one number for every entry) or a tuple with one number per entry
+    (``per="element"``: ``numel(shape)`` numbers, row-major) or per entry of axis 0
+    (``per="channel"``: ``shape[0]`` numbers, shared along the other axes)."""
+    if isinstance(by, (int, float)):
+        return float(by)
+    values = tuple(float(v) for v in by)
+    if per not in ("element", "channel"):
+        raise ValueError(f"{op}(per=...) must be 'element' or 'channel', got {per!r}")
+    want = event_numel(shape) if per == "element" else (shape[0] if shape else 1)
+    if len(values) != want:
+        raise ValueError(f"{op}(by=[...], per={per!r}) on shape {shape} needs {want} numbers, got {len(values)}")
+    return values
+
+
+def _per_shape(shape: tuple[int, ...], per: str) -> tuple[int, ...]:
+    """The shape a per-element or per-channel coefficient is laid out in, broadcasting
+    against ``(B, *shape)``: ``shape``, or ``(C, 1, ..., 1)``."""
+    return shape if per == "element" else (shape[0], *([1] * (len(shape) - 1)))
+
+
+class _ByMap(_Elementwise):
+    """A fixed map with a number, or a vector of numbers (one per entry or channel)."""
+
+    op: ClassVar[str] = ""
+
+    def __init__(self, shape: tuple[int, ...], by: Coefficient, per: str = "element") -> None:
         super().__init__(shape)
-        self.by = float(by)
+        self.by = _coefficients(self.shape, by, per, self.op)
+        self.per = per
+
+    def _by(self, like: Tensor) -> Tensor | float:
+        """``by`` as a float, or a tensor in ``like``'s dtype and device that broadcasts against
+        ``(B, *shape)``; built from the Python numbers each call, so a float64 model uses them
+        exactly (a stored float32 buffer would have rounded them)."""
+        if isinstance(self.by, float):
+            return self.by
+        values = torch.tensor(self.by, dtype=like.dtype, device=like.device)
+        return values.reshape(_per_shape(self.shape, self.per))
+
+    def _positions(self) -> int:
+        """How many entries share each number of a per-channel vector (1 per element)."""
+        return 1 if self.per == "element" else event_numel(self.shape) // (self.shape[0] if self.shape else 1)
+
+    def extra_repr(self) -> str:
+        per = f", per={self.per!r}" if isinstance(self.by, tuple) else ""
+        return f"shape={self.shape}, by={self.by}{per}"
+
+
+class Shift(_ByMap):
+    """z = x + by, ``by`` one number or one per entry (``per="element"``) or channel
+    (``per="channel"``, axis 0); ldj = 0."""
+
+    op = "shift"
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(B, *shape)`` → ``(z (B, *shape), zeros (B,))``."""
-        return x + self.by, self._constant(x.shape[0], 0.0)
+        return x + self._by(x), self._constant(x.shape[0], 0.0)
 
     def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)``."""
-        return z - self.by
-
-    def extra_repr(self) -> str:
-        return f"shape={self.shape}, by={self.by}"
+        return z - self._by(z)
 
 
-class Scale(_Elementwise):
-    """z = x·by (by ≠ 0); ldj = D·log|by| with D entries per example."""
+class Scale(_ByMap):
+    """z = x·by (every number ≠ 0), ``by`` one number or one per entry or channel as for
+    :class:`Shift`; ldj = Σ over entries of log|by| (D·log|by| for one number)."""
 
-    def __init__(self, shape: tuple[int, ...], by: float) -> None:
-        super().__init__(shape)
-        if by == 0:
+    op = "scale"
+
+    def __init__(self, shape: tuple[int, ...], by: Coefficient, per: str = "element") -> None:
+        super().__init__(shape, by, per)
+        numbers = (self.by,) if isinstance(self.by, float) else self.by
+        if any(v == 0 for v in numbers):
             raise ValueError("scale(by=0) is not invertible")
-        self.by = float(by)
-        self._ldj = event_numel(self.shape) * math.log(abs(self.by))
+        if isinstance(self.by, float):
+            self._ldj = event_numel(self.shape) * math.log(abs(self.by))
+        else:
+            self._ldj = self._positions() * math.fsum(math.log(abs(v)) for v in self.by)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
-        return x * self.by, self._constant(x.shape[0], self._ldj)
+        return x * self._by(x), self._constant(x.shape[0], self._ldj)
 
     def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``(B, *shape)`` → ``(B, *shape)``."""
-        return z / self.by
+        return z / self._by(z)
+
+
+class Affine(Transform):
+    """z = x·exp(log_scale) + shift with learned ``log_scale`` and ``shift``, one per entry
+    (``per="element"``, shape ``shape``) or per channel (``per="channel"``, shape ``(C,)``
+    along axis 0); both start at zero, so a fresh layer is the identity.
+    ldj = Σ over entries of log_scale (per channel: positions · Σ_c log_scale_c)."""
+
+    kind: ClassVar[Kind] = "bijective"
+
+    def __init__(self, shape: tuple[int, ...], per: str = "element") -> None:
+        super().__init__(shape)
+        if per not in ("element", "channel"):
+            raise ValueError(f"affine(per=...) must be 'element' or 'channel', got {per!r}")
+        if per == "channel" and len(self.shape) == 0:
+            raise ValueError("affine(per='channel') needs at least one event axis")
+        self.per = per
+        parameter_shape = self.shape if per == "element" else self.shape[:1]
+        self.shift = nn.Parameter(torch.zeros(parameter_shape))
+        self.log_scale = nn.Parameter(torch.zeros(parameter_shape))
+        self._positions = 1 if per == "element" else event_numel(self.shape) // self.shape[0]
+
+    def _broadcast(self, parameter: Tensor) -> Tensor:
+        return parameter.reshape(_per_shape(self.shape, self.per))
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, *shape)`` → ``(z (B, *shape), ldj (B,))``."""
+        z = x * torch.exp(self._broadcast(self.log_scale)) + self._broadcast(self.shift)
+        # repeat, not expand: callers may accumulate into the ldj in place.
+        return z, (self.log_scale.sum() * self._positions).repeat(x.shape[0])
+
+    def inverse(self, z: Tensor, context: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``(B, *shape)`` → ``(B, *shape)``."""
+        return (z - self._broadcast(self.shift)) * torch.exp(-self._broadcast(self.log_scale))
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, by={self.by}"
+        return f"shape={self.shape}, per={self.per!r}"
 
 
 class Sigmoid(_Elementwise):

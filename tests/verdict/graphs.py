@@ -151,6 +151,7 @@ class Gen:
     live: list[Tensor] = field(default_factory=list)
     inputs: list[Tensor] = field(default_factory=list)
     context: str | None = None
+    reads: list[str] = field(default_factory=list)  # context-side tensors made from it (`embed`, `concat`)
     used: list[str] = field(default_factory=list)  # source text of used models, before this one
     counter: int = 0
 
@@ -271,6 +272,47 @@ def _scale(g: Gen, t: Tensor) -> None:
     g.unary(t, f"scale({t.name}, by={by})", lo=lo, hi=hi, ordered=t.ordered if by > 0 else None)
 
 
+def _numbers(g: Gen, t: Tensor, choices: list[float]) -> tuple[str, list[float], str]:
+    """A list `by=[...]` for `t`: (its text, its numbers, the `per=` keyword text); per
+    channel (axis 0) on tensors of two axes now and then, else one number per entry."""
+    per = len(t.shape) > 1 and g.pick.chance(0.5)
+    numbers = [g.pick.choice(choices) for _ in range(t.shape[0] if per else t.numel)]
+    return "[" + ", ".join(repr(v) for v in numbers) + "]", numbers, ", per=channel" if per else ""
+
+
+def _hull(t: Tensor, fn: Callable[[float, float], float], numbers: list[float]) -> tuple[float, float]:
+    """The hull of the images of `t`'s interval under `v ↦ fn(v, n)` for each number n."""
+    ends = [fn(v, n) for n in numbers for v in (t.lo, t.hi)]
+    return min(ends), max(ends)
+
+
+def _vector_order(t: Tensor, numbers: list[float], per: str, signed: bool) -> tuple[int, int] | None:
+    """The order a list map leaves (as the checker judges it): kept where every number is the
+    same (and positive, for a `signed` map: `scale`), or per channel on a set whose key row's
+    number is (positive)."""
+    if t.ordered is None:
+        return None
+    if len(set(numbers)) == 1 and (numbers[0] > 0 or not signed):
+        return t.ordered
+    dim, key = t.ordered
+    return t.ordered if per and dim != 0 and (numbers[key] > 0 or not signed) else None
+
+
+@op("shift_list", _continuous)
+def _shift_list(g: Gen, t: Tensor) -> None:
+    text, numbers, per = _numbers(g, t, [-2.0, -0.5, 0.0, 0.5, 1.0])
+    lo, hi = _hull(t, lambda v, n: v + n, numbers)
+    g.unary(t, f"shift({t.name}, by={text}{per})", lo=lo, hi=hi, ordered=_vector_order(t, numbers, per, False))
+
+
+@op("scale_list", _continuous)
+def _scale_list(g: Gen, t: Tensor) -> None:
+    real = t.lo == -INF and t.hi == INF
+    text, numbers, per = _numbers(g, t, [0.25, 0.5, 2.0, -1.0, -2.0] if real else [0.25, 0.5, 2.0])
+    lo, hi = _hull(t, lambda v, n: v * n if math.isfinite(v) or n > 0 else -v, numbers)
+    g.unary(t, f"scale({t.name}, by={text}{per})", lo=lo, hi=hi, ordered=_vector_order(t, numbers, per, True))
+
+
 @op("exp", lambda g, t: t.continuous and t.lo < 3)
 def _exp_op(g: Gen, t: Tensor) -> None:
     lo, hi = _map(_exp, t)
@@ -340,6 +382,17 @@ def _sort_exp_close(g: Gen, t: Tensor) -> None:
     _sort(g, t)
     OPS[g.pick.choice(["exp", "softplus", "sigmoid", "shift"])].write(g, g.live[-1])
     _sorted_to_real(g, g.live[-1])
+
+
+@op("sort_list_close", _sortable, risky=True)
+def _sort_list_close(g: Gen, t: Tensor) -> None:
+    """sort, a list map, then sorted_to_real: exact only if the map keeps the order (equal
+    increasing maps along the sorted axis); otherwise the checker must refuse or bound it."""
+    _sort(g, t)
+    dim, key = g.live[-1].ordered  # type: ignore[misc]  # set by `sort`
+    OPS[g.pick.choice(["shift_list", "scale_list"])].write(g, g.live[-1])
+    u = g.live[-1]
+    g.unary(u, f"sorted_to_real({u.name}, dim={dim}, key={key})", lo=-INF, hi=INF, ordered=None)
 
 
 @op("sorted_cut_and_rejoined", lambda g, t: _sortable(g, t) and t.shape[-1] >= 2, risky=True)
@@ -455,7 +508,14 @@ def _reshape(g: Gen, t: Tensor) -> None:
 
 
 def _context(g: Gen) -> str:
-    return f", context={g.context}" if g.context and g.pick.chance(0.5) else ""
+    return f", context={_read(g)}" if g.context and g.pick.chance(0.5) else ""
+
+
+def _read(g: Gen) -> str:
+    """The context, or a tensor a context net made from it (drawn only when there is one, so
+    models without context nets are drawn as before)."""
+    assert g.context is not None
+    return g.pick.choice([g.context, *g.reads]) if g.reads else g.context
 
 
 def _coupling_dims(t: Tensor) -> list[int]:
@@ -465,7 +525,7 @@ def _coupling_dims(t: Tensor) -> list[int]:
 @op("affine_coupling", lambda g, t: t.continuous and bool(_coupling_dims(t)))
 def _affine(g: Gen, t: Tensor) -> None:
     dim = g.pick.choice(_coupling_dims(t))
-    scale = g.pick.choice(["tanh_exp", "exp", "softplus", "sigmoid"])
+    scale = g.pick.choice(["tanh_exp", "exp", "softplus", "sigmoid", "sigmoid_ref", "softplus_plain"])
     call = f"affine_coupling({t.name}, net={NET}, dim={dim}, scale={scale}{_context(g)})"
     g.unary(t, call, lo=-INF, hi=INF, ordered=None)
 
@@ -483,9 +543,52 @@ def _spline(g: Gen, t: Tensor) -> None:
     g.unary(t, call, lo=-INF, hi=INF, ordered=None)
 
 
+def _checkerboard_fits(_g: Gen, t: Tensor) -> bool:
+    return t.continuous and len(t.shape) == 2 and t.shape[1] >= 2
+
+
+@op("checkerboard_coupling", _checkerboard_fits)
+def _checkerboard(g: Gen, t: Tensor) -> None:
+    op = g.pick.choice(["affine_coupling", "additive_coupling", "spline_coupling", "logistic_mixture_coupling"])
+    extra = {"spline_coupling": ", bins=4", "logistic_mixture_coupling": ", components=2"}.get(op, "")
+    call = f"{op}({t.name}, net={NET}, mask=checkerboard, parity={g.pick.integer(0, 1)}{extra}{_context(g)})"
+    g.unary(t, call, lo=-INF, hi=INF, ordered=None)
+
+
+@op("logistic_mixture_coupling", lambda g, t: t.continuous and bool(_coupling_dims(t)))
+def _logistic_mixture(g: Gen, t: Tensor) -> None:
+    dim = g.pick.choice(_coupling_dims(t))
+    call = f"logistic_mixture_coupling({t.name}, net={NET}, components={g.pick.integer(1, 3)}, dim={dim}{_context(g)})"
+    g.unary(t, call, lo=-INF, hi=INF, ordered=None)
+
+
+@op("autoregressive", lambda g, t: t.continuous and len(t.shape) == 1)
+def _autoregressive(g: Gen, t: Tensor) -> None:
+    direction = g.pick.choice(["forward", "inverse"])
+    if g.pick.chance(0.5):
+        scale = g.pick.choice(["tanh_exp", "sigmoid", "sigmoid_ref", "softplus_plain"])
+        call = f"affine_autoregressive({t.name}, net=made(hidden=[8]), scale={scale}, direction={direction}"
+    else:
+        call = f"spline_autoregressive({t.name}, net=made(hidden=[8]), bins=4, direction={direction}"
+    g.unary(t, f"{call}{_context(g)})", lo=-INF, hi=INF, ordered=None)
+
+
 @op("actnorm", _continuous)
 def _actnorm(g: Gen, t: Tensor) -> None:
     g.unary(t, f"actnorm({t.name})", lo=-INF, hi=INF, ordered=None)
+
+
+@op("affine", _continuous)
+def _affine(g: Gen, t: Tensor) -> None:
+    per = g.pick.choice(["", ", per=channel"])
+    g.unary(t, f"affine({t.name}{per})", lo=-INF, hi=INF, ordered=None)
+
+
+@op("batchnorm", _continuous)
+def _batchnorm(g: Gen, t: Tensor) -> None:
+    """Integrated in evaluation mode (the oracle calls `model.eval()`), where it is exact."""
+    affine = g.pick.choice(["", ", affine=false"])
+    g.unary(t, f"batchnorm({t.name}{affine})", lo=-INF, hi=INF, ordered=None)
 
 
 @op("linear", lambda g, t: t.continuous and len(t.shape) == 1)
@@ -554,13 +657,18 @@ def _d_standard_normal(g: Gen, t: Tensor) -> str:
 @dist("normal", _continuous)
 def _d_normal(g: Gen, t: Tensor) -> str:
     if g.context and g.pick.chance(0.5):
-        return f"normal(context={g.context}, net={NET})"
+        return f"normal(context={_read(g)}, net={NET})"
     return g.pick.choice(["normal()", "normal(per=channel)"] if len(t.shape) == 2 else ["normal()"])
 
 
 @dist("half_normal", lambda g, t: t.continuous and t.lo >= 0)
 def _d_half_normal(g: Gen, t: Tensor) -> str:
     return "half_normal()"
+
+
+@dist("standard_half_normal", lambda g, t: t.continuous and t.lo >= 0)
+def _d_standard_half_normal(g: Gen, t: Tensor) -> str:
+    return "standard_half_normal()"
 
 
 @dist("truncated_normal", lambda g, t: t.continuous and t.lo >= 0)
@@ -617,6 +725,10 @@ def draw_model(pick: Chooser, max_steps: int = MAX_STEPS) -> str:
         g.inputs.append(g.give(Tensor("k", (pick.integer(1, 2),), classes=pick.choice([2, 3]))))
     if pick.chance(0.2):
         g.context = "c"
+        if pick.chance(0.5):  # context nets: deterministic given c, so the class must not change
+            g.say(f"ce = embed(c, net={NET}, shape=[2])")
+            g.say("cc = concat(c, ce)")
+            g.reads += ["ce", "cc"]
     for _ in range(pick.integer(0, max_steps)):
         g.step()
     g.close()
