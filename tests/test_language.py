@@ -29,6 +29,7 @@ LANGUAGE = ROOT / "examples" / "language"
 # model -> (file, class, ops or models named by the reasons for a bound)
 EXPECTED: dict[str, tuple[str, str, set[str]]] = {
     "Glow": ("glow.survae", "lower_bound", {"dequantize"}),
+    "ConvVae": ("conv_vae.survae", "lower_bound", {"dequantize", "vae"}),
     "ConditionalFlow": ("conditional.survae", "exact", set()),
     "ClassConditional": ("conditional.survae", "exact", set()),
     "Prior": ("vae_flow_prior.survae", "exact", set()),

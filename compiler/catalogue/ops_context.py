@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from ..core import codes
 from .base import (
@@ -26,6 +26,7 @@ from .base import (
     single,
 )
 from .counts import nested_only
+from .distributions import NETS
 
 Size = Annotated[int, Field(ge=1, le=1 << 40)]
 
@@ -33,7 +34,12 @@ Size = Annotated[int, Field(ge=1, le=1 << 40)]
 class EmbedParams(Params):
     net: Annotated[CallValue, Field(description="the net that maps the context: `mlp(...)`, `conv(...)`, ...")]
     channels: Annotated[
-        int | None, Field(ge=1, le=1 << 40, description="output channels; the other axes are the input's")
+        int | None,
+        Field(
+            ge=1,
+            le=1 << 40,
+            description="output channels; the other axes are the input's, at the sizes the net makes of them",
+        ),
     ] = None
     shape: Annotated[
         tuple[Size, ...] | None,
@@ -56,13 +62,28 @@ class EmbedParams(Params):
 
 
 def _embed_shape(shape: Shape, params: EmbedParams) -> Shape:
-    """`[channels, *shape[1:]]`, or `shape=` as given."""
+    """`[channels, *space]`, `space` the sizes after the first axis that the net makes of the
+    input's (`_net_space`), or `shape=` as given."""
     if params.shape is not None:
         return tuple(params.shape)
     assert params.channels is not None  # the schema requires one of them
     if not shape:
         raise ShapeError(codes.E304, "`embed` with `channels=` needs a tensor with a first axis", param="channels")
-    return (params.channels, *shape[1:])
+    return (params.channels, *_net_space(params.net, shape))
+
+
+def _net_space(net: CallValue, shape: Shape) -> Shape:
+    """The sizes after the first axis that `net` gives for an input of `shape`: its entry's
+    `resize` rule where it has one (a strided or upsampling `conv` changes them), else the
+    input's. Any net with a resize rule works here, with no case of its own."""
+    entry = next((e for e in NETS if e.name == net.name), None)
+    if entry is None or entry.resize is None or len(shape) < 2:
+        return shape[1:]
+    try:
+        params = entry.params(**dict(net.kwargs))
+    except ValidationError:  # reported where the net is bound; the net check stops the model
+        return shape[1:]
+    return entry.resize(params, shape)
 
 
 def _embed_slots(shapes: tuple[Shape, ...], params: EmbedParams) -> dict[str, Slot]:
@@ -85,7 +106,9 @@ EMBED = OpEntry(
         "conditional distributions read with `context=`"
     ),
     maths=(
-        "f = net(c), reshaped to `[channels, *c.shape[1:]]` (`channels=`) or to `shape=`. Deterministic given "
+        "f = net(c), reshaped to `[channels, *c.shape[1:]]` (`channels=`; a net with `stride`/`upsample` (`conv`, "
+        "`resnet`) changes the sizes after the first axis as its resize rule says: `conv(..., stride=2)` on "
+        "`[3, 32, 32]` gives `[channels, 16, 16]`) or to `shape=`. Deterministic given "
         "the context and never modelled, so it adds nothing to log p(x | c) and keeps the likelihood class. "
         "It reads only contexts and what structural ops and other context nets derive from them (E412 otherwise); "
         "its output may be read any number of times and is never consumed. An `int<K>` context reaches the net "
