@@ -73,12 +73,10 @@ def emit_module(models: list[CheckedModel], source_name: str, standalone: bool =
 
 def user_imports(models: list[CheckedModel]) -> list[str]:
     """The modules named by the `impl` of user transforms these models use, sorted."""
-    modules = set()
+    modules: set[str] = set()
     for model in models:
         for call in model.bound.values():
-            user = call.user_impl
-            if user is not None:
-                modules.add(user.module)
+            modules.update(user.module for _what, _name, user in call.user_impls())
     return sorted(modules)
 
 
@@ -136,7 +134,7 @@ def literal(value: object) -> str:
 
 def construct(value: Construct) -> str:
     args = ", ".join(f"{key}={literal(arg)}" for key, arg in value.kwargs)
-    if value.user is not None:  # a user transform: its class from the module imported for it
+    if value.user is not None:  # a user transform or net: its class from the module imported for it
         return f"{impl_alias(value.user.module)}.{value.user.cls}({args})"
     if value.runtime not in runtime_names():
         raise InternalError(f"unknown runtime class {value.runtime!r}")
@@ -412,7 +410,8 @@ def _model_use(entry: ModelDist, class_names: dict[str, str]) -> Construct:
 
 
 def _net(net: BoundNet, slot: NetSlot) -> Construct:
-    return Construct(net.entry.runtime, net.entry.emit(net.params, slot.in_shape, slot.out_shape, slot.context))
+    kwargs = net.entry.emit(net.params, slot.in_shape, slot.out_shape, slot.context)
+    return Construct(net.entry.runtime, kwargs, net.entry.user_impl)
 
 
 def _distribution(call: Bound, slot: DistSlot, source: TensorType) -> Construct:

@@ -164,7 +164,7 @@ def _model(model: CheckedModel, counts: list[tuple[str, int | None]]) -> ModelIn
         tensors=[_tensor(model, tensor) for tensor in ir.tensors],
         layers=_layers(model, counts),
         parameters=total(counts),
-        imports=sorted({user.path for call in model.bound.values() if (user := call.user_impl) is not None}),
+        imports=sorted({user.path for call in model.bound.values() for _what, _name, user in call.user_impls()}),
     )
 
 

@@ -8,8 +8,9 @@ encoders, decoders, used models) recursively and totals them. The formulas are c
 against the built modules by `tests/test_param_count.py`, which also fails when a runtime
 class of the catalogue has no formula.
 
-A count is None where it cannot be known without running user code: a user transform
-(`module:Class`), or anything that contains one (a model used as a distribution included).
+A count is None where it cannot be known without running user code: a user transform or net
+(`module:Class`) that declares no `parameters` rule, or anything that contains one (a model
+used as a distribution included).
 """
 
 from __future__ import annotations
@@ -69,13 +70,15 @@ FORMULAS: dict[str, Formula] = _formulas()
 
 
 def parameter_count(construct: Construct, models: Mapping[str, Count] | None = None) -> Count:
-    """Scalar parameters of the object `construct` builds; None if unknown (a user transform).
+    """Scalar parameters of the object `construct` builds; None if unknown (user code without a
+    declared `parameters` rule).
 
     `models`: model class name → its total, for models used as distributions (`AsDistribution`);
     a used model missing from it counts as unknown. An unknown runtime name is a KeyError.
     """
-    if construct.user is not None:
-        return None
+    if construct.user is not None:  # the declaration's `parameters` rule, if it gives one
+        user_formula = construct.user.parameters
+        return user_formula(dict(construct.kwargs), _Nested(models)) if user_formula is not None else None
     formula = FORMULAS[construct.runtime]
     return formula(dict(construct.kwargs), _Nested(models))
 

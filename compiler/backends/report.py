@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.domains import Fold
-from ..ir.checked import EXACT, LOWER_BOUND, CheckedModel, Likelihood
+from ..ir.checked import EXACT, LOWER_BOUND, Bound, CheckedModel, Likelihood
 from ..ir.graph import ContextNode, InputNode
 
 CLASS_WORDS: dict[Likelihood, str] = {EXACT: "exact log-likelihood", LOWER_BOUND: "lower bound"}
@@ -49,23 +49,40 @@ def _layers(model: CheckedModel, counts: list[tuple[str, int | None]]) -> list[s
     known = [c for _, c in counts]
     rows.append(("total", "", "", _count(None if None in known else sum(c for c in known if c is not None))))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return [
+    table = [
         "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths[:3], strict=True)), row[3].rjust(widths[3])])
         for row in rows
     ]
+    reasons = {
+        reason: None
+        for node, (_attr, count) in zip(nodes, counts, strict=True)
+        if count is None
+        for reason in _unknown_reasons(model.bound[node])
+    }
+    return table + [f"unknown: {reason}" for reason in reasons]
+
+
+def _unknown_reasons(call: Bound) -> list[str]:
+    """Why a layer's count is unknown: the user classes it builds that declare no
+    `parameters` rule (the compiler never imports them to count), or a used model's."""
+    reasons = [
+        f"user {what} `{name}` declares no parameter formula"
+        for what, name, user in call.user_impls()
+        if user.parameters is None
+    ]
+    return reasons or [f"`{call.entry.name}` runs user code whose parameters are not declared"]
 
 
 def _count(count: int | None) -> str:
-    return f"{count:,}" if count is not None else "unknown (user code)"
+    return f"{count:,}" if count is not None else "unknown"
 
 
 def _user_imports(model: CheckedModel) -> list[str]:
     """`module:Class` for each user transform the model uses, with the transform's name."""
     found = {}
     for call in model.bound.values():
-        user = call.user_impl
-        if user is not None:
-            found[user.path] = f"`{user.path}` (transform `{call.entry.name}`)"
+        for what, name, user in call.user_impls():
+            found[user.path] = f"`{user.path}` ({what} `{name}`)"
     return sorted(found.values())
 
 

@@ -70,6 +70,8 @@ class Params(BaseModel):
     # keyword → what leaving it out means, for each keyword whose default is None (the default
     # column of docs/catalogue.md: `⌈n/2⌉` for a split, `none` for an optional context)
     unset: ClassVar[dict[str, str]] = {}
+    # keyword → the hint where it is given but not taken (a user transform declaring no net)
+    not_taken: ClassVar[dict[str, str]] = {}
 
 
 class NoParams(Params):
@@ -93,6 +95,9 @@ class UserImpl:
     # The `impl "..."` string in the model file, for diagnostics about the module (the API's
     # E216, the command line's W404); not part of what the class is.
     span: Span | None = field(default=None, compare=False)
+    # The declaration's `parameters` rule as a formula on the constructor's keywords (what
+    # `--check` counts without importing the class); None where the user declared none.
+    parameters: Formula | None = field(default=None, compare=False)
 
     @property
     def path(self) -> str:
@@ -409,6 +414,8 @@ class NetEntry:
     # params → a caveat on exactness that `--check` prints under `note:` (`norm=batch`: exact
     # in evaluation mode only), or None; like an op's `note`, it keeps the likelihood class.
     note: Callable[[Any], str | None] = field(default=lambda p: None)
+    # The user's PyTorch class for a `net` declaration (its `runtime` is then `module:Class`).
+    user_impl: UserImpl | None = None
 
 
 def op_slots(entry: OpEntry, inputs: tuple[Shape, ...], params: Any, context: Shape | None) -> dict[str, Slot]:

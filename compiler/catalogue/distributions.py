@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -336,13 +336,38 @@ MLP = NetEntry(
 def _same_space(net: str, in_shape: Shape, out_shape: Shape, ranks: tuple[int, ...], what: str) -> None:
     """ShapeError unless both shapes have one of `ranks` axes and the same sizes after the first."""
     if len(in_shape) not in ranks or len(out_shape) != len(in_shape) or in_shape[1:] != out_shape[1:]:
+        # Not for sets: a convolution along a set's axis would make its order matter.
+        resize = _resize_between(in_shape, out_shape) if net != "transformer" else None
+        hint = "use `mlp`, which flattens, or split along dim=0 (the channels) so both parts keep their size"
+        if resize is not None:
+            # An op that maps between sizes (a vae's encoder or decoder, a context net): a
+            # strided or upsampling conv makes exactly these sizes, and the checker accepts it.
+            resizing = net if net in ("conv", "resnet") else "conv"  # the nets with `stride`/`upsample`
+            hint = (
+                f"`{resizing}(..., {resize})` turns the spatial sizes {show(in_shape[1:])} into "
+                f"{show(out_shape[1:])}: use it here, or `mlp`, which flattens"
+            )
         raise ShapeError(
             codes.E309,
             f"`{net}` works on {what} and keeps every size but the first, but here it would read "
             f"{show(in_shape)} and produce {show(out_shape)}",
-            "use `mlp`, which flattens, or split along dim=0 (the channels) so both parts keep their size",
+            hint,
             param="net",
         )
+
+
+def _resize_between(in_shape: Shape, out_shape: Shape) -> str | None:
+    """`stride=s` or `upsample=u` where a conv with it maps `[C, *space]` (1 or 2 spatial axes)
+    to `[C', *space']` with these spatial sizes (`conv_space`), else None."""
+    if len(in_shape) not in (2, 3) or len(out_shape) != len(in_shape) or in_shape[1:] == out_shape[1:]:
+        return None
+    space, wanted = in_shape[1:], out_shape[1:]
+    for factor in range(2, 65):  # the range `stride` and `upsample` accept
+        if conv_space(space, stride=factor) == wanted:
+            return f"stride={factor}"
+        if conv_space(space, upsample=factor) == wanted:
+            return f"upsample={factor}"
+    return None
 
 
 Kernel = Annotated[int, Field(ge=1, le=99)]
@@ -411,9 +436,14 @@ class ConvParams(Params):
     @field_validator("upsample")
     @classmethod
     def _one_resize(cls, value: int, info: ValidationInfo) -> int:
-        if value > 1 and info.data.get("stride", 1) > 1:
-            raise ValueError("cannot be used with `stride`: a net either downsamples or upsamples")
-        return value
+        return _one_resize(value, info)
+
+
+def _one_resize(upsample: int, info: ValidationInfo) -> int:
+    """`upsample`, unless `stride` is also above 1 (ValueError)."""
+    if upsample > 1 and info.data.get("stride", 1) > 1:
+        raise ValueError("cannot be used with `stride`: a net either downsamples or upsamples")
+    return upsample
 
 
 def _conv_layers(p: ConvParams) -> int:
@@ -425,29 +455,42 @@ def _conv_layers(p: ConvParams) -> int:
     return len(p.kernel) if isinstance(p.kernel, tuple) else 2
 
 
-def _conv_resize(p: ConvParams, in_shape: Shape) -> Shape:
+def _conv_resize(p: ConvParams | ResnetParams, in_shape: Shape) -> Shape:
+    """The spatial sizes after a strided or upsampling first layer (`conv_space`)."""
     return conv_space(in_shape[1:], p.stride, p.upsample)
 
 
-def _conv_check(p: ConvParams, in_shape: Shape, out_shape: Shape) -> None:
-    if p.stride == 1 and p.upsample == 1:
-        _same_space("conv", in_shape, out_shape, (2, 3), "`[C, L]` or `[C, H, W]` tensors")
-        return
-    change = f"stride={p.stride}" if p.stride > 1 else f"upsample={p.upsample}"
-    if len(in_shape) not in (2, 3) or len(out_shape) != len(in_shape):
-        raise ShapeError(
-            codes.E309,
-            f"`conv` works on `[C, L]` or `[C, H, W]` tensors, but here it would read {show(in_shape)} "
-            f"and produce {show(out_shape)}",
-            "use `mlp`, which flattens",
-            param="net",
-        )
-    made = _conv_resize(p, in_shape)
+def _resizing_check(net: str, ranks: tuple[int, ...], what: str) -> Callable[[Any, Shape, Shape], None]:
+    """The `check` of a net with `stride`/`upsample`: the input's sizes after the first axis at
+    1/1 (`_same_space`), else exactly those `_conv_resize` gives, on `[C, L]` or `[C, H, W]`."""
+
+    def check(p: ConvParams | ResnetParams, in_shape: Shape, out_shape: Shape) -> None:
+        if p.stride == 1 and p.upsample == 1:
+            _same_space(net, in_shape, out_shape, ranks, what)
+            return
+        change = f"stride={p.stride}" if p.stride > 1 else f"upsample={p.upsample}"
+        if len(in_shape) not in (2, 3) or len(out_shape) != len(in_shape):
+            raise ShapeError(
+                codes.E309,
+                f"`{net}(..., {change})` works on `[C, L]` or `[C, H, W]` tensors, but here it would read "
+                f"{show(in_shape)} and produce {show(out_shape)}",
+                "use `mlp`, which flattens"
+                if net == "conv"
+                else f"use `mlp`, which flattens, or `{net}` without `{change}`",
+                param="net",
+            )
+        _check_resized(net, change, in_shape, out_shape, _conv_resize(p, in_shape))
+
+    return check
+
+
+def _check_resized(net: str, change: str, in_shape: Shape, out_shape: Shape, made: Shape) -> None:
+    """E309 unless the op's output has the spatial sizes `made` that the net gives."""
     if out_shape[1:] != made:
         raise ShapeError(
             codes.E309,
-            f"`conv(..., {change})` turns the spatial sizes {show(in_shape[1:])} into {show(made)}, "
-            f"but here it must produce {show(out_shape)}",
+            f"`{net}(..., {change})` turns the spatial sizes {show(in_shape[1:])} into {show(made)}, "
+            f"but here they must be {show(out_shape[1:])}, those of {show(out_shape)}",
             "a net's output shape is set by the op using it: change `stride`/`upsample` so the sizes agree, "
             "or leave them at 1 where the op needs the input's size (couplings do)",
             param="net",
@@ -493,7 +536,7 @@ CONV = NetEntry(
         ("spatial_dims", len(i) - 1),
         *_optional(p, {"activation": "relu", "dropout": 0.0, "norm": "none", "stride": 1, "upsample": 1}),
     ),
-    check=_conv_check,
+    check=_resizing_check("conv", (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
     keeps_space=True,
     resize=_conv_resize,
     parameters=_conv_parameters,
@@ -517,6 +560,17 @@ class ResnetParams(Params):
     activation: Activation = "relu"
     dropout: Dropout = 0.0
     norm: Norm = "none"
+    stride: Annotated[
+        Factor, Field(description="the input layer's stride on `[C, L]`/`[C, H, W]`: spatial sizes L → ⌈L/stride⌉")
+    ] = 1
+    upsample: Annotated[
+        Factor, Field(description="nearest upsampling of the input on `[C, L]`/`[C, H, W]`: L → L·upsample")
+    ] = 1
+
+    @field_validator("upsample")
+    @classmethod
+    def _one_resize(cls, value: int, info: ValidationInfo) -> int:
+        return _one_resize(value, info)
 
 
 def _resnet_parameters(k: CountKwargs, _nested: Nested) -> Count:
@@ -542,15 +596,19 @@ RESNET = NetEntry(
         ("hidden", p.hidden),
         ("blocks", p.blocks),
         ("spatial_dims", len(i) - 1),
-        *_optional(p, {"activation": "relu", "dropout": 0.0, "norm": "none"}),
+        *_optional(p, {"activation": "relu", "dropout": 0.0, "norm": "none", "stride": 1, "upsample": 1}),
     ),
-    check=lambda p, i, o: _same_space("resnet", i, o, (1, 2, 3), "vectors or images"),
+    check=_resizing_check("resnet", (1, 2, 3), "vectors or images"),
     keeps_space=True,
+    resize=_conv_resize,
     parameters=_resnet_parameters,
     note=_batch_norm_note,
     details=(
         "Pre-activation blocks h + W₂·dropout(act(norm(W₁·act(norm(h))))), W 3-wide 'same' convolutions "
-        "(dense layers on vectors). " + _options_text(wide=False, norm=True)
+        "(dense layers on vectors). On `[C, L]`/`[C, H, W]`, `stride=s` makes the input layer strided "
+        "(L → ⌈L/s⌉) and `upsample=u` repeats each position u times before it (L → L·u), as `conv`'s do, "
+        "and the checker accepts exactly these sizes (E309); the blocks then work at the new size. "
+        + _options_text(wide=False, norm=True)
     ),
 )
 

@@ -17,6 +17,7 @@ from ..catalogue import (
     OP_TABLE,
     CallValue,
     DistEntry,
+    NetEntry,
     OpEntry,
     Params,
     all_names,
@@ -38,6 +39,8 @@ _ROLE_WORDS = {"op": "a transform", "distribution": "a distribution", "net": "a 
 # file that failed its own checks: its uses bind to nothing, silently, since its errors are
 # reported already and "unknown distribution" would only mislead.
 Used = dict[str, Any]
+# The file's `net` declarations by name: usable as `net=` wherever a built-in net is.
+UserNets = dict[str, NetEntry]
 
 
 def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Bound], list[Diagnostic]]:
@@ -51,9 +54,9 @@ def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Boun
     for node in model.graph.nodes:
         payload = model.payload(node)
         if isinstance(payload, OpNode):
-            result = _bind_op(payload, diagnostics, used, model.user_ops)
+            result = _bind_op(payload, diagnostics, used, model.user_ops, model.user_nets)
         elif isinstance(payload, DistNode):
-            result = _bind_dist(payload, diagnostics, used)
+            result = _bind_dist(payload, diagnostics, used, model.user_nets)
         else:
             continue
         if result is not None:
@@ -61,14 +64,16 @@ def check_args(model: ModelIR, used: Used | None = None) -> tuple[dict[str, Boun
     return bound, diagnostics
 
 
-def _bind_op(node: OpNode, out: list[Diagnostic], used: Used, user_ops: dict[str, OpEntry]) -> Bound | None:
+def _bind_op(
+    node: OpNode, out: list[Diagnostic], used: Used, user_ops: dict[str, OpEntry], nets: UserNets
+) -> Bound | None:
     if node.failed:  # a block call already reported by lowering
         return None
     entry = user_ops.get(node.op) or OP_TABLE.get(node.op)
     if entry is None:
         out.append(_wrong_callee(node.op, node.callee_span, expected="op"))
         return None
-    call = _bind(entry, node.kwargs, node.callee_span, out, used)
+    call = _bind(entry, node.kwargs, node.callee_span, out, used, nets)
     if call is None:
         return None
     gives = entry.num_outputs(call.params)
@@ -106,7 +111,7 @@ def _names(count: int) -> list[str]:
     return [chr(ord("a") + i) for i in range(min(count, 26))]
 
 
-def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used) -> Bound | None:
+def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used, nets: UserNets) -> Bound | None:
     if node.dist in used:
         model = used[node.dist]
         return None if model is None else bind_model_use(model, node.kwargs, node.callee_span, out, after_tilde=True)
@@ -114,7 +119,7 @@ def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used) -> Bound | Non
     if entry is None:
         out.append(_wrong_callee(node.dist, node.callee_span, expected="distribution", used=used))
         return None
-    call = _bind(entry, node.kwargs, node.callee_span, out, used)
+    call = _bind(entry, node.kwargs, node.callee_span, out, used, nets)
     if call is not None and "net" in call.nets and call.params.context is None:
         net_kw = node.kwarg("net")
         out.append(
@@ -130,7 +135,12 @@ def _bind_dist(node: DistNode, out: list[Diagnostic], used: Used) -> Bound | Non
 
 
 def _bind(
-    entry: OpEntry | DistEntry, kwargs: tuple[KwArg, ...], span: Span, out: list[Diagnostic], used: Used
+    entry: OpEntry | DistEntry,
+    kwargs: tuple[KwArg, ...],
+    span: Span,
+    out: list[Diagnostic],
+    used: Used,
+    nets: UserNets,
 ) -> Bound | None:
     values = {k.name: k.value for k in kwargs}
     by_name = {k.name: k for k in kwargs}
@@ -141,14 +151,20 @@ def _bind(
     params = validate(entry.params, entry.name, values, span, by_name, out)
     if params is None:
         return None
-    return _bind_nested(entry, params, span, by_name, out, used)
+    return _bind_nested(entry, params, span, by_name, out, used, nets)
 
 
 def _bind_nested(
-    entry: OpEntry | DistEntry, params: Any, span: Span, kwargs: dict[str, KwArg], out: list[Diagnostic], used: Used
+    entry: OpEntry | DistEntry,
+    params: Any,
+    span: Span,
+    kwargs: dict[str, KwArg],
+    out: list[Diagnostic],
+    used: Used,
+    nets: UserNets,
 ) -> Bound | None:
     """Bind the nets and distributions given as keyword values; None if one has an error."""
-    nets: dict[str, BoundNet] = {}
+    bound_nets: dict[str, BoundNet] = {}
     dists: dict[str, Bound] = {}
     ok = True
     for name, role in entry.params.nested.items():
@@ -159,19 +175,19 @@ def _bind_nested(
         where = value.span if value.span is not None else span
         call = CallValue(value.name, value.kwargs, where)
         if role == "net":
-            net = _bind_net(call, out)
+            net = _bind_net(call, out, nets)
             ok = ok and net is not None
             if net is not None:
-                nets[name] = net
+                bound_nets[name] = net
         else:
-            dist = _bind_nested_dist(call, out, used)
+            dist = _bind_nested_dist(call, out, used, nets)
             ok = ok and dist is not None
             if dist is not None:
                 dists[name] = dist
-    return Bound(entry, params, nets, dists) if ok else None
+    return Bound(entry, params, bound_nets, dists) if ok else None
 
 
-def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used) -> Bound | None:
+def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used, nets: UserNets) -> Bound | None:
     if call.name in used:
         model = used[call.name]
         return (
@@ -194,23 +210,27 @@ def _bind_nested_dist(call: CallValue, out: list[Diagnostic], used: Used) -> Bou
     params = validate(entry.params, entry.name, dict(call.kwargs), call.span, {}, out)
     if params is None:
         return None
-    return _bind_nested(entry, params, call.span, {}, out, used)
+    return _bind_nested(entry, params, call.span, {}, out, used, nets)
 
 
-def _bind_net(call: CallValue, out: list[Diagnostic]) -> BoundNet | None:
-    entry = NET_TABLE.get(call.name)
+def _bind_net(call: CallValue, out: list[Diagnostic], nets: UserNets) -> BoundNet | None:
+    entry = nets.get(call.name) or NET_TABLE.get(call.name)
     if entry is None:
-        out.append(_wrong_callee(call.name, call.span, expected="net"))
+        out.append(_wrong_callee(call.name, call.span, expected="net", nets=nets))
         return None
     params = validate(entry.params, entry.name, dict(call.kwargs), call.span, {}, out)
     return BoundNet(entry, params) if params is not None else None
 
 
-def _wrong_callee(name: str, span: Span, expected: str, used: Used | None = None) -> Diagnostic:
+def _wrong_callee(
+    name: str, span: Span, expected: str, used: Used | None = None, nets: UserNets | None = None
+) -> Diagnostic:
     role = role_of(name)
     callee_span = Span(span.filename, span.line, span.column, span.line, span.column + len(name), span.via)
     if role is None:
-        pool = {"op": OP_TABLE, "distribution": {**DIST_TABLE, **(used or {})}, "net": NET_TABLE}[expected]
+        pool = {"op": OP_TABLE, "distribution": {**DIST_TABLE, **(used or {})}, "net": {**NET_TABLE, **(nets or {})}}[
+            expected
+        ]
         hint = did_you_mean(name, pool) or did_you_mean(name, all_names())
         return error(codes.E201, callee_span, f"unknown {expected} `{name}`", hint)
     usage = {
@@ -275,8 +295,10 @@ def _translate(
     if kind == "extra_forbidden":
         span = kw.name_span if kw else call_span
         known = list(schema.model_fields)
-        hint = did_you_mean(key, known) or (
-            f"`{owner}` takes " + ", ".join(f"`{k}`" for k in known) if known else f"`{owner}` takes no keywords"
+        hint = (
+            schema.not_taken.get(key)
+            or did_you_mean(key, known)
+            or (f"`{owner}` takes " + ", ".join(f"`{k}`" for k in known) if known else f"`{owner}` takes no keywords")
         )
         return error(codes.E203, span, f"`{owner}` has no keyword `{key}`", hint)
     if kind == "missing":

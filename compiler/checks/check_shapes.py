@@ -108,7 +108,9 @@ def check_net(net: BoundNet, slot: NetSlot, key: str, owner: str) -> None:
         raise ShapeError(
             codes.E309,
             f"`{owner}` needs {wanted} for `{key}`, found `{net.entry.name}`",
-            "`made` keeps each output from seeing later inputs: it is for `affine_autoregressive` only",
+            "`made` keeps each output from seeing later inputs: the autoregressive layers "
+            "(`affine_autoregressive`, `spline_autoregressive`) need it, and every other op needs a net that "
+            "sees all its inputs",
             param=key,
         )
     try:

@@ -120,7 +120,7 @@ E214: Final = Code(
 E215: Final = Code(
     "E215",
     "invalid transform declaration",
-    'A `transform` with an unknown kind, no or a malformed `impl "package.module:Class"` (or one in the standard library), a keyword its class cannot receive (`lambda`, `_x`, `self`), a shape rule using a name its input side does not bind, a domain other than real, positive, unit or interval(a, b), or an item given twice.',
+    'A `transform` with an unknown kind, no or a malformed `impl "package.module:Class"` (or one in the standard library), a keyword its class cannot receive (`lambda`, `_x`, `self`), a shape rule using a name its input side does not bind, a domain other than real, positive, unit or interval(a, b), or an item given twice; likewise a `net` declaration, or a `net`/`parameters` item naming what is not a size or numeric keyword.',
 )
 E216: Final = Code(
     "E216",

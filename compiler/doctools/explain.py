@@ -649,7 +649,9 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         A `transform` declaration (a layer of your own) is malformed: an unknown kind, no
         `impl` or one not of the form "package.module:Class", a shape rule whose right side
         uses a name its input side does not bind, a domain other than real, positive, unit or
-        interval(a, b), or an item given twice.
+        interval(a, b), or an item given twice. So for a `net` declaration, and for `net [..] -> [..]`
+        and `parameters` items that name what is not a size of the shape rule or a numeric
+        keyword.
 
         The compiler never runs your layer, so it trusts the declaration for everything it
         checks. The kind decides the likelihood class as for built-ins: bijective and
@@ -991,16 +993,19 @@ EXPLANATIONS: dict[str, Explanation] = _explanations(
         and output sizes from the op: a coupling's net reads x_a and must produce the scale
         and shift of x_b. An `mlp` flattens, so it connects any sizes; `conv`, `resnet` and
         `transformer` keep every axis but the first, so they need x_a and x_b to agree there.
-        On images, couple along dim=0 (the channels).
+        On images, couple along dim=0 (the channels). Where an op maps between sizes (a
+        `vae` encoder to a smaller latent, its decoder back, an `embed` context net),
+        `conv(..., stride=s)` makes each spatial size L into ⌈L/s⌉ and `upsample=u` into L·u;
+        the checker accepts exactly those sizes and names both when they differ.
 
-        `affine_autoregressive` needs `made`, and `made` serves only it: the layer's
-        Jacobian is triangular, so log |det J| = Σ_d log scale(s_d), only if output d depends
-        on inputs before d alone. An unmasked net would break that structure and the
-        log-determinant the layer reports would be wrong, making `log_prob` neither exact nor
-        a bound.
+        The autoregressive layers (`affine_autoregressive`, `spline_autoregressive`) need
+        `made`, and `made` serves only them: the layer's Jacobian is triangular, so
+        log |det J| = Σ_d log ∂y_d/∂x_d, only if output d depends on inputs before d alone.
+        An unmasked net would break that structure and the log-determinant the layer reports
+        would be wrong, making `log_prob` neither exact nor a bound.
 
-        Fix: use `made(...)` for `affine_autoregressive`; use `mlp`, or split along the
-        channels, for a convolutional net.
+        Fix: use `made(...)` for an autoregressive layer; use `mlp`, split along the
+        channels, or give `conv` the `stride`/`upsample` that makes the sizes agree.
         """,
         """
         model MAF {

@@ -52,12 +52,13 @@ SearchPath = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class ImplUse:
-    """One user transform's `impl`: its name, module, class and the span of the `impl` string."""
+    """One user transform's or net's `impl`: its name, module, class and the span of the `impl` string."""
 
     transform: str
     module: str
     cls: str
     span: Span
+    what: str = "transform"  # or "net": which declaration it is, for messages
 
     @property
     def top(self) -> str:
@@ -81,10 +82,10 @@ def impl_uses(models: Iterable[CheckedModel], source: Source) -> list[ImplUse]:
     found: dict[str, ImplUse] = {}
     for model in models:
         for call in model.bound.values():
-            user = call.user_impl
-            if user is not None and call.entry.name not in found:
-                span = user.span or Span(source.filename, 1, 1, 1, 2)
-                found[call.entry.name] = ImplUse(call.entry.name, user.module, user.cls, span)
+            for what, name, user in call.user_impls():
+                if name not in found:
+                    span = user.span or Span(source.filename, 1, 1, 1, 2)
+                    found[name] = ImplUse(name, user.module, user.cls, span, what)
     return sorted(found.values(), key=lambda u: (u.span.line, u.span.column, u.transform))
 
 
@@ -187,7 +188,7 @@ def missing_impl_warnings(models: Iterable[CheckedModel], source: Source) -> lis
             warning(
                 codes.W404,
                 use.span,
-                f"transform `{use.transform}` imports `{use.module}`, which is {where}on this Python's import path",
+                f"{use.what} `{use.transform}` imports `{use.module}`, which is {where}on this Python's import path",
                 f"`load()` would fail (E216): put `{module_file(use.module)}` next to the model file or install it; "
                 "a module written with `-o` imports it by name, so it must be importable where that module runs",
             )
@@ -289,7 +290,7 @@ class _Importer:
         if not hasattr(module, use.cls):
             names = [n for n in dir(module) if not n.startswith("_")]
             hint = did_you_mean(use.cls, names) or "name the class after the colon of `impl`"
-            message = f"transform `{use.transform}`: module `{use.module}`{_where(module)} has no `{use.cls}`"
+            message = f"{use.what} `{use.transform}`: module `{use.module}`{_where(module)} has no `{use.cls}`"
             return error(codes.E216, use.span, message, hint)
         return None
 
@@ -325,13 +326,13 @@ class _Importer:
         if parent:
             holder = sys.modules.get(parent)
             message = (
-                f"transform `{use.transform}` imports `{use.module}`, but `{parent}`{_where(holder)} "
+                f"{use.what} `{use.transform}` imports `{use.module}`, but `{parent}`{_where(holder)} "
                 f"has no module `{missing.rpartition('.')[2]}`"
             )
             return error(codes.E216, use.span, message, f"add `{module_file(missing)}`, or fix the path in `impl`")
         places = [f"in {f}" for f in self.folders] + ["on the Python import path"]
         looked = ", not ".join(places[:-1]) + (" and not " if len(places) > 1 else "") + places[-1]
-        message = f"transform `{use.transform}` imports `{use.module}`, which is not {looked}"
+        message = f"{use.what} `{use.transform}` imports `{use.module}`, which is not {looked}"
         if not self.folders:
             looked_hint = "pass `filename=` the model file's path or `search_path=[FOLDER]`, or install it"
         else:
@@ -341,7 +342,7 @@ class _Importer:
 
     def _raised(self, use: ImplUse, exc: BaseException, module: ModuleType | None = None) -> Diagnostic:
         self.cause = self.cause or exc
-        message = f"transform `{use.transform}`: importing `{use.module}`{_where(module)} raised {_first_line(exc)}"
+        message = f"{use.what} `{use.transform}`: importing `{use.module}`{_where(module)} raised {_first_line(exc)}"
         hint = "the error is in that module's code; its traceback is chained to this error (`__cause__`)"
         return error(codes.E216, use.span, message, hint)
 

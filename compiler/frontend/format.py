@@ -71,7 +71,7 @@ INDENT = "    "
 # The grammar's STRING and COMMENT terminals: a `#` inside a string is not a comment.
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|#[^\n]*')
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_BRACED = (ast.ModelDecl, ast.BlockDecl, ast.TransformDecl)
+_BRACED = (ast.ModelDecl, ast.BlockDecl, ast.TransformDecl, ast.NetDecl)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ class _Comments:
             return list(node.declarations)
         if isinstance(node, (ast.ModelDecl, ast.BlockDecl, ast.Repeat)):
             return list(node.body)
-        if isinstance(node, ast.TransformDecl):
+        if isinstance(node, (ast.TransformDecl, ast.NetDecl)):
             return list(self.items.get(id(node), []))
         if isinstance(node, ast.Call):
             return sorted([*node.args, *node.kwargs], key=_start)
@@ -270,7 +270,9 @@ class _Comments:
 
     @staticmethod
     def is_container(node: Node) -> bool:
-        return isinstance(node, (ast.Module, ast.ModelDecl, ast.BlockDecl, ast.Repeat, ast.TransformDecl, ast.Call))
+        return isinstance(
+            node, (ast.Module, ast.ModelDecl, ast.BlockDecl, ast.Repeat, ast.TransformDecl, ast.NetDecl, ast.Call)
+        )
 
     # attachment -----------------------------------------------------------------------------
     def _attach(self, container: Node, comment: Comment) -> None:
@@ -335,7 +337,7 @@ def _transform_items(source: Source, module: ast.Module) -> dict[int, list[_Item
     A repeated item is an error the checker reports; the formatter must still print it as it
     was, not drop it. Needs a second parse, done only for files with a `transform`.
     """
-    decls = [d for d in module.declarations if isinstance(d, ast.TransformDecl)]
+    decls = [d for d in module.declarations if isinstance(d, (ast.TransformDecl, ast.NetDecl))]
     if not decls:
         return {}
     recorded: dict[tuple[int, int], list[_Item]] = {}
@@ -343,6 +345,11 @@ def _transform_items(source: Source, module: ast.Module) -> dict[int, list[_Item
     class _Recorder(ToAst):
         def transform_decl(self, meta: Tree[Token], name: Token, params: Any, kind: Token, items: Any) -> Any:
             decl = super().transform_decl(meta, name, params, kind, items)
+            recorded[_start(decl)] = [_Item(keyword, value, span) for keyword, value, span in items]
+            return decl
+
+        def net_decl(self, meta: Tree[Token], name: Token, params: Any, items: Any) -> Any:
+            decl = super().net_decl(meta, name, params, items)
             recorded[_start(decl)] = [_Item(keyword, value, span) for keyword, value, span in items]
             return decl
 
@@ -414,7 +421,7 @@ class _Printer:
             self.out.append(_Line(indent + comment.text))
 
     def _lines(self, node: Node, indent: str) -> list[_Line]:
-        if isinstance(node, (ast.ModelDecl, ast.BlockDecl, ast.Repeat, ast.TransformDecl)):
+        if isinstance(node, (ast.ModelDecl, ast.BlockDecl, ast.Repeat, ast.TransformDecl, ast.NetDecl)):
             return self._braced(node, indent)
         if isinstance(node, ast.Assign):
             parts: list[_Part] = [node.value.head, *node.value.stages]
@@ -459,6 +466,8 @@ class _Printer:
             return f"block {node.name.text}({self._params(node.params)})"
         if isinstance(node, ast.TransformDecl):
             return f"transform {node.name.text}({self._params(node.params)}): {node.kind.text}"
+        if isinstance(node, ast.NetDecl):
+            return f"net {node.name.text}({self._params(node.params)})"
         return f"repeat {self._flat(node.count)}"
 
     def _params(self, params: Iterable[ast.BlockParam]) -> str:
@@ -524,6 +533,11 @@ class _Printer:
         if item.keyword == "domain":
             first, second = item.value
             return f"domain {self._domain(first)}" + (f" -> {self._domain(second)}" if second is not None else "")
+        if item.keyword == "net":
+            left, right = item.value
+            return f"net {self._side(left)} -> {self._side(right)}"
+        if item.keyword == "parameters":
+            return f"parameters {self._shape(item.value)}"
         return f"fold {self._domain(item.value)}"
 
     def _side(self, side: ast.ShapeSide) -> str:

@@ -24,7 +24,9 @@ from ..core.source import Source, Span
 from . import syntax as ast
 
 KEYWORDS = frozenset(
-    "model input context doc repeat block return const transform impl shape domain fold true false".split()
+    (
+        "model input context doc repeat block return const transform impl shape domain fold net parameters true false"
+    ).split()
 )
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -319,7 +321,10 @@ ARITHMETIC_PLACES = (
 
 
 def _token_hint(token: Token, expected: set[str], text: str = "") -> str | None:
-    if token.type != "STRING" and token.value in KEYWORDS:
+    # `net` and `parameters` are keywords only where a declaration or its items begin: lexed
+    # as a name (`net=` as a keyword argument), the word is not the problem.
+    soft = token.value in ("net", "parameters") and "NAME" not in expected
+    if token.type != "STRING" and token.value in KEYWORDS and not soft:
         return f"`{token.value}` is a keyword and cannot be used here"
     before = _char_before(token, text)
     if token.value == "/" and before == "/":
@@ -496,7 +501,38 @@ class ToAst:
             cast("ast.DomainRef | None", found.get("fold")),
             self._span(meta),
             tuple((keyword, span) for keyword, _, span in items),
+            cast("tuple[ast.ShapeSide, ast.ShapeSide] | None", found.get("net")),
+            cast("ast.ShapeExpr | None", found.get("parameters")),
         )
+
+    def net_decl(
+        self,
+        meta: Tree[Token],
+        name: Token,
+        params: tuple[ast.BlockParam, ...] | None,
+        items: list[tuple[str, object, Span]],
+    ) -> ast.NetDecl:
+        found: dict[str, object] = {}
+        for keyword, value, _span in items:
+            found.setdefault(keyword, value)
+        return ast.NetDecl(
+            self._binding(name),
+            params or (),
+            cast("ast.String | None", found.get("impl")),
+            cast("tuple[ast.ShapeSide, ast.ShapeSide] | None", found.get("shape")),
+            cast("ast.ShapeExpr | None", found.get("parameters")),
+            self._span(meta),
+            tuple((keyword, span) for keyword, _, span in items),
+        )
+
+    def net_body(self, meta: Tree[Token], *items: tuple[str, object, Span] | None) -> list[tuple[str, object, Span]]:
+        return [i for i in items if i is not None]
+
+    def net_slot_item(self, meta: Tree[Token], left: ast.ShapeSide, right: ast.ShapeSide) -> tuple[str, object, Span]:
+        return ("net", (left, right), self._span(meta))
+
+    def parameters_item(self, meta: Tree[Token], expr: ast.ShapeExpr) -> tuple[str, object, Span]:
+        return ("parameters", expr, self._span(meta))
 
     def transform_body(
         self, meta: Tree[Token], *items: tuple[str, object, Span] | None

@@ -267,9 +267,25 @@ class TransformDecl:
     fold: DomainRef | None
     span: Span
     items: tuple[tuple[str, Span], ...] = ()  # (item keyword, span) in order, to report repeats
+    # `net [..] -> [..]`: the transform takes `net=`, a net from the first side to the second
+    net: tuple[ShapeSide, ShapeSide] | None = None
+    parameters: ShapeExpr | None = None  # `parameters EXPR`: its own parameters, in its keywords
 
 
-Declaration = ConstDecl | ModelDecl | BlockDecl | TransformDecl
+@dataclass(frozen=True)
+class NetDecl:
+    """`net name(k=default) { impl ...; shape ...; parameters ... }`: a user's conditioner net."""
+
+    name: Name
+    params: tuple[BlockParam, ...]
+    impl: String | None
+    shape: tuple[ShapeSide, ShapeSide] | None
+    parameters: ShapeExpr | None
+    span: Span
+    items: tuple[tuple[str, Span], ...] = ()
+
+
+Declaration = ConstDecl | ModelDecl | BlockDecl | TransformDecl | NetDecl
 
 
 @dataclass(frozen=True)

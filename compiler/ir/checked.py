@@ -43,6 +43,19 @@ class Bound:
         """The user's PyTorch class if this calls a user's `transform`, else None."""
         return self.entry.user_impl if isinstance(self.entry, OpEntry) else None
 
+    def user_impls(self) -> list[tuple[str, str, UserImpl]]:
+        """(what, name, class) for every user class this call builds: its own (a user
+        `transform`), its nets' and its encoders' and decoders' nets (user `net`s)."""
+        found: list[tuple[str, str, UserImpl]] = []
+        if self.user_impl is not None:
+            found.append(("transform", self.entry.name, self.user_impl))
+        for net in self.nets.values():
+            if net.entry.user_impl is not None:
+                found.append(("net", net.entry.name, net.entry.user_impl))
+        for dist in self.dists.values():
+            found += dist.user_impls()
+        return found
+
 
 Likelihood = Literal["exact", "lower_bound"]
 EXACT: Final = "exact"

@@ -161,6 +161,7 @@ class ModelIR:
     inputs: list[str] = field(default_factory=list)  # input node ids, declaration order
     contexts: list[str] = field(default_factory=list)  # context node ids, declaration order
     user_ops: dict[str, Any] = field(default_factory=dict)  # the file's `transform`s: name → OpEntry
+    user_nets: dict[str, Any] = field(default_factory=dict)  # the file's `net`s: name → NetEntry
 
     def payload(self, node: str) -> Payload:
         payload: Payload = self.graph.nodes[node]["ir"]  # networkx's node attributes are untyped

@@ -35,6 +35,7 @@ from ..ir.graph import (
     flow_edge,
     read_edge,
 )
+from .user_nets import net_entry
 from .user_transforms import transform_entry
 
 MAX_UNROLLED_OPS = 100_000
@@ -190,6 +191,7 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
     consts: dict[str, ast.ConstDecl] = {}
     blocks: dict[str, ast.BlockDecl] = {}
     user_ops: dict[str, Any] = {}  # transform declarations → their catalogue entries
+    user_nets: dict[str, Any] = {}  # net declarations → their net entries
     # Constants may be declared after the transforms that use them: resolve lazily.
     declared = {d.name.text: d for d in module.declarations if isinstance(d, ast.ConstDecl)}
     constants_for_transforms = Constants(declared, diagnostics)  # constants may come after a transform
@@ -211,6 +213,11 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
                 user_ops[entry.name] = entry
             else:
                 broken.add(decl.name.text)
+        elif isinstance(decl, ast.NetDecl):
+            net, found = net_entry(decl, constants_for_transforms.resolve)
+            diagnostics += found
+            if net is not None:
+                user_nets[net.name] = net
         elif isinstance(decl, ast.BlockDecl):
             blocks[decl.name.text] = decl
             if not _check_block(decl, diagnostics):
@@ -226,6 +233,7 @@ def lower_module(module: ast.Module) -> tuple[list[ModelIR], list[Diagnostic]]:
     for model in lowered:
         if model is not None:
             model.user_ops = user_ops
+            model.user_nets = user_nets
     diagnostics += _unused(module, constants.used, called)
     return [m for m in lowered if m is not None], diagnostics
 

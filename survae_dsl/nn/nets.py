@@ -314,7 +314,9 @@ class ResNet(nn.Module):
     flattened to ``(B, in_channels)`` with any context appended flat, as in ``MLP``, →
     ``(B, out_channels)``. ``in_channels`` counts the context. ``activation`` (elementwise),
     ``dropout`` and ``norm`` act inside the blocks (two norms each); the output layer
-    starts at zero.
+    starts at zero. Spatial data only: ``upsample`` > 1 repeats each position (nearest)
+    before the input layer, ``stride`` > 1 makes the input layer strided, as in ``ConvNet``:
+    spatial' = ⌈spatial/stride⌉·upsample (``conv_out_size``).
     """
 
     def __init__(
@@ -327,16 +329,29 @@ class ResNet(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         norm: str = "none",
+        stride: int = 1,
+        upsample: int = 1,
     ) -> None:
         super().__init__()
         _check_spatial_dims(spatial_dims, (0, 1, 2))
         _check_dropout(dropout)
         if blocks < 0:
             raise ValueError(f"resnet needs blocks >= 0, got {blocks}")
+        if stride < 1 or upsample < 1 or (spatial_dims == 0 and (stride, upsample) != (1, 1)):
+            raise ValueError(
+                f"resnet needs stride and upsample >= 1, and both 1 on vectors, got stride={stride}, "
+                f"upsample={upsample}, spatial_dims={spatial_dims}"
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.spatial_dims = spatial_dims
-        self.input = self._layer(in_channels, hidden)
+        self.stride = stride
+        self.upsample = upsample
+        # Parameter-free, so the state dict is the same as without resizing.
+        self.resize = nn.Upsample(scale_factor=upsample, mode="nearest") if upsample > 1 else nn.Identity()
+        self.input = (
+            _conv(spatial_dims, in_channels, hidden, 3, stride) if stride > 1 else self._layer(in_channels, hidden)
+        )
         self.blocks = nn.Sequential(
             *(
                 _ResidualBlock(
@@ -360,19 +375,20 @@ class ResNet(nn.Module):
         return _conv(self.spatial_dims, width_in, width_out, 3)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """``(B, C, *spatial)`` → ``(B, out_channels, *spatial)``, or, dense,
+        """``(B, C, *spatial)`` → ``(B, out_channels, *spatial')`` (spatial' as resized), or, dense,
         ``(B, ...)`` → ``(B, out_channels)``."""
         if self.spatial_dims == 0:
             h = torch.flatten(x, start_dim=1)
             if context is not None:
                 h = torch.cat([h, torch.flatten(context, start_dim=1).to(h.dtype)], dim=1)
         else:
-            h = _append_context(x, context)
+            h = self.resize(_append_context(x, context))
         out: Tensor = self.output(self.activation(self.blocks(self.input(h))))  # a module call is typed Any
         return out
 
     def extra_repr(self) -> str:
-        return f"spatial_dims={self.spatial_dims}"
+        resized = f", stride={self.stride}, upsample={self.upsample}" if (self.stride, self.upsample) != (1, 1) else ""
+        return f"spatial_dims={self.spatial_dims}{resized}"
 
 
 class _DenseLayer(nn.Module):
