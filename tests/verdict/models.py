@@ -59,7 +59,9 @@ class Size:
         if self.continuous > MAX_CONTINUOUS:
             return f"{self.continuous} continuous dims > {MAX_CONTINUOUS}"
         if self.cells > MAX_DISCRETE:
-            return f"{self.cells:.3g} discrete cells > {MAX_DISCRETE}"
+            # An image of int<256> has 256**3072 cells: too many digits for a float.
+            digits = int(math.log10(self.cells))
+            return f"about 10^{digits} discrete cells > {MAX_DISCRETE}"
         if self.continuous and self.cells > MAX_MIXED_CELLS:
             return f"{self.cells} discrete cells beside continuous inputs > {MAX_MIXED_CELLS}"
         return None

@@ -1,0 +1,194 @@
+"""Model zoo, CIFAR-10 group: SurVAE Flows' augmented flow, Glow and RealNVP at their real sizes.
+
+Each file's `--check` class and parameter count are read without torch and compared with a
+per-layer count written here from the published architecture (not from our formulas), the
+files must format canonically and render, and the compiled classes must build and score a batch
+of 2 images (the augmented flow, 3.4M parameters, also samples; Glow and RealNVP are
+`slow`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+import survae_dsl
+from survae_dsl.compiler.backends.param_count import file_parameter_counts, total
+from survae_dsl.compiler.drivers.driver import check_source
+from survae_dsl.compiler.frontend.format import format_source
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ZOO = ROOT / "examples" / "zoo"
+
+
+def conv(c_in: int, c_out: int, k: int) -> int:
+    """A k×k convolution with a bias."""
+    return k * k * c_in * c_out + c_out
+
+
+# --- SurVAE Flows, examples/cifar10_aug_flow.py -------------------------------------------------
+AUG_CHANNELS = [6] * 4 + [12] * 4 + [24] * 4  # the coupling steps' channels, in order
+
+
+def aug_densenet(c: int, *, gated: bool) -> int:
+    """DenseNet(in=c/2, out=c, 1 block, mid 64, depth 8, growth 16); `gated`: the reference's
+    GatedConv2d transition (1×1 to 3·64 channels), otherwise our plain 1×1 transition to 64."""
+    n = conv(c // 2, 64, 1)
+    for i in range(8):
+        width = 64 + 16 * i
+        n += conv(width, width, 1) + conv(width, 16, 3)
+    n += conv(64 + 8 * 16, 3 * 64 if gated else 64, 1)
+    return n + conv(64, c, 1)
+
+
+def aug_layers(*, gated: bool) -> dict[str, int]:
+    layers = {}
+    for k, c in enumerate(AUG_CHANNELS, start=1):
+        layers[f"affine_coupling_{k}"] = aug_densenet(c, gated=gated)
+        layers[f"actnorm_{k}"] = 2 * c
+        layers[f"conv1x1_{k}"] = c * c
+    return layers
+
+
+AUG_REFERENCE = 3_648_456  # the module examples/cifar10_aug_flow.py builds
+AUG_OURS = 3_352_008
+
+
+# --- Glow (Kingma & Dhariwal 2018), CIFAR-10: L = 3, K = 32, width 512 --------------------------
+def glow_layers() -> dict[str, int]:
+    layers = {}
+    k = 0
+    for c in (12, 24, 48):  # channels after each level's squeeze
+        for _ in range(32):
+            k += 1
+            layers[f"actnorm_{k}"] = 2 * c  # a log-scale and a shift per channel
+            layers[f"conv1x1_{k}"] = c * c  # the C×C matrix
+            # the coupling net: 3×3 (C/2 -> 512), 1×1 (512 -> 512), 3×3 (512 -> C: shift and scale)
+            layers[f"affine_coupling_{k}"] = conv(c // 2, 512, 3) + conv(512, 512, 1) + conv(512, c, 3)
+    layers["normal_1"] = conv(6, 12, 3)  # split prior: mean and log-scale of 6 channels from 6
+    layers["normal_2"] = conv(12, 24, 3)
+    layers["normal_3"] = 2 * 48  # learned top prior, per channel
+    return layers
+
+
+GLOW_OURS = 43_951_788
+
+
+# --- RealNVP (Dinh et al. 2017), CIFAR-10: 2 scales, resnets of 8 blocks × 64 -------------------
+def resnet(c_in: int, c_out: int) -> int:
+    return conv(c_in, 64, 3) + 8 * 2 * conv(64, 64, 3) + conv(64, c_out, 3)
+
+
+def realnvp_layers() -> dict[str, int]:
+    nets = [resnet(3, 6)] * 3 + [resnet(6, 12)] * 3 + [resnet(6, 12)] * 4  # checker, channel, checker
+    return {f"affine_coupling_{k}": n for k, n in enumerate(nets, start=1)}
+
+
+REALNVP_OURS = 5_997_350
+
+# model -> (file, likelihood class, ops named by the reasons, warning codes, count, layers)
+EXPECTED = {
+    "Cifar10AugFlow": (
+        "cifar10_aug_flow.survae",
+        "lower_bound",
+        {"dequantize", "augment"},
+        ["W401"],  # couplings on unit values, as the reference (no logit)
+        AUG_OURS,
+        aug_layers(gated=False),
+    ),
+    "GlowCifar10": (
+        "glow_cifar10.survae",
+        "lower_bound",
+        {"dequantize"},
+        ["W401"],  # a flow on (-1/2, 1/2), as Glow
+        GLOW_OURS,
+        glow_layers(),
+    ),
+    "RealNVPCifar10": ("realnvp_cifar10.survae", "lower_bound", {"dequantize"}, [], REALNVP_OURS, realnvp_layers()),
+}
+FILES = sorted({entry[0] for entry in EXPECTED.values()})
+
+
+def _path(name: str) -> Path:
+    return ZOO / EXPECTED[name][0]
+
+
+def _checked(name: str):  # noqa: ANN202  # a checked model of the compiler
+    path = _path(name)
+    return next(m for m in check_source(path.read_text(encoding="utf-8"), str(path)).models if m.name == name)
+
+
+def test_the_formulas_give_the_references() -> None:
+    assert total(list(aug_layers(gated=True).items())) == AUG_REFERENCE
+    # the whole difference is the 12 DenseNets' transition: gated 192 -> 192 against 192 -> 64
+    assert AUG_REFERENCE - AUG_OURS == 12 * (conv(192, 192, 1) - conv(192, 64, 1)) == 296_448
+    assert sum(glow_layers().values()) == GLOW_OURS
+    assert sum(realnvp_layers().values()) == REALNVP_OURS
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_each_file_holds_exactly_the_listed_models(file: str) -> None:
+    path = ZOO / file
+    names = {m.name for m in check_source(path.read_text(encoding="utf-8"), str(path)).models}
+    assert names == {name for name, entry in EXPECTED.items() if entry[0] == file}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_class_and_per_layer_parameter_count(name: str) -> None:
+    _, likelihood, culprits, codes, count, layers = EXPECTED[name]
+    model = _checked(name)
+    assert model.likelihood == likelihood
+    assert {r.op for r in model.reasons} == culprits
+    assert [w.code for w in model.warnings] == codes
+    assert model.parameter_total == count == sum(layers.values())
+    path = _path(name)
+    table = file_parameter_counts(check_source(path.read_text(encoding="utf-8"), str(path)).models)[name]
+    assert {attr: n for attr, n in table if n} == layers
+
+
+def test_the_public_check_agrees() -> None:
+    for name, (file, likelihood, _, _, count, _) in EXPECTED.items():
+        model = next(m for m in survae_dsl.check(ZOO / file).models if m.name == name)
+        assert (model.likelihood, model.parameter_total) == (likelihood, count)
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_formatted_and_rendered(file: str) -> None:
+    path = ZOO / file
+    text = path.read_text(encoding="utf-8")
+    assert format_source(text, str(path)) == text
+    for name, entry in EXPECTED.items():
+        if entry[0] == file:
+            assert name in survae_dsl.render(path, model=name).source
+
+
+def _build_and_score(name: str, *, sample: bool) -> None:
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    import torch
+
+    cls = survae_dsl.load(_path(name), model=name)
+    torch.manual_seed(0)
+    model = cls()
+    assert sum(p.numel() for p in model.parameters()) == EXPECTED[name][4]
+    x = torch.randint(0, 256, (2, 3, 32, 32))
+    with torch.no_grad():
+        model.initialize(x)
+        lp = model.log_prob(x)
+        assert lp.shape == (2,) and lp.dtype == torch.float32
+        assert torch.isfinite(lp).all()
+        if sample:
+            s = model.sample(2)
+            assert s.shape == (2, 3, 32, 32) and not s.is_floating_point()
+            assert ((s >= 0) & (s < 256)).all()
+
+
+def test_aug_flow_builds_scores_and_samples() -> None:
+    _build_and_score("Cifar10AugFlow", sample=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["GlowCifar10", "RealNVPCifar10"])
+def test_big_models_build_and_score(name: str) -> None:
+    _build_and_score(name, sample=False)
