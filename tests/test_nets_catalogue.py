@@ -46,6 +46,7 @@ def _errors(net: str, shape: str = "[2, 4, 4]") -> list[tuple[str, str]]:
         "mlp(hidden=[8], activation=swish, norm=layer, dropout=0.5)",
         "resnet(hidden=4, activation=leaky_relu, norm=layer, dropout=0.2)",
         "densenet(hidden=4, blocks=2, layers=2, growth=2, kernel=5)",
+        "densenet(hidden=4, layers=2, growth=2, transition=gated, residual=true)",
         "gated_conv(hidden=4, blocks=1, kernel=1, dropout=0.3)",
     ],
 )
@@ -67,6 +68,7 @@ def test_net_options_are_accepted(net: str) -> None:
         ("resnet(activation=concat_elu)", "`activation` of `resnet` must be one of"),
         ("made(hidden=[8], activation=concat_elu)", "`activation` of `made` must be one of"),
         ("densenet(kernel=4)", "must be odd"),
+        ("densenet(transition=sigmoid)", "`transition` of `densenet` must be one of `plain`, `gated`"),
     ],
 )
 def test_lists_and_options_that_disagree_are_e205(net: str, message: str) -> None:

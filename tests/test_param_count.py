@@ -46,6 +46,7 @@ model NetOptions {
     h = affine_coupling(x, net=conv(hidden=[5, 7], kernel=[3, 1, 3], activation=concat_elu, dropout=0.1, norm=batch))
     h = additive_coupling(h, net=resnet(hidden=6, blocks=2, activation=silu, dropout=0.2, norm=layer))
     h = affine_coupling(h, net=densenet(hidden=6, blocks=2, layers=3, growth=4, kernel=5, dropout=0.1))
+    h = affine_coupling(h, net=densenet(hidden=6, layers=2, growth=4, transition=gated, residual=true))
     h = affine_coupling(h, net=gated_conv(hidden=5, blocks=2, kernel=1, dropout=0.1))
     h = affine_coupling(h, net=conv(hidden=4, kernel=[1, 3, 5], norm=layer, activation=leaky_relu))
     h = flatten(h)
@@ -144,6 +145,9 @@ DIRECT = [
     C("MLP", in_features=5, out_features=3, hidden=(4, 6), activation="concat_elu", norm="batch", dropout=0.5),
     C("DenseNet", in_channels=3, out_channels=4),
     C("DenseNet", in_channels=3, out_channels=4, hidden=5, blocks=3, layers=2, growth=3, kernel=1, spatial_dims=1),
+    C("DenseNet", in_channels=3, out_channels=4, hidden=5, blocks=2, layers=2, growth=3, transition="gated"),
+    C("DenseNet", in_channels=3, out_channels=4, hidden=5, layers=3, transition="gated", residual=True, spatial_dims=1),
+    C("DenseNet", in_channels=3, out_channels=4, hidden=5, blocks=2, layers=2, growth=3, residual=True),
     C("GatedConvNet", in_channels=3, out_channels=4),
     C("GatedConvNet", in_channels=3, out_channels=4, hidden=5, blocks=0, kernel=5, spatial_dims=1),
     C("ResNet", in_channels=3, out_channels=4),

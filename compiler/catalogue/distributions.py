@@ -621,6 +621,11 @@ class DensenetParams(Params):
     kernel: Annotated[Kernel, Field(description="an odd kernel size of the dense layers' second convolution")] = 3
     activation: Activation = "relu"
     dropout: Dropout = 0.0
+    transition: Annotated[
+        Literal["plain", "gated"],
+        Field(description="each block's closing 1×1 convolution: `plain`, or `gated` (a + b ⊙ σ(c))"),
+    ] = "plain"
+    residual: Annotated[bool, Field(description="add each dense block's input to its output")] = False
 
     @field_validator("kernel")
     @classmethod
@@ -636,7 +641,8 @@ def _densenet_parameters(k: CountKwargs, _nested: Nested) -> Count:
     growth: int = k.get("growth", 32)
     kernel: int = k.get("kernel", 3)
     spatial: int = k.get("spatial_dims", 2)
-    block = conv(hidden + layers * growth, hidden, 1, spatial)  # the 1×1 transition
+    gated = k.get("transition", "plain") == "gated"  # a gated transition gives 3·hidden channels (a, b, c)
+    block = conv(hidden + layers * growth, (3 if gated else 1) * hidden, 1, spatial)  # the 1×1 transition
     for index in range(layers):
         channels = hidden + index * growth
         block += conv(channels, channels, 1, spatial) + conv(channels, growth, kernel, spatial)
@@ -659,6 +665,7 @@ DENSENET = NetEntry(
         ("spatial_dims", len(i) - 1),
         ("activation", p.activation),
         ("dropout", p.dropout),
+        *_optional(p, {"transition": "plain", "residual": False}),
     ),
     check=lambda p, i, o: _same_space("densenet", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
     keeps_space=True,
@@ -667,7 +674,12 @@ DENSENET = NetEntry(
         "A 1×1 convolution to `hidden` channels; `blocks` dense blocks, each of `layers` dense layers and a "
         "1×1 transition back to `hidden`; a 1×1 output convolution. A dense layer reads all the channels "
         "before it (C) and appends `growth` new ones: act(conv_k(dropout(act(conv_1×1(h))))), the 1×1 "
-        "keeping C channels. " + _options_text(wide=False, norm=False)
+        "keeping C channels. `transition=gated` makes each block's transition a gated 1×1 convolution: "
+        "W (C → 3·hidden) gives (a, b, c) and the block outputs a + b ⊙ σ(c) (3× the transition's "
+        "parameters); `residual=true` adds each block's input back, h + block(h) (no parameters). Both "
+        "together are the SurVAE Flows code's DenseNet with gated convolutions (its blocks are always "
+        "residual): `densenet(hidden=64, blocks=1, layers=8, growth=16, transition=gated, residual=true)` "
+        "is the CIFAR-10 augmented flow's net. " + _options_text(wide=False, norm=False)
     ),
 )
 

@@ -410,6 +410,34 @@ class _DenseLayer(nn.Module):
         return torch.cat([h, self.layers(h)], dim=1)
 
 
+class _GatedTransition(nn.Module):
+    """A gated 1×1 convolution ``(B, C, *s)`` → ``(B, out, *s)``: ``a + b ⊙ σ(c)`` with
+    ``(a, b, c) = split(W·h)``, W 1×1 (C → 3·out) with a bias."""
+
+    def __init__(self, channels: int, out_channels: int, spatial_dims: int) -> None:
+        super().__init__()
+        self.conv = _conv(spatial_dims, channels, 3 * out_channels, 1)
+
+    def forward(self, h: Tensor) -> Tensor:
+        """``(B, C, *s)`` → ``(B, out, *s)``."""
+        gate: Tensor = self.conv(h)  # a module call is typed Any
+        a, b, c = gate.chunk(3, dim=1)
+        return a + b * torch.sigmoid(c)
+
+
+class _Residual(nn.Module):
+    """``h + inner(h)``: same shape in and out, ``(B, C, *s)``."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, h: Tensor) -> Tensor:
+        """``(B, C, *s)`` → ``(B, C, *s)``."""
+        out: Tensor = h + self.inner(h)  # a module call is typed Any
+        return out
+
+
 class DenseNet(nn.Module):
     """A DenseNet conditioner as in the SurVAE Flows image models: ``(B, C, *spatial)`` →
     ``(B, out_channels, *spatial)``.
@@ -418,6 +446,11 @@ class DenseNet(nn.Module):
     layers (every one appends ``growth`` channels computed from all the channels before it)
     and a 1×1 transition back to ``hidden``; a 1×1 output convolution, starting at zero. The
     context is appended as in ``ConvNet``; ``in_channels`` counts it.
+
+    ``transition="gated"`` makes each block's transition a gated 1×1 convolution (to
+    3·hidden channels ``(a, b, c)``, giving ``a + b ⊙ σ(c)``) and ``residual=True`` adds each
+    block's input to its output, ``h + block(h)``: together they are the SurVAE Flows code's
+    ``DenseNet(gated_conv=True)``, whose blocks are always residual.
     """
 
     def __init__(
@@ -432,10 +465,14 @@ class DenseNet(nn.Module):
         spatial_dims: int = 2,
         activation: str = "relu",
         dropout: float = 0.0,
+        transition: str = "plain",
+        residual: bool = False,
     ) -> None:
         super().__init__()
         _check_spatial_dims(spatial_dims, (1, 2))
         _check_dropout(dropout)
+        if transition not in ("plain", "gated"):
+            raise ValueError(f"densenet's transition is 'plain' or 'gated', got {transition!r}")
         if blocks < 1 or layers < 1 or growth < 1 or kernel < 1:
             raise ValueError(
                 f"densenet needs blocks, layers, growth and kernel >= 1, got {blocks}, {layers}, {growth}, {kernel}"
@@ -449,7 +486,13 @@ class DenseNet(nn.Module):
                 _DenseLayer(hidden + index * growth, growth, kernel, spatial_dims, activation, dropout)
                 for index in range(layers)
             ]
-            modules.append(nn.Sequential(*dense, _conv(spatial_dims, hidden + layers * growth, hidden, 1)))
+            end: nn.Module = (
+                _GatedTransition(hidden + layers * growth, hidden, spatial_dims)
+                if transition == "gated"
+                else _conv(spatial_dims, hidden + layers * growth, hidden, 1)
+            )
+            block = nn.Sequential(*dense, end)
+            modules.append(_Residual(block) if residual else block)
         self.blocks = nn.Sequential(*modules)
         self.output = _conv(spatial_dims, hidden, out_channels, 1)
         _zero_last(self.output)

@@ -395,6 +395,28 @@ def test_dense_net_layout_follows_the_growth():
     assert out.shape == (2, 8, 4, 4) and torch.equal(out[:, :6], h)  # the input channels pass through
 
 
+def test_dense_net_gated_residual_blocks_are_the_reference_maths():
+    """`transition="gated"`: W (C → 3·hidden) gives (a, b, c), the block ends in a + b ⊙ σ(c);
+    `residual=True`: the block returns h + block(h) (SurVAE Flows' ResidualDenseBlock)."""
+    net = DenseNet(3, 4, hidden=6, blocks=2, layers=2, growth=3, transition="gated", residual=True).double()
+    widths = [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in _convolutions(net)]
+    dense_block = [(6, 6, 1), (6, 3, 3), (9, 9, 1), (9, 3, 3), (12, 18, 1)]  # the transition gives 3 × 6
+    assert widths == [(3, 6, 1), *dense_block, *dense_block, (6, 4, 1)]
+    h = torch.randn(2, 6, 4, 5, dtype=F64)
+    residual = net.blocks[1]
+    dense, transition = residual.inner[:-1], residual.inner[-1]
+    a, b, c = transition.conv(dense(h)).chunk(3, dim=1)
+    torch.testing.assert_close(transition(dense(h)), a + b * torch.sigmoid(c))
+    torch.testing.assert_close(residual(h), h + a + b * torch.sigmoid(c))
+    # each option alone: a plain transition with the residual, a gated one without it
+    plain = DenseNet(3, 4, hidden=6, layers=2, growth=3, residual=True).double()
+    torch.testing.assert_close(plain.blocks[1](h), h + plain.blocks[1].inner(h))
+    gated = DenseNet(3, 4, hidden=6, layers=2, growth=3, transition="gated").double()
+    assert gated.blocks[1](h).shape == (2, 6, 4, 5)
+    with pytest.raises(ValueError, match="transition"):
+        DenseNet(3, 4, transition="sigmoid")
+
+
 def test_gated_block_is_a_residual_gate():
     net = GatedConvNet(3, 4, hidden=5, blocks=1, kernel=3).double()
     block = net.blocks[0]
@@ -408,6 +430,14 @@ def test_gated_block_is_a_residual_gate():
 NEW_NETS = {
     "densenet1d": (lambda: DenseNet(3, 4, hidden=6, layers=2, growth=3, spatial_dims=1).double(), (7,)),
     "densenet2d": (lambda: DenseNet(3, 4, hidden=6, blocks=2, layers=2, growth=3, dropout=0.1).double(), (5, 6)),
+    "densenet_gated_residual": (
+        lambda: DenseNet(3, 4, hidden=6, blocks=2, layers=2, growth=3, transition="gated", residual=True).double(),
+        (5, 6),
+    ),
+    "densenet_gated1d": (
+        lambda: DenseNet(3, 4, hidden=6, layers=2, growth=3, spatial_dims=1, transition="gated").double(),
+        (7,),
+    ),
     "gated1d": (lambda: GatedConvNet(3, 4, hidden=6, spatial_dims=1).double(), (7,)),
     "gated2d": (lambda: GatedConvNet(3, 4, hidden=6, blocks=3, dropout=0.1).double(), (5, 6)),
     "conv_options": (
@@ -440,6 +470,7 @@ def test_a_coupling_with_the_new_nets_inverts_exactly():
     with the exact log-determinant (eval mode: no dropout mask, running batch statistics)."""
     for net in (
         DenseNet(2, 4, hidden=6, layers=2, growth=3, dropout=0.3),
+        DenseNet(2, 4, hidden=6, layers=2, growth=3, dropout=0.3, transition="gated", residual=True),
         GatedConvNet(2, 4, hidden=6, dropout=0.3),
         ConvNet(2, 4, hidden=(6, 5), kernel=(3, 1, 3), activation="concat_elu", norm="batch", dropout=0.3),
     ):
