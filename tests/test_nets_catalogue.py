@@ -48,6 +48,7 @@ def _errors(net: str, shape: str = "[2, 4, 4]") -> list[tuple[str, str]]:
         "densenet(hidden=4, blocks=2, layers=2, growth=2, kernel=5)",
         "densenet(hidden=4, layers=2, growth=2, transition=gated, residual=true)",
         "gated_conv(hidden=4, blocks=1, kernel=1, dropout=0.3)",
+        "dense_block(layers=2, growth=2, kernel=5, transition=gated)",
     ],
 )
 def test_net_options_are_accepted(net: str) -> None:
@@ -153,8 +154,24 @@ def test_a_coupling_refuses_a_strided_conv() -> None:
     assert error[0] == "E309" and "turns the spatial sizes [4, 4] into [2, 2]" in error[1]
 
 
+def test_a_residual_dense_block_keeps_the_channels() -> None:
+    """`dense_block(residual=true)` adds its input to its output: an embed to other channels is E309."""
+    text = (
+        "model M {\n    context c: real[3, 4, 4]\n    input x: real[2, 4, 4]\n"
+        "    f = embed(c, net=dense_block(residual=true), channels=8)\n"
+        "    h = affine_coupling(x, net=conv(), context=f)\n    h ~ normal()\n}\n"
+    )
+    (error,) = _diagnostics(text)
+    assert error == (
+        "E309",
+        "`dense_block(residual=true)` adds its input to its output, so it keeps the channels, "
+        "but here 3 channels go in and 8 must come out",
+    )
+    assert _diagnostics(text.replace("channels=8", "channels=3")) == []
+
+
 def test_every_net_documents_its_options() -> None:
-    for name in ("mlp", "conv", "resnet", "densenet", "gated_conv"):
+    for name in ("mlp", "conv", "resnet", "densenet", "dense_block", "gated_conv"):
         assert NET_TABLE[name].details, name
     assert "eval mode" in NET_TABLE["conv"].details and "batch" in NET_TABLE["conv"].details
 

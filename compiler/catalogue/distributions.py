@@ -222,18 +222,20 @@ Dropout = Annotated[
     float, Field(ge=0.0, lt=1.0, description="dropout probability after each hidden activation (0: none)")
 ]
 # Elementwise activations (the runtime's `nets.ELEMENTWISE`); `swish` is `silu`'s other name.
-Activation = Literal["relu", "gelu", "tanh", "elu", "leaky_relu", "silu", "swish", "softplus", "sigmoid"]
+Activation = Literal[
+    "relu", "gelu", "gelu_sigmoid", "tanh", "elu", "leaky_relu", "silu", "swish", "softplus", "sigmoid"
+]
 # ... and `concat_elu`, elu([h, −h]), which doubles the width the next layer reads.
 WideActivation = Literal[
-    "relu", "gelu", "tanh", "elu", "leaky_relu", "silu", "swish", "softplus", "sigmoid", "concat_elu"
+    "relu", "gelu", "gelu_sigmoid", "tanh", "elu", "leaky_relu", "silu", "swish", "softplus", "sigmoid", "concat_elu"
 ]
 Norm = Literal["none", "batch", "layer"]
 
 _OPTIONS_TEXT = (
-    "`activation`: relu, gelu, tanh, elu, leaky_relu (slope 0.01), silu (= swish), softplus, sigmoid"
-    "{wide}. `dropout=p`: dropout after each hidden activation (a conditioner's dropout keeps the flow "
-    "exact for each drawn mask; eval mode draws none, and sampling or inverting in training mode uses "
-    "a fresh mask, so call `model.eval()` first)."
+    "`activation`: relu, gelu (x·Φ(x)), gelu_sigmoid (x·σ(1.702x)), tanh, elu, leaky_relu (slope 0.01), "
+    "silu (= swish), softplus, sigmoid{wide}. `dropout=p`: dropout after each hidden activation (a "
+    "conditioner's dropout keeps the flow exact for each drawn mask; eval mode draws none, and sampling "
+    "or inverting in training mode uses a fresh mask, so call `model.eval()` first)."
 )
 _NORM_TEXT = (
     " `norm`: after each hidden layer, before its activation, `batch` (BatchNorm) or `layer` "
@@ -684,6 +686,84 @@ DENSENET = NetEntry(
 )
 
 
+class DenseBlockParams(Params):
+    layers: Annotated[int, Field(ge=1, le=1000, description="dense layers")] = 4
+    growth: Annotated[Width, Field(description="channels each dense layer adds")] = 32
+    kernel: Annotated[Kernel, Field(description="an odd kernel size of the dense layers' second convolution")] = 3
+    activation: Activation = "relu"
+    dropout: Dropout = 0.0
+    transition: Annotated[
+        Literal["plain", "gated"],
+        Field(description="the closing 1×1 convolution: `plain`, or `gated` (a + b ⊙ σ(c))"),
+    ] = "plain"
+    residual: Annotated[
+        bool, Field(description="add the input to the output (the output then has the input's channels)")
+    ] = False
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        _check_entries(value, 1, 99, odd=True)
+        return value
+
+
+def _dense_block_parameters(k: CountKwargs, _nested: Nested) -> Count:
+    layers: int = k.get("layers", 4)
+    growth: int = k.get("growth", 32)
+    kernel: int = k.get("kernel", 3)
+    spatial: int = k.get("spatial_dims", 2)
+    channels: int = k["in_channels"]
+    gated = k.get("transition", "plain") == "gated"  # a gated transition gives 3·out channels (a, b, c)
+    count = conv(channels + layers * growth, (3 if gated else 1) * k["out_channels"], 1, spatial)
+    for index in range(layers):
+        width = channels + index * growth
+        count += conv(width, width, 1, spatial) + conv(width, growth, kernel, spatial)
+    return count
+
+
+def _dense_block_check(p: DenseBlockParams, in_shape: Shape, out_shape: Shape) -> None:
+    _same_space("dense_block", in_shape, out_shape, (2, 3), "`[C, L]` or `[C, H, W]` tensors")
+    if p.residual and in_shape[0] != out_shape[0]:
+        raise ShapeError(
+            codes.E309,
+            f"`dense_block(residual=true)` adds its input to its output, so it keeps the channels, "
+            f"but here {in_shape[0]} channels go in and {out_shape[0]} must come out",
+            "drop `residual=true`, or use `densenet`, whose 1×1 convolutions change the channels",
+            param="net",
+        )
+
+
+DENSE_BLOCK = NetEntry(
+    name="dense_block",
+    params=DenseBlockParams,
+    runtime="DenseBlock",
+    summary="one dense block from the input channels straight to the output channels; last layer zero",
+    emit=lambda p, i, o, c: (
+        ("in_channels", _channels(i, c)),
+        ("out_channels", o[0]),
+        ("layers", p.layers),
+        ("growth", p.growth),
+        ("kernel", p.kernel),
+        ("spatial_dims", len(i) - 1),
+        ("activation", p.activation),
+        ("dropout", p.dropout),
+        *_optional(p, {"transition": "plain", "residual": False}),
+    ),
+    check=_dense_block_check,
+    keeps_space=True,
+    parameters=_dense_block_parameters,
+    details=(
+        "`densenet` without its 1×1 convolutions in and out: `layers` dense layers, the first reading the "
+        "input's channels C (context included), each appending `growth` channels "
+        "act(conv_k(dropout(act(conv_1×1(h))))), then a 1×1 transition from C + layers·growth channels to "
+        "the output's (gated with `transition=gated`: 3× the channels (a, b, c), giving a + b ⊙ σ(c)). "
+        "`residual=true` adds the input to the output, which must then have the input's channels. "
+        "It is the SurVAE Flows code's DenseBlock: `dense_block(layers=4, growth=16, transition=gated)` is "
+        "a block of the context nets of its flow dequantizers. " + _options_text(wide=False, norm=False)
+    ),
+)
+
+
 class GatedConvParams(Params):
     hidden: Annotated[Width, Field(description="channels of the residual blocks")] = 64
     blocks: Annotated[int, Field(ge=1, le=1000, description="gated residual blocks")] = 2
@@ -741,6 +821,10 @@ class TransformerParams(Params):
     heads: Annotated[int, Field(ge=1, le=1024, description="attention heads; they divide `dim`")] = 4
     layers: Annotated[int, Field(ge=1, le=1000, description="transformer layers")] = 2
     positional: Annotated[bool, Field(description="encode the elements' order (`true`) or not")] = False
+    activation: Annotated[
+        Literal["gelu", "gelu_sigmoid"],
+        Field(description="the feed-forward layers' activation: `gelu` x·Φ(x), or `gelu_sigmoid` x·σ(1.702x)"),
+    ] = "gelu"
 
     @field_validator("heads")
     @classmethod
@@ -773,6 +857,7 @@ TRANSFORMER = NetEntry(
         ("layers", p.layers),
         ("positional", p.positional),
         ("length", i[1]),
+        *_optional(p, {"activation": "gelu"}),
     ),
     check=lambda p, i, o: _same_space("transformer", i, o, (2,), "sets `[F, N]`"),
     keeps_space=True,
@@ -816,4 +901,4 @@ MADE = NetEntry(
     parameters=_made_parameters,
 )
 
-NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, DENSENET, GATED_CONV, TRANSFORMER, MADE)
+NETS: tuple[NetEntry, ...] = (MLP, CONV, RESNET, DENSENET, DENSE_BLOCK, GATED_CONV, TRANSFORMER, MADE)

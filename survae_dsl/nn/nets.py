@@ -42,10 +42,20 @@ def _leaky_relu() -> nn.Module:
     return nn.LeakyReLU(0.01)
 
 
+class SigmoidGELU(nn.Module):
+    """GELU's sigmoid approximation ``x·σ(1.702·x)`` (Hendrycks & Gimpel 2016): the activation
+    of the SurVAE Flows code's transformers, where ``gelu`` is the exact ``x·Φ(x)``."""
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Same shape in and out."""
+        return h * torch.sigmoid(1.702 * h)
+
+
 # Elementwise activations by DSL name: each keeps the width. `swish` is `silu`'s other name.
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
+    "gelu_sigmoid": SigmoidGELU,
     "tanh": nn.Tanh,
     "elu": nn.ELU,
     "leaky_relu": _leaky_relu,
@@ -438,6 +448,41 @@ class _Residual(nn.Module):
         return out
 
 
+def dense_block_parts(
+    net: str,
+    channels: int,
+    out_channels: int,
+    layers: int,
+    growth: int,
+    kernel: int,
+    spatial_dims: int,
+    activation: str,
+    dropout: float,
+    transition: str,
+) -> tuple[list[nn.Module], nn.Module]:
+    """One dense block's parts, shared by ``DenseNet`` and ``DenseBlock``: ``layers`` dense layers
+    (``(B, channels, *s)`` → ``(B, channels + layers·growth, *s)``) and the 1×1 transition from
+    there to ``out_channels`` (gated with ``transition="gated"``). Bad options raise ValueError
+    naming ``net``."""
+    _check_spatial_dims(spatial_dims, (1, 2))
+    _check_dropout(dropout)
+    if transition not in ("plain", "gated"):
+        raise ValueError(f"{net}'s transition is 'plain' or 'gated', got {transition!r}")
+    if layers < 1 or growth < 1 or kernel < 1:
+        raise ValueError(f"{net} needs layers, growth and kernel >= 1, got {layers}, {growth}, {kernel}")
+    dense: list[nn.Module] = [
+        _DenseLayer(channels + index * growth, growth, kernel, spatial_dims, activation, dropout)
+        for index in range(layers)
+    ]
+    width = channels + layers * growth
+    end: nn.Module = (
+        _GatedTransition(width, out_channels, spatial_dims)
+        if transition == "gated"
+        else _conv(spatial_dims, width, out_channels, 1)
+    )
+    return dense, end
+
+
 class DenseNet(nn.Module):
     """A DenseNet conditioner as in the SurVAE Flows image models: ``(B, C, *spatial)`` →
     ``(B, out_channels, *spatial)``.
@@ -469,27 +514,15 @@ class DenseNet(nn.Module):
         residual: bool = False,
     ) -> None:
         super().__init__()
-        _check_spatial_dims(spatial_dims, (1, 2))
-        _check_dropout(dropout)
-        if transition not in ("plain", "gated"):
-            raise ValueError(f"densenet's transition is 'plain' or 'gated', got {transition!r}")
-        if blocks < 1 or layers < 1 or growth < 1 or kernel < 1:
-            raise ValueError(
-                f"densenet needs blocks, layers, growth and kernel >= 1, got {blocks}, {layers}, {growth}, {kernel}"
-            )
+        if blocks < 1:
+            raise ValueError(f"densenet needs blocks >= 1, got {blocks}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.spatial_dims = spatial_dims
         modules: list[nn.Module] = [_conv(spatial_dims, in_channels, hidden, 1)]
         for _ in range(blocks):
-            dense = [
-                _DenseLayer(hidden + index * growth, growth, kernel, spatial_dims, activation, dropout)
-                for index in range(layers)
-            ]
-            end: nn.Module = (
-                _GatedTransition(hidden + layers * growth, hidden, spatial_dims)
-                if transition == "gated"
-                else _conv(spatial_dims, hidden + layers * growth, hidden, 1)
+            dense, end = dense_block_parts(
+                "densenet", hidden, hidden, layers, growth, kernel, spatial_dims, activation, dropout, transition
             )
             block = nn.Sequential(*dense, end)
             modules.append(_Residual(block) if residual else block)
@@ -569,16 +602,16 @@ class GatedConvNet(nn.Module):
 
 
 class _TransformerBlock(nn.Module):
-    """Pre-norm self-attention over the elements and a GELU feed-forward, both residual."""
+    """Pre-norm self-attention over the elements and a feed-forward (GELU by default), both residual."""
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, activation: str = "gelu") -> None:
         super().__init__()
         self.heads = heads
         self.attention_norm = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.projection = nn.Linear(dim, dim)
         self.feedforward_norm = nn.LayerNorm(dim)
-        self.feedforward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.feedforward = nn.Sequential(nn.Linear(dim, 4 * dim), _activation(activation), nn.Linear(4 * dim, dim))
 
     def _attend(self, h: Tensor) -> Tensor:
         """Multi-head self-attention: ``(B, N, dim)`` → ``(B, N, dim)``."""
@@ -604,7 +637,8 @@ class Transformer(nn.Module):
     output the same way; with it, a learned embedding per position (``length`` = N positions)
     encodes the order. A ``(B, Fc, N)`` context is concatenated on features, any other
     context flattened to ``(B, F)`` and broadcast over N; ``in_features`` counts both. The
-    output layer starts at zero.
+    feed-forward layers use ``activation`` (``gelu``, or ``gelu_sigmoid`` as the SurVAE Flows
+    code). The output layer starts at zero.
     """
 
     def __init__(
@@ -616,6 +650,7 @@ class Transformer(nn.Module):
         layers: int = 2,
         positional: bool = False,
         length: int | None = None,
+        activation: str = "gelu",
     ) -> None:
         super().__init__()
         if dim % heads != 0:
@@ -631,7 +666,7 @@ class Transformer(nn.Module):
             assert length is not None
             # Random, not zero: a zero embedding would leave the net order-blind at the start.
             self.position = nn.Parameter(torch.randn(length, dim) * 0.02)
-        self.blocks = nn.Sequential(*(_TransformerBlock(dim, heads) for _ in range(layers)))
+        self.blocks = nn.Sequential(*(_TransformerBlock(dim, heads, activation) for _ in range(layers)))
         self.norm = nn.LayerNorm(dim)
         self.output = nn.Linear(dim, out_features)
         _zero_last(self.output)

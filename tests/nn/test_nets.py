@@ -290,6 +290,7 @@ def test_each_activation_is_elementwise_and_named(name):
     expected = {
         "relu": torch.relu,
         "gelu": torch.nn.functional.gelu,
+        "gelu_sigmoid": lambda t: t * torch.sigmoid(1.702 * t),
         "tanh": torch.tanh,
         "elu": torch.nn.functional.elu,
         "leaky_relu": lambda t: torch.where(t > 0, t, 0.01 * t),
@@ -438,6 +439,11 @@ NEW_NETS = {
         lambda: DenseNet(3, 4, hidden=6, layers=2, growth=3, spatial_dims=1, transition="gated").double(),
         (7,),
     ),
+    "dense_block1d": (lambda: snn.DenseBlock(3, 4, layers=2, growth=3, spatial_dims=1).double(), (7,)),
+    "dense_block_gated2d": (
+        lambda: snn.DenseBlock(3, 4, layers=3, growth=2, transition="gated", dropout=0.1).double(),
+        (5, 6),
+    ),
     "gated1d": (lambda: GatedConvNet(3, 4, hidden=6, spatial_dims=1).double(), (7,)),
     "gated2d": (lambda: GatedConvNet(3, 4, hidden=6, blocks=3, dropout=0.1).double(), (5, 6)),
     "conv_options": (
@@ -463,6 +469,25 @@ def test_new_nets_start_at_zero_train_every_parameter_and_read_a_context(name):
     reader.load_state_dict(net.state_dict())
     x1, context = x[:, :2], x[:, 2:]
     torch.testing.assert_close(reader(x1, context), net(x))  # a context is stacked on the channels
+
+
+def test_dense_block_is_the_dense_layers_then_a_gated_transition():
+    """`dense_block`: no 1×1 convolutions around the block; its dense layers start from the
+    input's channels, each appending `growth`; the gated transition maps to 3·out channels
+    (a, b, c) and gives a + b·σ(c); `residual` adds the input."""
+    block = _perturb_last_layer(snn.DenseBlock(3, 3, layers=2, growth=4, transition="gated").double())
+    convs = [(c.in_channels, c.out_channels, c.kernel_size) for c in _convolutions(block)]
+    assert convs == [(3, 3, (1, 1)), (3, 4, (3, 3)), (7, 7, (1, 1)), (7, 4, (3, 3)), (11, 9, (1, 1))]
+    x = torch.randn(2, 3, 5, 5, dtype=F64)
+    h = x
+    for layer in block.dense:
+        first, _, second, _ = layer.layers
+        h = torch.cat([h, torch.relu(second(torch.relu(first(h))))], dim=1)
+    a, b, c = block.transition.conv(h).chunk(3, dim=1)
+    torch.testing.assert_close(block(x), a + b * torch.sigmoid(c))
+    residual = snn.DenseBlock(3, 3, layers=2, growth=4, transition="gated", residual=True).double()
+    residual.load_state_dict(block.state_dict())
+    torch.testing.assert_close(residual(x), x + block(x))
 
 
 def test_a_coupling_with_the_new_nets_inverts_exactly():

@@ -9,24 +9,22 @@ of 2 images (the augmented flow, 3.6M parameters, also samples; Glow and RealNVP
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import pytest
 
-import survae_dsl
-from survae_dsl.compiler.backends.param_count import file_parameter_counts, total
-from survae_dsl.compiler.drivers.driver import check_source
-from survae_dsl.compiler.frontend.format import format_source
+from survae_dsl.compiler.backends.param_count import total
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-ZOO = ROOT / "examples" / "zoo"
-
-
-def conv(c_in: int, c_out: int, k: int) -> int:
-    """A k×k convolution with a bias."""
-    return k * k * c_in * c_out + c_out
-
+from .common import (
+    Expected,
+    assert_class_warnings_and_count,
+    assert_file_holds_exactly_the_listed_models,
+    assert_formatted_and_rendered,
+    assert_public_check_agrees,
+    build,
+    conv,
+    files,
+    initialize_and_score,
+    sample,
+)
 
 # --- SurVAE Flows, examples/cifar10_aug_flow.py -------------------------------------------------
 AUG_CHANNELS = [6] * 4 + [12] * 4 + [24] * 4  # the coupling steps' channels, in order
@@ -44,7 +42,7 @@ def aug_densenet(c: int) -> int:
 
 
 def aug_layers() -> dict[str, int]:
-    layers = {}
+    layers: dict[str, int] = {}
     for k, c in enumerate(AUG_CHANNELS, start=1):
         layers[f"affine_coupling_{k}"] = aug_densenet(c)
         layers[f"actnorm_{k}"] = 2 * c
@@ -57,7 +55,7 @@ AUG_REFERENCE = 3_648_456  # the module examples/cifar10_aug_flow.py builds
 
 # --- Glow (Kingma & Dhariwal 2018), CIFAR-10: L = 3, K = 32, width 512 --------------------------
 def glow_layers() -> dict[str, int]:
-    layers = {}
+    layers: dict[str, int] = {}
     k = 0
     for c in (12, 24, 48):  # channels after each level's squeeze
         for _ in range(32):
@@ -87,36 +85,28 @@ def realnvp_layers() -> dict[str, int]:
 
 REALNVP_OURS = 5_997_350
 
-# model -> (file, likelihood class, ops named by the reasons, warning codes, count, layers)
-EXPECTED = {
-    "Cifar10AugFlow": (
+EXPECTED: dict[str, Expected] = {
+    "Cifar10AugFlow": Expected(
         "cifar10_aug_flow.survae",
         "lower_bound",
-        {"dequantize", "augment"},
-        ["W401"],  # couplings on unit values, as the reference (no logit)
+        frozenset({"dequantize", "augment"}),
+        ("W401",),  # couplings on unit values, as the reference (no logit)
         AUG_REFERENCE,  # equal to the reference, to the unit
         aug_layers(),
     ),
-    "GlowCifar10": (
+    "GlowCifar10": Expected(
         "glow_cifar10.survae",
         "lower_bound",
-        {"dequantize"},
-        ["W401"],  # a flow on (-1/2, 1/2), as Glow
+        frozenset({"dequantize"}),
+        ("W401",),  # a flow on (-1/2, 1/2), as Glow
         GLOW_OURS,
         glow_layers(),
     ),
-    "RealNVPCifar10": ("realnvp_cifar10.survae", "lower_bound", {"dequantize"}, [], REALNVP_OURS, realnvp_layers()),
+    "RealNVPCifar10": Expected(
+        "realnvp_cifar10.survae", "lower_bound", frozenset({"dequantize"}), (), REALNVP_OURS, realnvp_layers()
+    ),
 }
-FILES = sorted({entry[0] for entry in EXPECTED.values()})
-
-
-def _path(name: str) -> Path:
-    return ZOO / EXPECTED[name][0]
-
-
-def _checked(name: str):  # noqa: ANN202  # a checked model of the compiler
-    path = _path(name)
-    return next(m for m in check_source(path.read_text(encoding="utf-8"), str(path)).models if m.name == name)
+FILES = files(EXPECTED)
 
 
 def test_the_formulas_give_the_references() -> None:
@@ -127,65 +117,43 @@ def test_the_formulas_give_the_references() -> None:
 
 @pytest.mark.parametrize("file", FILES)
 def test_each_file_holds_exactly_the_listed_models(file: str) -> None:
-    path = ZOO / file
-    names = {m.name for m in check_source(path.read_text(encoding="utf-8"), str(path)).models}
-    assert names == {name for name, entry in EXPECTED.items() if entry[0] == file}
+    assert_file_holds_exactly_the_listed_models(EXPECTED, file)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_class_and_per_layer_parameter_count(name: str) -> None:
-    _, likelihood, culprits, codes, count, layers = EXPECTED[name]
-    model = _checked(name)
-    assert model.likelihood == likelihood
-    assert {r.op for r in model.reasons} == culprits
-    assert [w.code for w in model.warnings] == codes
-    assert model.parameter_total == count == sum(layers.values())
-    path = _path(name)
-    table = file_parameter_counts(check_source(path.read_text(encoding="utf-8"), str(path)).models)[name]
-    assert {attr: n for attr, n in table if n} == layers
+def test_class_warnings_and_per_layer_parameter_count(name: str) -> None:
+    assert_class_warnings_and_count(EXPECTED, name)
 
 
-def test_the_public_check_agrees() -> None:
-    for name, (file, likelihood, _, _, count, _) in EXPECTED.items():
-        model = next(m for m in survae_dsl.check(ZOO / file).models if m.name == name)
-        assert (model.likelihood, model.parameter_total) == (likelihood, count)
+@pytest.mark.parametrize("file", FILES)
+def test_the_public_check_agrees(file: str) -> None:
+    assert_public_check_agrees(EXPECTED, file)
 
 
 @pytest.mark.parametrize("file", FILES)
 def test_formatted_and_rendered(file: str) -> None:
-    path = ZOO / file
-    text = path.read_text(encoding="utf-8")
-    assert format_source(text, str(path)) == text
-    for name, entry in EXPECTED.items():
-        if entry[0] == file:
-            assert name in survae_dsl.render(path, model=name).source
+    assert_formatted_and_rendered(EXPECTED, file)
 
 
-def _build_and_score(name: str, *, sample: bool) -> None:
-    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+def _build_and_score(name: str, *, sample_too: bool) -> None:
+    """Build `name`, score 2 random images (2, 3, 32, 32) int64 in 0..255 in training mode (RealNVP's
+    batch norms use the batch's statistics) and, if `sample_too`, draw 2 images of that kind."""
+    model = build(EXPECTED, name)
     import torch
 
-    cls = survae_dsl.load(_path(name), model=name)
-    torch.manual_seed(0)
-    model = cls()
-    assert sum(p.numel() for p in model.parameters()) == EXPECTED[name][4]
     x = torch.randint(0, 256, (2, 3, 32, 32))
-    with torch.no_grad():
-        model.initialize(x)
-        lp = model.log_prob(x)
-        assert lp.shape == (2,) and lp.dtype == torch.float32
-        assert torch.isfinite(lp).all()
-        if sample:
-            s = model.sample(2)
-            assert s.shape == (2, 3, 32, 32) and not s.is_floating_point()
-            assert ((s >= 0) & (s < 256)).all()
+    initialize_and_score(model, x, eval_mode=False)
+    if sample_too:
+        s = sample(model, 2)
+        assert s.shape == (2, 3, 32, 32) and not s.is_floating_point()
+        assert ((s >= 0) & (s < 256)).all()
 
 
 def test_aug_flow_builds_scores_and_samples() -> None:
-    _build_and_score("Cifar10AugFlow", sample=True)
+    _build_and_score("Cifar10AugFlow", sample_too=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["GlowCifar10", "RealNVPCifar10"])
 def test_big_models_build_and_score(name: str) -> None:
-    _build_and_score(name, sample=False)
+    _build_and_score(name, sample_too=False)

@@ -1,0 +1,1 @@
+"""Stand-in for torchvision: the reference imports torchvision.utils only to save images."""
