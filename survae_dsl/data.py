@@ -17,6 +17,7 @@ eight_gaussians    ``real[2]``            10000 / 5000  8 blobs (std 0.2) on the
 four_circles       ``real[2]``            10000 / 5000  4 rings of radius 1 centred at (±2, ±2)
 two_moons          ``real[2]``            10000 / 5000  two half circles, about [-3,3]×[-1.5,1.5]
 digits             ``int<17>[1, 8, 8]``    1497 / 300   scikit-learn's 8×8 digits, values 0..16
+digits_labels      ``int<17>[1, 8, 8]``    1497 / 300   the same digits with their class as a context
 spatial_digits     ``real[50, 2]``         1497 / 300   50 points per digit image, in [-1, 1]²
 =================  =====================  ============  ==========================================
 
@@ -29,7 +30,9 @@ these two and of ``checkerboard`` is known in closed form (`log_density`).
 The digits split is fixed and does not depend on ``seed``: a permutation of the 1,797 images by
 NumPy's legacy ``RandomState(0)`` (a stream NumPy keeps stable), whose first 1,497 entries are the
 training set and last 300 the test set, in that permuted order; ``size`` takes a prefix of a
-split. Labels: `load_labels`. ``spatial_digits`` uses the same images and split; for each image it
+split. Labels: `load_labels`. ``digits_labels`` holds the same images and adds their class as
+the context ``label: int<10>[1]`` (`load_contexts`, int64 ``(N, 1)``), for class-conditional
+models; the other sets have no contexts. ``spatial_digits`` uses the same images and split; for each image it
 draws 50 pixels with replacement, with probability proportional to intensity, and a uniform
 position inside each drawn pixel. Pixel (row r, column c) covers x ∈ [c/4 − 1, (c+1)/4 − 1] and
 y ∈ [1 − (r+1)/4, 1 − r/4] (y points up, so a scatter plot shows the digit upright). The points
@@ -58,11 +61,14 @@ if TYPE_CHECKING:
 __all__ = [
     "NAMES",
     "DataInfo",
+    "array_to_tensor",
+    "check_array_dtype",
     "check_data",
     "describe",
     "has_log_density",
     "load",
     "load_array",
+    "load_contexts",
     "load_labels",
     "log_density",
     "parse_type",
@@ -71,7 +77,9 @@ __all__ = [
 SPLITS: tuple[str, ...] = ("train", "test")
 
 TOY_NAMES: tuple[str, ...] = ("checkerboard", "corners", "eight_gaussians", "four_circles", "two_moons")
-NAMES: tuple[str, ...] = (*TOY_NAMES, "digits", "spatial_digits")
+NAMES: tuple[str, ...] = (*TOY_NAMES, "digits", "digits_labels", "spatial_digits")
+# The sets whose examples come from the 8×8 digit images (same split, same labels).
+DIGIT_NAMES: tuple[str, ...] = ("digits", "digits_labels", "spatial_digits")
 
 TOY_TRAIN, TOY_TEST = 10_000, 5_000
 DIGITS_TOTAL, DIGITS_TEST = 1_797, 300
@@ -86,7 +94,8 @@ class DataInfo:
 
     ``input_type`` is the `.survae` type of one example (``"real[2]"``; `tensor_type` is the
     same as a `survae_dsl.types.TensorType`), ``n_train`` and ``n_test`` the default sizes,
-    ``closed_form_density`` whether `log_density` knows its density.
+    ``closed_form_density`` whether `log_density` knows its density, ``contexts`` the
+    ``(name, type)`` of each context the set gives with its examples (`load_contexts`).
     """
 
     name: str
@@ -95,10 +104,16 @@ class DataInfo:
     n_test: int
     description: str
     closed_form_density: bool = False
+    contexts: tuple[tuple[str, str], ...] = ()
 
     @property
     def tensor_type(self) -> types.TensorType:
         return types.parse_type(self.input_type)
+
+    @property
+    def context_types(self) -> dict[str, types.TensorType]:
+        """Each context's type by name, in order (empty for a set without contexts)."""
+        return {name: types.parse_type(text) for name, text in self.contexts}
 
 
 _INFO: dict[str, DataInfo] = {
@@ -150,6 +165,14 @@ _INFO: dict[str, DataInfo] = {
             "scikit-learn's 8×8 handwritten digits, intensities 0..16 (fixed split)",
         ),
         DataInfo(
+            "digits_labels",
+            "int<17>[1, 8, 8]",
+            DIGITS_TRAIN,
+            DIGITS_TEST,
+            "the digits with their class 0..9 as the context `label: int<10>[1]`",
+            contexts=(("label", "int<10>[1]"),),
+        ),
+        DataInfo(
             "spatial_digits",
             f"real[{POINTS_PER_DIGIT}, 2]",
             DIGITS_TRAIN,
@@ -184,19 +207,31 @@ def load(name: str, split: str = "train", seed: int = 0, size: int | None = None
     if name in TOY_NAMES:
         n = size if size is not None else (TOY_TRAIN if split == "train" else TOY_TEST)
         return _TOY_SAMPLERS[name](n, _generator(name, split, seed))
-    if name == "digits":
+    if name in ("digits", "digits_labels"):
         return _prefix(_digit_images(split), size, name, split).clone()
     points = _spatial_digits(split, seed)
     return _prefix(points, size, name, split).clone()
 
 
 def load_labels(name: str, split: str = "train", size: int | None = None) -> Tensor:
-    """The class labels int64 ``(N,)`` (0..9) of ``digits`` or ``spatial_digits``, aligned with `load`."""
+    """The class labels int64 ``(N,)`` (0..9) of a digit set (``digits``, ``digits_labels``,
+    ``spatial_digits``), aligned with `load`."""
     _check_name(name)
     _check_split(split)
-    if name not in ("digits", "spatial_digits"):
-        raise ValueError(f"data set {name!r} has no labels; only digits and spatial_digits do")
+    if name not in DIGIT_NAMES:
+        raise ValueError(f"data set {name!r} has no labels; only {', '.join(DIGIT_NAMES)} do")
     return _prefix(_digit_split(split)[1], size, name, split).clone()
+
+
+def load_contexts(name: str, split: str = "train", size: int | None = None) -> dict[str, Tensor]:
+    """The contexts that set ``name`` gives with its examples, by name, each ``(N, *shape)`` and
+    aligned with `load` (same ``split`` and ``size``): ``digits_labels`` gives ``label``, int64
+    ``(N, 1)`` in 0..9; the other sets give none (an empty dict)."""
+    _check_name(name)
+    _check_split(split)
+    if not _INFO[name].contexts:
+        return {}
+    return {"label": load_labels(name, split, size)[:, None]}
 
 
 def _check_name(name: str) -> None:
@@ -416,24 +451,29 @@ def load_array(path: str | Path) -> Tensor:
     if not isinstance(array, np.ndarray):
         array.close()
         raise ValueError(f"{path}: expected one array (.npy), got an archive of several (.npz)")
-    return _array_to_tensor(array, str(path))
+    return array_to_tensor(array, str(path))
 
 
-def _array_to_tensor(array: np.ndarray, where: str) -> Tensor:
+def check_array_dtype(dtype: np.dtype[Any], where: str) -> None:
+    """Raise `ValueError` (one line naming ``where``) unless ``dtype`` holds booleans, integers or floats."""
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{where}: unsupported array dtype {dtype}; expected integers or floats")
+
+
+def array_to_tensor(array: np.ndarray, where: str, float_dtype: torch.dtype = torch.float32) -> Tensor:
+    """``array`` as a tensor of the same shape: booleans and integers as int64, floats as
+    ``float_dtype``; `ValueError` for other dtypes or unsigned values beyond int64."""
     import numpy as np
 
+    check_array_dtype(array.dtype, where)
     kind = array.dtype.kind
-    if kind == "b" or kind == "i":
-        converted = array.astype(np.int64)
-    elif kind == "u":
-        if array.size and array.max() > np.iinfo(np.int64).max:
-            raise ValueError(f"{where}: unsigned values up to {array.max()} do not fit in int64")
-        converted = array.astype(np.int64)
-    elif kind == "f":
-        converted = array.astype(np.float32)
-    else:
-        raise ValueError(f"{where}: unsupported array dtype {array.dtype}; expected integers or floats")
-    return torch.from_numpy(np.ascontiguousarray(converted))
+    if kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{where}: unsigned values up to {array.max()} do not fit in int64")
+    if not array.flags.writeable:  # a slice of a read-only memory map: torch wants its own copy
+        array = np.array(array)
+    if kind == "f":
+        return torch.from_numpy(np.ascontiguousarray(array)).to(float_dtype)
+    return torch.from_numpy(np.ascontiguousarray(array.astype(np.int64)))
 
 
 # ---------------------------------------------------------------------------------- type checking
@@ -460,14 +500,15 @@ def _as_tuple(value: types.TensorType) -> tuple[str, int | tuple[float, float] |
     return "interval", (domain.lo, domain.hi), value.shape
 
 
-def check_data(x: Tensor, input_type: str | types.TensorType) -> None:
+def check_data(x: Tensor, input_type: str | types.TensorType, *, first_example: int = 0) -> None:
     """Raise `ValueError` (one line) unless ``x`` ``(N, *shape)`` is data of ``input_type`` (its
     text, or a `survae_dsl.types.TensorType` such as a compiled model's ``input_types`` entry).
 
     Checks, in order: a tensor with at least one example and the shape after the batch axis;
     a real (not complex) dtype; no NaN or inf; for ``int<K>``, whole numbers in 0..K−1; for
     ``positive``, ``unit`` and ``interval(a, b)``, values strictly inside the (open) domain.
-    Messages name the offending values and the first example holding one."""
+    Messages name the offending values and the first example holding one, counting from
+    ``first_example`` (the index of ``x[0]`` when ``x`` is a chunk of a larger array)."""
     if isinstance(input_type, types.TensorType):
         domain, params, shape = _as_tuple(input_type)
         input_type = str(input_type)
@@ -485,37 +526,41 @@ def check_data(x: Tensor, input_type: str | types.TensorType) -> None:
     if x.dtype == torch.bool:
         x = x.long()
     if x.is_floating_point():
-        _check_finite(x)
+        _check_finite(x, first_example)
     if domain == "int":
         assert isinstance(params, int)
-        _check_integers(x, params, input_type)
+        _check_integers(x, params, input_type, first_example)
     elif domain == "positive":
-        _check_open(x, 0.0, math.inf, "positive", input_type)
+        _check_open(x, 0.0, math.inf, input_type, first_example)
     elif domain == "unit":
-        _check_open(x, 0.0, 1.0, "unit", input_type)
+        _check_open(x, 0.0, 1.0, input_type, first_example)
     elif domain == "interval":
         assert isinstance(params, tuple)
-        _check_open(x, params[0], params[1], "interval", input_type)
+        _check_open(x, params[0], params[1], input_type, first_example)
 
 
-def _first_example(bad: Tensor) -> int:
-    """The index of the first example (row of the batch axis) with a True entry."""
-    return int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0, 0])
+def _first_example(bad: Tensor, first_example: int = 0) -> int:
+    """The index of the first example (row of the batch axis) with a True entry, counted from ``first_example``."""
+    return first_example + int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0, 0])
 
 
-def _check_finite(x: Tensor) -> None:
+def _check_finite(x: Tensor, first: int) -> None:
     nan, inf = torch.isnan(x), torch.isinf(x)
     if nan.any():
-        raise ValueError(f"the data contains {int(nan.sum())} NaN value(s), first in example {_first_example(nan)}")
+        raise ValueError(
+            f"the data contains {int(nan.sum())} NaN value(s), first in example {_first_example(nan, first)}"
+        )
     if inf.any():
-        raise ValueError(f"the data contains {int(inf.sum())} inf value(s), first in example {_first_example(inf)}")
+        raise ValueError(
+            f"the data contains {int(inf.sum())} inf value(s), first in example {_first_example(inf, first)}"
+        )
 
 
-def _check_integers(x: Tensor, classes: int, input_type: str) -> None:
+def _check_integers(x: Tensor, classes: int, input_type: str, first: int) -> None:
     if x.is_floating_point():
         fractional = x != torch.round(x)
         if fractional.any():
-            example = _first_example(fractional)
+            example = _first_example(fractional, first)
             value = x[fractional][0].item()
             raise ValueError(
                 f"{input_type} needs whole numbers, but the data has {int(fractional.sum())} non-integer value(s) "
@@ -526,18 +571,18 @@ def _check_integers(x: Tensor, classes: int, input_type: str) -> None:
         outside = (x < 0) | (x > classes - 1)
         raise ValueError(
             f"values of {input_type} data must lie in 0..{classes - 1} (K = {classes}), "
-            f"but the data has min {low:g} and max {high:g} (first outside in example {_first_example(outside)})"
+            f"but the data has min {low:g} and max {high:g} (first outside in example {_first_example(outside, first)})"
         )
 
 
-def _check_open(x: Tensor, low: float, high: float, domain: str, input_type: str) -> None:
+def _check_open(x: Tensor, low: float, high: float, input_type: str, first: int) -> None:
     outside = (x <= low) | (x >= high)
     if outside.any():
         data_low, data_high = _min_max(x)
         bounds = f"> {low:g}" if math.isinf(high) else f"in the open interval ({low:g}, {high:g})"
         raise ValueError(
             f"values of {input_type} data must be {bounds}, but the data has min {data_low:g} and max {data_high:g} "
-            f"({int(outside.sum())} value(s) outside, first in example {_first_example(outside)})"
+            f"({int(outside.sum())} value(s) outside, first in example {_first_example(outside, first)})"
         )
 
 

@@ -15,7 +15,7 @@ import torch
 from survae_dsl import data
 
 TOY = data.TOY_NAMES
-DIGIT_SETS = ("digits", "spatial_digits")
+DIGIT_SETS = ("digits", "digits_labels", "spatial_digits")
 CLOSED_FORM = ("checkerboard", "corners", "eight_gaussians")
 
 
@@ -35,7 +35,7 @@ def test_every_set_matches_its_description(name):
 
 
 def test_descriptions_and_defaults():
-    assert data.NAMES == (*TOY, "digits", "spatial_digits")
+    assert data.NAMES == (*TOY, "digits", "digits_labels", "spatial_digits")
     for name in TOY:
         info = data.describe(name)
         assert (info.input_type, info.n_train, info.n_test) == ("real[2]", 10_000, 5_000)
@@ -194,6 +194,20 @@ def test_digits_values_labels_and_split():
     )
     assert ours == expected
     assert torch.equal(data.load_labels("spatial_digits", "test"), test_labels)
+
+
+def test_digits_labels_give_the_label_context():
+    info = data.describe("digits_labels")
+    assert info.contexts == (("label", "int<10>[1]"),) and str(info.context_types["label"]) == "int<10>[1]"
+    assert all(not data.describe(n).contexts for n in data.NAMES if n != "digits_labels")
+    for split in ("train", "test"):
+        assert torch.equal(data.load("digits_labels", split), data.load("digits", split))
+        contexts = data.load_contexts("digits_labels", split)
+        assert list(contexts) == ["label"] and contexts["label"].dtype == torch.int64
+        assert torch.equal(contexts["label"][:, 0], data.load_labels("digits", split))
+        data.check_data(contexts["label"], info.context_types["label"])
+    assert data.load_contexts("digits_labels", "test", size=4)["label"].shape == (4, 1)
+    assert data.load_contexts("digits") == {}
 
 
 def test_spatial_digits_follow_intensity():

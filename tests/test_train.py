@@ -80,6 +80,9 @@ model Cond {
 
 # Values that vary from run to run even with the same seed.
 TIMINGS = ("seconds", "examples_per_second")
+# The trained-model bundle, written beside every checkpoint.
+BUNDLE = ("info.json", "model.survae", "weights.safetensors")
+CHECKPOINT_AND_BUNDLE = sorted(["checkpoint.pt", *BUNDLE])
 
 
 @dataclass(frozen=True)
@@ -375,7 +378,7 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(
     calls = [0]
 
     def replace(source: Any, target: Any) -> None:
-        calls[0] += 1
+        calls[0] += Path(target).name == "checkpoint.pt"
         if calls[0] == 2:
             raise KeyboardInterrupt
         real_replace(source, target)
@@ -383,7 +386,7 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(
     monkeypatch.setattr(files.os, "replace", replace)
     run = train(FLOW, "--data", points, "--epochs", "3", "--batch-size", "64")
     assert run.status == 130
-    assert sorted(p.name for p in run.folder.iterdir()) == ["checkpoint.pt"]
+    assert sorted(p.name for p in run.folder.iterdir()) == CHECKPOINT_AND_BUNDLE
     checkpoint = torch.load(run.folder / "checkpoint.pt", weights_only=True)
     assert checkpoint["state"]["epoch"] == 1
 
@@ -404,10 +407,10 @@ def signals_during_steps(monkeypatch: pytest.MonkeyPatch, signals: dict[int, int
     """Send the process ``signals[k]`` SIGINTs as training step k starts (as if Ctrl-C were pressed)."""
     real_step = loop.take_step
 
-    def step(model: Any, optimizer: Any, batch: torch.Tensor, state: Any, checkpoint: Path) -> float:
-        for _ in range(signals.get(state.step + 1, 0)):
+    def step(trainer: Any, batch: dict[str, torch.Tensor], *args: Any) -> tuple[float, int | None]:
+        for _ in range(signals.get(trainer.state.step + 1, 0)):
             os.kill(os.getpid(), signal.SIGINT)
-        return real_step(model, optimizer, batch, state, checkpoint)
+        return real_step(trainer, batch, *args)
 
     monkeypatch.setattr(loop, "take_step", step)
 
@@ -429,7 +432,7 @@ def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_resumes(
     )
     state = torch.load(stopped.folder / "checkpoint.pt", weights_only=True)["state"]
     assert (state["epoch"], state["step"], state["batch_in_epoch"]) == (1, 5, 2)
-    assert sorted(p.name for p in stopped.folder.iterdir()) == ["checkpoint.pt"]
+    assert sorted(p.name for p in stopped.folder.iterdir()) == CHECKPOINT_AND_BUNDLE
     monkeypatch.undo()
     resumed = train(DEQUANTIZED, *args, "--resume", out="split")
     assert resumed.status == 0, resumed.err
@@ -597,8 +600,9 @@ def test_killed_run_keeps_its_files_and_resumes_to_the_same_result(
     assert set(checkpoint) >= {"model", "optimizer", "rng", "config"}
     for name, content in earlier.items():
         assert (out / name).read_bytes() == content, name
-    others = {p.name for p in out.iterdir()} - {"checkpoint.pt", *earlier}
-    assert all(re.fullmatch(r"\.checkpoint\.pt\.\w+\.tmp", name) for name in others), others
+    others = {p.name for p in out.iterdir()} - {"checkpoint.pt", *BUNDLE, *earlier}
+    written = "|".join(re.escape(name) for name in ("checkpoint.pt", *BUNDLE))
+    assert all(re.fullmatch(rf"\.({written})\.\w+\.tmp", name) for name in others), others
 
     # What a kill in the middle of writing the next checkpoint leaves: a truncated temporary file.
     (out / ".checkpoint.pt.k1ll3d_x.tmp").write_bytes((out / "checkpoint.pt").read_bytes()[:1000])
@@ -607,7 +611,9 @@ def test_killed_run_keeps_its_files_and_resumes_to_the_same_result(
     assert resumed.returncode == 0, err
     assert f"resuming from {out / 'checkpoint.pt'}: epoch {state['epoch']}, step {state['step']}" in err
     assert ".checkpoint.pt.k1ll3d_x.tmp" in err and "left by an interrupted run" in err
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "density.png", "metrics.json", "samples.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["checkpoint.pt", *BUNDLE, "density.png", "metrics.json", "samples.png"]
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["epochs_completed"], metrics["steps"]) == (KILL_EPOCHS, KILL_EPOCHS * KILL_PER_EPOCH)
     assert all(math.isfinite(n) for n in finite_numbers(metrics))
@@ -634,7 +640,7 @@ def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_says_how_to_resume(
     assert state["step"] == state["epoch"] * KILL_PER_EPOCH + state["batch_in_epoch"]
     name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
     assert f"survae-train: stopped by {name} at step {state['step']} (" in err, err
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]  # no metrics.json, no temporary file
+    assert sorted(p.name for p in out.iterdir()) == CHECKPOINT_AND_BUNDLE  # no metrics.json, no temporary file
 
     hint = [line for line in err.splitlines() if line.startswith("survae-train: to continue: ")]
     assert len(hint) == 1, err

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import ClassVar
 
 import torch
@@ -9,7 +12,24 @@ from torch import Tensor, nn
 
 from .base import Kind, Transform, eps_for, event_numel
 
-__all__ = ["ActNorm"]
+__all__ = ["ActNorm", "statistics_summed_by"]
+
+# While set (`statistics_summed_by`): sums a tensor over every process of a data-parallel run, so
+# that `ActNorm.initialize` takes its statistics over the global batch, not one process's share.
+_SUM_OVER_PROCESSES: ContextVar[Callable[[Tensor], Tensor] | None] = ContextVar("_SUM_OVER_PROCESSES", default=None)
+
+
+@contextmanager
+def statistics_summed_by(total: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Within the block, `ActNorm.initialize` sums its statistics with ``total`` (a tensor →
+    the same tensor summed over the processes, e.g. an ``all_reduce``): each process passes its
+    share of the batch, and every process gets the parameters of the whole batch. Every process
+    must then initialise the same layers in the same order (they run the same model)."""
+    token = _SUM_OVER_PROCESSES.set(total)
+    try:
+        yield
+    finally:
+        _SUM_OVER_PROCESSES.reset(token)
 
 
 class ActNorm(Transform):
@@ -58,10 +78,18 @@ class ActNorm(Transform):
 
         Statistics are over the batch and every non-channel axis (population variance); the
         standard deviation is floored at ``eps_for(dtype)`` so a constant channel stays finite.
+        Inside `statistics_summed_by` the batch is that of every process together.
         """
         per_channel = torch.movedim(x.detach(), 1, 0).reshape(self.shape[0], -1)
         per_channel = per_channel.to(self.log_scale.dtype)
-        mean = per_channel.mean(dim=1)
-        std = per_channel.std(dim=1, correction=0).clamp(min=eps_for(per_channel.dtype))
+        total = _SUM_OVER_PROCESSES.get()
+        if total is None:
+            mean = per_channel.mean(dim=1)
+            std = per_channel.std(dim=1, correction=0).clamp(min=eps_for(per_channel.dtype))
+        else:  # two passes over the global batch: the count and sums, then the squared deviations
+            count = total(torch.tensor(float(per_channel.shape[1]), dtype=per_channel.dtype, device=x.device))
+            mean = total(per_channel.sum(dim=1)) / count
+            variance = total((per_channel - mean[:, None]).square().sum(dim=1)) / count
+            std = variance.sqrt().clamp(min=eps_for(per_channel.dtype))
         self.log_scale.copy_(-torch.log(std))
         self.shift.copy_(-mean / std)

@@ -11,6 +11,7 @@ and the signs of U's diagonal (``sign``) are fixed buffers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -34,6 +35,21 @@ def random_rotation_lu(size: int, seed: int) -> tuple[Tensor, Tensor, Tensor, Te
     q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
     permutation, lower, upper = torch.linalg.lu(q)
     return permutation.argmax(dim=1), lower, upper, torch.diagonal(upper)
+
+
+def unit_triangular_inverse(strict: Tensor) -> Tensor:
+    """(I + N)⁻¹ for a strictly triangular ``(C, C)`` N, by ⌈log₂ C⌉ matrix products.
+
+    N is nilpotent (N^C = 0), so with M = −N: (I − M)·(I + M)(I + M²)(I + M⁴)⋯(I + M^(2^(k−1)))
+    = I − M^(2^k) = I once 2^k ≥ C. Exact algebra, and only products: what an ONNX graph can do.
+    """
+    eye = torch.eye(strict.shape[0], dtype=strict.dtype, device=strict.device)
+    power = -strict
+    inverse = eye + power
+    for _ in range(max(0, math.ceil(math.log2(max(strict.shape[0], 1))) - 1)):
+        power = power @ power
+        inverse = inverse @ (eye + power)
+    return inverse
 
 
 class _LUMap(Transform):
@@ -72,6 +88,15 @@ class _LUMap(Transform):
         upper = torch.triu(self.lu, 1) + torch.diag(self.sign * torch.exp(self.log_s()))
         return lower, upper
 
+    def _lu_inverse(self) -> Tensor:
+        """(L·U)⁻¹ ``(C, C)`` by matrix products only (no solve): U = (I + N·D⁻¹)·D with N its
+        strict upper triangle and D its diagonal, so (LU)⁻¹ = D⁻¹·(I + N·D⁻¹)⁻¹·L⁻¹, and both
+        inverses are of unit triangular matrices (:func:`unit_triangular_inverse`)."""
+        diagonal = self.sign * torch.exp(self.log_s())
+        lower_inverse = unit_triangular_inverse(torch.tril(self.lu, -1))
+        upper_inverse = unit_triangular_inverse(torch.triu(self.lu, 1) / diagonal)
+        return (upper_inverse / diagonal.unsqueeze(1)) @ lower_inverse
+
     def weight(self) -> Tensor:
         """W = P·L·U ``(C, C)``."""
         lower, upper = self._factors()
@@ -92,11 +117,15 @@ class _LUMap(Transform):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """``(B, C, ...)`` → ``(B, C, ...)``: x = U⁻¹·L⁻¹·Pᵀ·z by two triangular solves."""
-        lower, upper = self._factors()
         # Rows are the vectors: x = W⁻¹z becomes xᵀ = zᵀ·W⁻ᵀ, solved from the right.
         rows = torch.movedim(z, 1, -1).reshape(-1, self.shape[0])[:, self.inverse_perm]
-        rows = torch.linalg.solve_triangular(lower.T, rows, upper=True, left=False, unitriangular=True)
-        rows = torch.linalg.solve_triangular(upper.T, rows, upper=False, left=False)
+        if torch.compiler.is_exporting():
+            # ONNX has no triangular solve: an exported program multiplies by (LU)⁻¹ instead.
+            rows = rows @ self._lu_inverse().T
+        else:
+            lower, upper = self._factors()
+            rows = torch.linalg.solve_triangular(lower.T, rows, upper=True, left=False, unitriangular=True)
+            rows = torch.linalg.solve_triangular(upper.T, rows, upper=False, left=False)
         channels_last = rows.reshape(*z.shape[:1], *z.shape[2:], self.shape[0])
         return torch.movedim(channels_last, -1, 1)
 

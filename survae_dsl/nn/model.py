@@ -205,10 +205,13 @@ def bits_per_dim(log_prob: Tensor, x: Tensor) -> Tensor:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    """``value`` if it is a positive int (not a bool), else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """``value`` if it is a positive int (not a bool), else a ValueError naming ``name``.
+
+    A symbolic size (``torch.SymInt``, a batch size while exporting a ``sample`` program) counts
+    as an int: the exported program is only valid for the sizes its constraints allow."""
+    if isinstance(value, bool) or not isinstance(value, (int, torch.SymInt)) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return cast(int, value)  # a SymInt stands for an int
 
 
 def _batch_size(inputs: tuple[Tensor, ...], contexts: dict[str, Any]) -> int:

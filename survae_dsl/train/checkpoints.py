@@ -18,15 +18,44 @@ from .state import TrainState
 CHECKPOINT = "checkpoint.pt"
 # The files written in OUT (through `write_atomic`: a temporary `.NAME.XXXXXXXX.tmp`, then a rename).
 OUTPUTS = (CHECKPOINT, "metrics.json", "density.png", "samples.png")
-CHECKPOINT_VERSION = 1
-# Options that must be the same to --resume a checkpoint (epochs, max-steps, iw-k may change).
-# `compile` too: compiled kernels round differently and draw their noise from another stream.
-RESUME_KEYS = ("model", "data", "test", "batch_size", "lr", "seed", "compile")
+# 2: the batch order and noise became functions of (seed, epoch) and (seed, step, rank).
+CHECKPOINT_VERSION = 2
+# Options that must be the same to --resume a checkpoint (epochs, max-steps, iw-k, device,
+# workers, tensorboard and the number of processes may change). `compile` and `precision` too:
+# compiled kernels and bf16 nets round differently; the schedule and clipping shape the steps.
+# The number of processes is recorded (`world_size`) but may differ: the global batch order is
+# the same for any number, so the run continues from the checkpoint (bit for bit only with the
+# same number, whose sums of gradients over processes round the same way).
+RESUME_KEYS = (
+    "model",
+    "data",
+    "test",
+    "batch_size",
+    "lr",
+    "seed",
+    "compile",
+    "precision",
+    "dtype",
+    "warmup",
+    "decay",
+    "gamma",
+    "clip_grad",
+)
 # What a checkpoint written before an option existed is taken to have used.
-_RESUME_DEFAULTS: dict[str, Any] = {"compile": False}
+_RESUME_DEFAULTS: dict[str, Any] = {
+    "compile": False,
+    "precision": "fp32",
+    "dtype": "float32",
+    "warmup": 0,
+    "decay": "none",
+    "gamma": 1.0,
+    "clip_grad": None,
+}
 
 
-def run_identity(config: TrainConfig, model_name: str, data_name: str, test_source: str) -> dict[str, Any]:
+def run_identity(
+    config: TrainConfig, model_name: str, data_name: str, test_source: str, world_size: int
+) -> dict[str, Any]:
     """The options a checkpoint records (its ``config``), of which RESUME_KEYS must match to resume."""
     return {
         "model_file": str(Path(config.model_file).resolve()),
@@ -37,13 +66,22 @@ def run_identity(config: TrainConfig, model_name: str, data_name: str, test_sour
         "lr": config.lr,
         "seed": config.seed,
         "compile": config.compile,
+        "precision": config.precision,
+        "dtype": config.dtype,
+        "warmup": config.warmup,
+        "decay": config.decay,
+        "gamma": config.gamma,
+        "clip_grad": config.clip_grad,
+        "world_size": world_size,
     }
 
 
 def save_checkpoint(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, identity: dict[str, Any]
 ) -> None:
-    """Write the checkpoint atomically: a temporary file in OUT, then os.replace."""
+    """Write the checkpoint atomically: a temporary file in OUT, then os.replace. ``model`` is the
+    model itself (not its DistributedDataParallel wrapper); its tensors are saved as they are
+    (on their device: `read_checkpoint` maps them to the CPU)."""
     from survae_dsl.compiler.core.files import write_atomic
 
     payload = {
@@ -66,7 +104,10 @@ def save_checkpoint(
 def remove_temporaries(out: Path) -> None:
     """Remove the temporary files (``.checkpoint.pt.XXXXXXXX.tmp`` and the like) that a run killed
     while writing leaves in OUT; the files they were to replace are whole and are kept."""
-    pattern = re.compile("|".join(rf"\.{re.escape(name)}\.\w+\.tmp" for name in OUTPUTS))
+    from survae_dsl.trained import BUNDLE_FILES
+
+    names = (*OUTPUTS, *BUNDLE_FILES)
+    pattern = re.compile("|".join(rf"\.{re.escape(name)}\.\w+\.tmp" for name in names))
     removed = []
     for path in sorted(out.iterdir()):
         if pattern.fullmatch(path.name) and path.is_file():
@@ -100,12 +141,13 @@ def read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
 
 
 def restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
-    """Load a checkpoint's weights, optimizer and RNG state; return its training state."""
+    """Load a checkpoint's weights and optimizer state (onto the model's device); return its
+    training state. (The RNG state it records is for information: the noise of each step is
+    seeded by (seed, step, rank), `distributed.noise_seed`.)"""
     try:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
     except (RuntimeError, ValueError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainError(f"--resume: the checkpoint does not fit the model (was it edited?): {first_line}") from None
-    torch.set_rng_state(checkpoint["rng"]["torch"])
     return TrainState(**checkpoint["state"])

@@ -12,11 +12,13 @@ from torch import Tensor, nn
 if TYPE_CHECKING:
     from survae_dsl.nn import Model
 
+    from .model_input import ModelIO
 
-def diagnose(model: Model, batch: Tensor, rng: Tensor) -> str:
+
+def diagnose(model: Model, io: ModelIO, batch: dict[str, Tensor], seed: int) -> str:
     """Where a non-finite loss comes from: a non-finite parameter, or the first layer whose output
-    is non-finite when the step's forward pass is replayed with the same noise (``rng``, the torch
-    generator state the step started from); a clause to append to the error message."""
+    is non-finite when the step's forward pass on ``batch`` is replayed with the same noise (the
+    generators seeded by ``seed``, as the step was); a clause to append to the error message."""
     for name, parameter in model.named_parameters():
         if not parameter.isfinite().all():
             return f"; the parameter `{name}` is not finite{layer_line(model, name)}"
@@ -29,9 +31,10 @@ def diagnose(model: Model, batch: Tensor, rng: Tensor) -> str:
 
     handles = [module.register_forward_hook(hook) for module in names]
     try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.set_rng_state(rng)
-            model.log_prob(batch)
+        devices = [model._anchor.device] if model._anchor.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            io.log_prob(model, batch)
     except Exception:  # noqa: BLE001 - a diagnosis only; the loss already says what happened
         pass
     finally:

@@ -16,7 +16,8 @@ from torch import nn
 from .checkpoints import CHECKPOINT
 from .config import TrainConfig
 from .data_loading import Data
-from .model_input import InputType
+from .model_input import ModelIO
+from .schedule import Schedule
 from .state import TrainState
 
 
@@ -24,24 +25,29 @@ def metrics_report(
     cls: type[Any],
     model: nn.Module,
     data: Data,
-    input_type: InputType,
+    io: ModelIO,
     config: TrainConfig,
     state: TrainState,
     evaluation: dict[str, Any],
-    plots: list[str],
+    plots: Any,
+    world_size: int,
+    device: str,
+    schedule: Schedule,
 ) -> dict[str, Any]:
-    """The contents of metrics.json."""
+    """The contents of metrics.json. ``world_size`` is the number of processes that trained
+    (the last part of a resumed run), ``device`` where (rank 0's device)."""
     return {
         "model": cls.model_name,
         "model_file": str(config.model_file),
         "likelihood": cls.likelihood,
-        "input_type": str(input_type),
+        "input_type": str(io.input_type),
+        "contexts": {name: str(declared) for name, declared in io.contexts.items()},
         "parameters": sum(p.numel() for p in model.parameters()),
         "data": {
             "name": data.name,
-            "train_examples": data.train.shape[0],
+            "train_examples": len(data.train),
             "test": data.test_source,
-            "test_examples": data.test.shape[0],
+            "test_examples": len(data.test),
         },
         "seed": config.seed,
         "epochs": config.epochs,
@@ -51,6 +57,13 @@ def metrics_report(
         "batch_size": config.batch_size,
         "lr": config.lr,
         "compile": config.compile,
+        "world_size": world_size,
+        "device": device,
+        "precision": config.precision,
+        "dtype": config.dtype,
+        "workers": config.workers,
+        "schedule": schedule.describe(),
+        "clip_grad": config.clip_grad,
         "seconds": state.seconds,
         "examples_per_second": state.examples / state.seconds if state.seconds > 0 else None,
         **evaluation,

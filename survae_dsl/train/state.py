@@ -5,29 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import Tensor
-
 
 @dataclass
 class TrainState:
-    """Where training stands: what a checkpoint holds besides the model and optimizer."""
+    """Where training stands: what a checkpoint holds besides the model and optimizer.
+
+    The batch order of an epoch and the noise of a step are functions of (seed, epoch) and
+    (seed, step, rank) (`distributed.epoch_order`, `distributed.noise_seed`), and the learning
+    rate one of (step, epoch) (`schedule.Schedule`): these counters are all a resume needs.
+    """
 
     epoch: int  # completed epochs
     step: int  # completed steps, all epochs
     batch_in_epoch: int  # completed steps of the current (unfinished) epoch
-    order_state: Tensor  # the batch-order generator's state at the start of the current epoch
     loss_sum: float  # sum of the current epoch's batch losses so far (for its mean)
+    grad_norm_sum: float  # sum of the current epoch's gradient norms (before clipping)
     seconds: float  # training time so far
-    examples: int  # examples seen so far, all epochs
+    examples: int  # examples seen so far, all epochs, all processes
     initialized: bool
     history: list[dict[str, Any]]
 
     @classmethod
-    def fresh(cls, seed: int) -> TrainState:
-        """A run that has not started: the batch order is seeded by ``seed``."""
-        order_state = torch.Generator().manual_seed(seed).get_state()
-        return cls(0, 0, 0, order_state, 0.0, 0.0, 0, False, [])
+    def fresh(cls) -> TrainState:
+        """A run that has not started."""
+        return cls(0, 0, 0, 0.0, 0.0, 0.0, 0, False, [])
 
     def as_dict(self) -> dict[str, Any]:
         """The fields, for the checkpoint (``TrainState(**d)`` restores them)."""
