@@ -460,6 +460,7 @@ _RUNTIME_REFERENCE = re.compile(
     r"""'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|#[^\n]*|\b""" + RUNTIME_ALIAS + r"""\.([A-Za-z_][A-Za-z0-9_]*)"""
 )
 _IMPORT_NAME = dis.opmap["IMPORT_NAME"]
+_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
 
 
 def _imports(code: CodeType) -> Iterator[str]:
@@ -477,7 +478,10 @@ def _imports(code: CodeType) -> Iterator[str]:
                 # The level is pushed two instructions before (a constant; 0 for absolute).
                 level = previous[-2].argval if len(previous) >= 2 else None
                 yield instruction.argval if level == 0 else "." + str(instruction.argval)
-            previous = [*previous[-1:], instruction]
+            # EXTENDED_ARG carries the high bits of the next argument (a module of more than 256
+            # constants, as a --standalone one with the runtime copied in): not an operand.
+            if instruction.opcode != _EXTENDED_ARG:
+                previous = [*previous[-1:], instruction]
     for constant in code.co_consts:
         if isinstance(constant, CodeType):
             yield from _imports(constant)

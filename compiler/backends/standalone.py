@@ -19,7 +19,7 @@ RUNTIME_PACKAGE = "survae_dsl.nn"
 # copied like a runtime module, under the name `types`.
 TYPES_PACKAGE, TYPES_MODULE = "survae_dsl", "types"
 # Imports a standalone module may contain besides torch (the runtime's own standard-library use).
-STANDARD_LIBRARY = frozenset({"__future__", "math", "typing", "collections.abc", "re"})
+STANDARD_LIBRARY = frozenset({"__future__", "math", "typing", "collections.abc", "contextlib", "contextvars", "re"})
 
 
 def runtime_sources() -> dict[str, str]:

@@ -10,6 +10,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from .noise import draw_normal
+
 __all__ = [
     "Distribution",
     "Kind",
@@ -141,7 +143,7 @@ class Distribution(_Anchored):
         """``(num_samples, *shape)`` draws from N(0, 1) in the module's dtype and device."""
         anchor = self._anchor
         size = (num_samples, *self.shape)
-        return torch.randn(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
+        return draw_normal(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"

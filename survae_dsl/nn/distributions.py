@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .base import Distribution, sum_except_batch
 from .functional import move_one_inward, move_zero_inward
+from .noise import draw_uniform
 
 __all__ = [
     "Bernoulli",
@@ -283,7 +284,7 @@ class TruncatedNormal(_LocationScale):
         loc, log_scale = self._params(context)
         anchor = self._anchor
         size = (batch, *self.shape)
-        uniform = torch.rand(size, generator=generator, dtype=torch.float64, device=anchor.device)
+        uniform = draw_uniform(size, generator=generator, dtype=torch.float64, device=anchor.device)
         loc64 = loc.to(torch.float64).expand(size)
         if temperature == 0:
             return loc64.clamp_min(0.0).to(anchor.dtype)
@@ -382,7 +383,7 @@ class Categorical(_Parametric):
         logits = self._logits(context)
         anchor = self._anchor
         size = (batch, self.num_classes, *self.shape)
-        uniform = torch.rand(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
+        uniform = draw_uniform(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
         # u = 0 gives a Gumbel draw of −inf, which never wins the argmax.
         gumbel = -torch.log(-torch.log(uniform))
         return torch.argmax(logits + temperature * gumbel, dim=1)
@@ -431,7 +432,7 @@ class Bernoulli(_Parametric):
         logits = self._logits(context)
         anchor = self._anchor
         size = (batch, *self.shape)
-        uniform = torch.rand(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
+        uniform = draw_uniform(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
         logistic = torch.log(uniform) - torch.log1p(-uniform)
         return (logits + temperature * logistic > 0).long()
 
@@ -455,4 +456,4 @@ class StandardUniform(Distribution):
         """``(num_samples, *shape)`` from U[0, 1); ``temperature`` has no effect."""
         anchor = self._anchor
         size = (num_samples, *self.shape)
-        return torch.rand(size, generator=generator, dtype=anchor.dtype, device=anchor.device)
+        return draw_uniform(size, generator=generator, dtype=anchor.dtype, device=anchor.device)

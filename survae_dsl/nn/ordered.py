@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .base import Kind, Transform, sum_except_batch
 from .functional import move_zero_inward
+from .noise import draw_uniform
 
 __all__ = ["SortedToReal", "gather_along", "random_order", "sort_layout"]
 
@@ -57,8 +58,8 @@ def random_order(batch: int, size: int, like: Tensor, generator: torch.Generator
     the noise is float64 whatever the model's dtype, since float32's 2^24 values would tie
     (and bias the order) with a few percent probability in sets of a thousand.
     """
-    noise = torch.rand((batch, size), generator=generator, dtype=torch.float64, device=like.device)
-    return torch.argsort(noise, dim=1)
+    keys = draw_uniform((batch, size), generator=generator, dtype=torch.float64, device=like.device)
+    return torch.argsort(keys, dim=1)
 
 
 class _Ordered(Transform):

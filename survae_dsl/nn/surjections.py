@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
 from .distributions import HalfNormal, StandardNormal
 from .functional import int_context, move_one_inward, move_zero_inward
+from .noise import draw_integers, draw_uniform
 from .ordered import _Ordered, gather_along, random_order
 
 __all__ = ["Abs", "Augment", "Dequantize", "MaxPool", "Slice", "Sort"]
@@ -91,10 +92,10 @@ class Abs(Transform):
     ) -> Tensor:
         """``(B, *shape)`` (z ≥ 0) → z·s with random signs s, ``(B, *shape)``."""
         if self.net is None:
-            bits = torch.randint(0, 2, z.shape, generator=generator, device=z.device, dtype=z.dtype)
+            bits = draw_integers(2, z.shape, generator=generator, dtype=z.dtype, device=z.device)
             return z * (2.0 * bits - 1.0)
         positive = torch.sigmoid(self._logits(z, context))
-        draws = torch.rand(z.shape, generator=generator, dtype=z.dtype, device=z.device)
+        draws = draw_uniform(z.shape, generator=generator, dtype=z.dtype, device=z.device)
         return torch.where(draws < positive, z, -z)
 
     def extra_repr(self) -> str:
@@ -158,7 +159,7 @@ class Dequantize(Transform):
         """Integer ``(B, *shape)`` → ``(z (B, *shape) float, −D·log K − log q(u | x) (B,))``."""
         anchor = self._anchor
         if self.encoder is None:
-            u = torch.rand(x.shape, generator=generator, dtype=anchor.dtype, device=anchor.device)
+            u = draw_uniform(x.shape, generator=generator, dtype=anchor.dtype, device=anchor.device)
             return self.embed(x, u), self._constant(x.shape[0], self._ldj)
         condition = int_context(x, self.num_classes, dtype=anchor.dtype)
         u, log_q = self.encoder.sample_with_log_prob(x.shape[0], context=condition, generator=generator)
@@ -255,7 +256,7 @@ class MaxPool(Transform):
         top = z.unsqueeze(2)
         others = top - gaps.reshape(batch, self.pooled_shape[0], self.window - 1, *self.pooled_shape[1:])
         size = top.shape
-        argmax = torch.randint(0, self.window, size, generator=generator, device=z.device)
+        argmax = draw_integers(self.window, size, generator=generator, dtype=torch.long, device=z.device)
         positions = self._positions(self.window, z.device)
         # Position p takes the (p − [p > argmax])-th other entry; the clamp only tidies p = argmax.
         source = torch.clamp(positions - (positions > argmax).long(), 0, self.window - 2)

@@ -64,7 +64,9 @@ def check_static(names: Sequence[str], types: Sequence[TensorType], values: Sequ
         if kind is not None:
             raise ValueError(f"{name}: expected {declared}, got {_described(value)}: {kind}")
         batches.append((name, shape[0]))
-    if len({batch for _, batch in batches}) > 1:
+    # Compared pairwise, not through a set: while exporting, a batch size is a symbolic int,
+    # which can be compared (a guard) but not hashed.
+    if any(batch != batches[0][1] for _, batch in batches[1:]):
         sizes = ", ".join(f"{name} has {batch}" for name, batch in batches)
         raise ValueError(f"the inputs and contexts must share one batch size: {sizes} rows")
 
