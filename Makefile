@@ -1,17 +1,17 @@
 # The README's two commands: `make demo` and `make test`. Both work on a fresh machine:
-# they create .venv, install CPU torch, the package with its test and train extras, and Graphviz's dot.
+# they create .venv, install CPU torch, the package with its test, train, tensorboard, export and lsp extras, and Graphviz's dot.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: demo test test-fast lint check-examples graphviz bench clean
+.PHONY: demo test test-fast test-exhaustive lint check-examples graphviz bench vsix clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	# A pinned CPU build: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test,train]'
+	$(PY) -m pip install --quiet -e '.[test,train,tensorboard,export,lsp]'
 	touch $(STAMP)
 
 graphviz:
@@ -30,15 +30,27 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 test: $(STAMP) graphviz lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not exhaustive"
+
+# The checks repeated over every zoo model (export of each to ONNX and .pt2: about 20 minutes on
+# two cores), which `make test` leaves out: run before a release or after a runtime change.
+test-exhaustive: $(STAMP) graphviz
+	$(PY) -m pytest -q -m exhaustive
 
 # The edit-test loop: lint and every test but those marked `slow` (training, statistical and
 # subprocess checks; `make test` and CI still run them).
 test-fast: $(STAMP) graphviz lint
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not exhaustive"
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# The VS Code extension, editors/vscode/survae.vsix (needs Node.js and npm; not part of `make test`):
+# the highlighting grammar is checked against grammar/survae.lark first; npm installs the
+# extension's tools at the versions of the committed package-lock.json.
+vsix: $(STAMP)
+	$(PY) -m survae_dsl.lsp.textmate --check
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run package
 
 clean:
 	rm -rf $(VENV) build *.egg-info out

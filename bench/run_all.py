@@ -2,7 +2,10 @@
 
 1. compile time and its scaling (bench_compile.py);
 2. compiled module vs hand-assembled, 3. eager vs torch.compile, 4. sampling throughput
-   5. input validation on vs off (bench_runtime.py).
+   5. input validation on vs off (bench_runtime.py);
+6. language server: change to published diagnostics, 7. its memory over 1,000 edits (bench_lsp.py);
+8. onnxruntime vs eager log_prob throughput of exported models (bench_export.py);
+9. data-parallel training: examples/s of 1 vs 2 CPU processes (bench_train_scaling.py).
 
 Targets are printed as PASS or MISS, never asserted. Repetitions adapt to the machine so
 that the whole run takes a few minutes on two cores. `--results RESULTS.md` also writes the
@@ -16,7 +19,10 @@ import time
 from pathlib import Path
 
 import bench_compile
+import bench_export
+import bench_lsp
 import bench_runtime
+import bench_train_scaling
 from common import Row, machine_lines, print_summary, write_results_section
 
 
@@ -32,6 +38,9 @@ def main() -> None:
     rows: list[Row] = []
     bench_compile.run(rows)
     bench_runtime.run(rows)
+    bench_lsp.run(rows)
+    bench_export.run(rows)
+    bench_train_scaling.run(rows)
     seconds = time.perf_counter() - start
     print(f"\nsummary (whole run {seconds:.0f} s)")
     print_summary(rows)

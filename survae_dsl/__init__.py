@@ -9,7 +9,8 @@ Public API (re-exported lazily, PEP 562, so that importing the compiler never pu
 - `render(path_or_source, model=None, collapse=False, direction="inference")` → a
   `graphviz.Digraph` of the architecture;
 - `CompileError` — raised for a bad model, carrying its diagnostics;
-- `Model`, `iw_log_prob`, `bits_per_dim` — from the runtime, `survae_dsl.nn`.
+- `Model`, `iw_log_prob`, `bits_per_dim` — from the runtime, `survae_dsl.nn`;
+- `load_trained(run_dir, device="cpu")` → a model trained by `survae-train`, from its output folder.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # the same names for type checkers and editors, which do not 
     from .compiler.core.diagnostics import CompileError
     from .compiler.drivers.api import check, compile_source, load, render
     from .nn import Model, bits_per_dim, iw_log_prob
+    from .trained import load_trained
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ _EXPORTS = {
     "Model": "survae_dsl.nn",
     "iw_log_prob": "survae_dsl.nn",
     "bits_per_dim": "survae_dsl.nn",
+    "load_trained": "survae_dsl.trained",
 }
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "compile_source",
     "iw_log_prob",
     "load",
+    "load_trained",
     "render",
 ]
 

@@ -173,8 +173,8 @@ def test_an_activation_that_does_not_exist_lists_those_that_do() -> None:
     (refusal,) = errors(source)
     assert refusal.code == "E205" and refusal.span.line == 3
     assert refusal.message == (
-        "`activation` of `mlp` must be one of `relu`, `gelu`, `tanh`, `elu`, `leaky_relu`, `silu`, `swish`, "
-        "`softplus`, `sigmoid`, `concat_elu`, found `mish`"
+        "`activation` of `mlp` must be one of `relu`, `gelu`, `gelu_sigmoid`, `tanh`, `elu`, `leaky_relu`, "
+        "`silu`, `swish`, `softplus`, `sigmoid`, `concat_elu`, found `mish`"
     )
     # A keyword with few choices lists them as a hint too.
     source = model("h = affine_coupling(x, net=mlp(hidden=[16], norm=group))\nh ~ standard_normal()")

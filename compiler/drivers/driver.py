@@ -10,8 +10,9 @@ from ..checks.composition import check_order
 from ..core import codes
 from ..core.diagnostics import CompileError, Diagnostic, error
 from ..core.source import Source
+from ..frontend.incremental import reparse
 from ..frontend.parse import parse
-from ..frontend.syntax import ModelDecl
+from ..frontend.syntax import ModelDecl, Module
 from ..ir.checked import CheckedModel
 from ..lowering.lower import lower_module
 
@@ -58,16 +59,40 @@ class Compilation:
         return chosen
 
 
-def check_source(text: str, filename: str = "<string>") -> Compilation:
-    """Parse, lower and check; raises `CompileError` with all diagnostics if any is an error."""
+@dataclass
+class PartialCheck:
+    """What checking a file found, whether or not it compiles: the parsed module (None after
+    a syntax error), the models that passed their checks and every diagnostic, errors
+    included (the language server shows all of them and keeps the good models' types)."""
+
+    source: Source
+    module: Module | None
+    models: list[CheckedModel]
+    diagnostics: list[Diagnostic]
+
+
+def check_partial(text: str, filename: str = "<string>", previous: PartialCheck | None = None) -> PartialCheck:
+    """Parse, lower and check as `check_source` does, but return every finding instead of
+    raising: syntax errors come back with `module=None`.
+
+    `previous`, a check of an earlier text of the same file that parsed, lets the parse
+    re-parse only the statements that changed (`frontend/incremental.py`; the module is the
+    same as from a whole parse)."""
     source = Source(filename, text)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         span = source.end_span()
-        raise CompileError(
-            [error(codes.E501, span, f"the file is larger than the limit of {MAX_SOURCE_BYTES:,} bytes", "split it")],
-            source,
+        oversize = error(
+            codes.E501, span, f"the file is larger than the limit of {MAX_SOURCE_BYTES:,} bytes", "split it"
         )
-    module = parse(source)
+        return PartialCheck(source, None, [], [oversize])
+    try:
+        module = None
+        if previous is not None and previous.module is not None:
+            module = reparse(previous.source, previous.module, source)
+        if module is None:
+            module = parse(source)
+    except CompileError as exc:
+        return PartialCheck(source, None, [], list(exc.diagnostics))
     lowered, diagnostics = lower_module(module)
     ordered, cycles = check_order(lowered)  # a model is checked after the models it uses
     diagnostics += cycles
@@ -89,7 +114,13 @@ def check_source(text: str, filename: str = "<string>") -> Compilation:
     position = {m.name: i for i, m in enumerate(lowered)}
     checked.sort(key=lambda m: position[m.name])
     # A statement inside `repeat N` is checked N times; report each finding once.
-    diagnostics = list(dict.fromkeys(diagnostics))
+    return PartialCheck(source, module, checked, list(dict.fromkeys(diagnostics)))
+
+
+def check_source(text: str, filename: str = "<string>") -> Compilation:
+    """Parse, lower and check; raises `CompileError` with all diagnostics if any is an error."""
+    found = check_partial(text, filename)
+    source, diagnostics, checked = found.source, found.diagnostics, found.models
     if any(d.is_error for d in diagnostics):
         raise CompileError(diagnostics, source)
     if not checked:

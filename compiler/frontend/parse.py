@@ -178,6 +178,22 @@ def parse(source: Source) -> ast.Module:
         raise CompileError([exc.diagnostic], source) from None
 
 
+def parse_or_none(source: Source) -> ast.Module | None:
+    """`parse`'s module of a text that parses; None (no diagnostics made) where `parse` would
+    raise: for the language server's re-parse of a few lines, which falls back to `parse`."""
+    if _too_deep(source) is not None:
+        return None
+    try:
+        return ToAst(source).transform(parse_tree(source.text))
+    except (UnexpectedInput, _AstError):
+        return None
+
+
+def nests_too_deep(source: Source) -> bool:
+    """Whether `parse` refuses the text for nesting deeper than MAX_NESTING (E505)."""
+    return _too_deep(source) is not None
+
+
 # ---------------------------------------------------------------------------------------------
 # Syntax errors
 

@@ -9,7 +9,7 @@ one run reports as much as possible.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -22,6 +22,7 @@ from ..core.source import Span
 from ..core.suggest import did_you_mean, typo_of
 from ..frontend import syntax as ast
 from ..frontend.arith import NOT_WHOLE_HINT, ArithError, Quotient, combine, negate
+from ..frontend.respan import map_spans
 from ..ir.graph import (
     ContextNode,
     DistNode,
@@ -296,13 +297,7 @@ def _check_block(decl: ast.BlockDecl, out: list[Diagnostic]) -> bool:
 
 def relocate(node: Any, via: tuple[tuple[str, Span], ...]) -> Any:
     """A copy of an AST (sub)tree whose spans record the block calls that inlined it."""
-    if isinstance(node, Span):
-        return replace(node, via=via)
-    if isinstance(node, tuple):
-        return tuple(relocate(item, via) for item in node)
-    if is_dataclass(node) and not isinstance(node, type):
-        return replace(node, **{f.name: relocate(getattr(node, f.name), via) for f in fields(node) if f.init})
-    return node
+    return map_spans(node, lambda s: Span(s.filename, s.line, s.column, s.end_line, s.end_column, via))
 
 
 def _duplicate(name: ast.Name, first: Span, what: str) -> Diagnostic:
@@ -520,6 +515,9 @@ class _ModelLowering:
         self.counter = 0
         self.suffixes: dict[str, int] = {}  # user name → last suffix probed by _define
         self.bad_inputs: set[str] = set()  # inputs whose type is in error: already reported
+        # A block's body as inlined through a chain of calls: a call inside `repeat` has the
+        # same chain each time, and the AST is immutable, so one copy serves every iteration.
+        self.relocated: dict[tuple[str, tuple[tuple[str, Span], ...]], tuple[ast.Statement, ...]] = {}
 
     def run(self) -> ModelIR | None:
         called: set[str] = set()
@@ -720,7 +718,9 @@ class _ModelLowering:
         self.calls += 1
         parent = self.scope[-1].key if self.scope else ""
         self.scope = (*self.scope, Scope("block", f"{name} (line {call.span.line})", f"{parent}/b{self.calls}"))
-        body = relocate(block.body, self.via)
+        body = self.relocated.get((name, self.via))
+        if body is None:
+            body = self.relocated[name, self.via] = relocate(block.body, self.via)
         try:
             for stmt in body:
                 self._statement(stmt, top=False)

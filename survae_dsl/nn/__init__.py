@@ -11,6 +11,7 @@ from .autoregressive import AffineAutoregressive, SplineAutoregressive
 from .base import Distribution, Kind, Transform, eps_for, event_numel, sum_except_batch
 from .batchnorm import BatchNorm
 from .couplings import AdditiveCoupling, AffineCoupling, LogisticMixtureCoupling
+from .dense_block import DenseBlock
 from .distributions import (
     Bernoulli,
     Categorical,
@@ -61,6 +62,7 @@ __all__ = [
     "Concat",
     "Conv1x1",
     "ConvNet",
+    "DenseBlock",
     "DenseNet",
     "GatedConvNet",
     "Dequantize",
