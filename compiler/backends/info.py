@@ -144,12 +144,13 @@ def build_info(filename: str, models: list[CheckedModel], diagnostics: list[Diag
     return Info(
         file=filename,
         ok=ok,
-        models=[_model(m, counts.get(m.name, [])) for m in models] if ok else [],
+        models=[model_info(m, counts.get(m.name, [])) for m in models] if ok else [],
         diagnostics=[diagnostic_info(d) for d in sorted(diagnostics, key=Diagnostic.sort_key)],
     )
 
 
-def _model(model: CheckedModel, counts: list[tuple[str, int | None]]) -> ModelInfo:
+def model_info(model: CheckedModel, counts: list[tuple[str, int | None]]) -> ModelInfo:
+    """One model's findings (`counts`: its layers' parameter counts, from `file_parameter_counts`)."""
     ir = model.ir
     return ModelInfo(
         name=model.name,

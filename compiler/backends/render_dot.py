@@ -25,19 +25,24 @@ class RenderError(Exception):
 DIRECTIONS = ("inference", "generative")
 
 
-def build_graph(models: list[CheckedModel], collapse: bool = False, direction: str = "inference") -> graphviz.Digraph:
+def build_graph(
+    models: list[CheckedModel], collapse: bool = False, direction: str = "inference", lines: bool = False
+) -> graphviz.Digraph:
     """One digraph; each model a cluster when there are several.
 
     `repeat`s and block calls are drawn as labelled clusters, or with `collapse` as one node
     each (with the repeat count), so a deep multi-scale model fits on a screen. `direction`
     "generative" draws the sampling direction: arrows from the distributions to the data.
+    `lines` tags each node with the source lines it stands for, as SVG classes (the
+    playground links nodes and lines with them): `sv-at-L` the line that wrote it, `sv-line-L`
+    every line it comes from (that line, and the block calls or repeats it was written in).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     top = graphviz.Digraph("survae", graph_attr={"rankdir": "TB", "fontname": "Helvetica", "labelloc": "t"})
     top.attr("node", fontname="Helvetica", fontsize="11", style="filled")
     top.attr("edge", fontname="Helvetica", fontsize="9")
-    style = _Drawing(collapse, direction == "generative")
+    style = _Drawing(collapse, direction == "generative", lines)
     for model in models:
         if len(models) == 1:
             top.attr(label=_title(model, style.generative))
@@ -79,9 +84,19 @@ def _kind(model: CheckedModel, node: str) -> str:
 class _Drawing:
     """How one diagram is drawn: clusters or collapsed groups, and which way the arrows point."""
 
-    def __init__(self, collapse: bool, generative: bool) -> None:
+    def __init__(self, collapse: bool, generative: bool, lines: bool = False) -> None:
         self.collapse = collapse
         self.generative = generative
+        self.lines = lines
+
+    def _tags(self, model: CheckedModel, nodes: list[str]) -> dict[str, str]:
+        """The `class` attribute naming the source lines of `nodes` (drawn as one), if asked."""
+        if not self.lines:
+            return {}
+        spans = [model.ir.payload(n).span for n in nodes]
+        at = spans[0].via[-1][1].line if len(nodes) > 1 and spans[0].via else spans[0].line
+        every = sorted({s.line for s in spans} | {call.line for s in spans for _block, call in s.via})
+        return {"class": " ".join(["sv-node", f"sv-at-{at}", *(f"sv-line-{n}" for n in every)])}
 
     def draw(self, graph: graphviz.Digraph, model: CheckedModel, prefix: str) -> None:
         culprits = {(r.span.line, r.span.column) for r in model.reasons}
@@ -98,6 +113,7 @@ class _Drawing:
         attrs = _node_attrs(KIND_STYLES[_kind(model, node)])
         if (payload.span.line, payload.span.column) in culprits:
             attrs.update(color=_BOUND_COLOR, penwidth="2.5", fontcolor=_BOUND_COLOR)
+        attrs.update(self._tags(model, [node]))
         graph.node(_dot_id(prefix, node), label=_escape(_label(model, node)), **attrs)
 
     def _draw_clusters(
@@ -154,6 +170,7 @@ class _Drawing:
             attrs = {"shape": "box3d", "fillcolor": "#e8e8f8", "fontcolor": "black"}
             if any((model.ir.payload(n).span.line, model.ir.payload(n).span.column) in culprits for n in group):
                 attrs.update(color=_BOUND_COLOR, penwidth="2.5")
+            attrs.update(self._tags(model, group))
             graph.node(_dot_id(prefix, "group" + key), label=_escape(label), **attrs)
 
     def _draw_edges(self, graph: graphviz.Digraph, model: CheckedModel, prefix: str, scopes: Scopes) -> None:
@@ -225,9 +242,11 @@ def _legend(graph: graphviz.Digraph, models: list[CheckedModel], collapse: bool 
             legend.node("legend_group", label="repeat or block", fontsize="9", shape="box3d", fillcolor="#e8e8f8")
 
 
-def render(models: list[CheckedModel], fmt: str, collapse: bool = False, direction: str = "inference") -> bytes:
-    """The diagram in `fmt` (svg, png, pdf or dot)."""
-    graph = build_graph(models, collapse, direction)
+def render(
+    models: list[CheckedModel], fmt: str, collapse: bool = False, direction: str = "inference", lines: bool = False
+) -> bytes:
+    """The diagram in `fmt` (svg, png, pdf or dot); `lines` as in `build_graph`."""
+    graph = build_graph(models, collapse, direction, lines)
     if fmt == "dot":
         source: str = graph.source  # graphviz is untyped
         return source.encode("utf-8")

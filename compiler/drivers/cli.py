@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--standalone", action="store_true", help="with -o: copy the runtime into the module, so it needs only torch"
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="edit the file (or a starter model) in a live local web page: verdict, diagnostics, diagram as you type",
+    )
+    parser.add_argument(
+        "--port", type=int, metavar="N", help="with --serve: the port (default 7301, or a free one; 0: any free port)"
+    )
+    parser.add_argument("--open", action="store_true", help="with --serve: open the page in the web browser")
     return parser
 
 
@@ -71,8 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.file is None and not (args.info_schema or args.explain):
+    if args.file is None and not (args.info_schema or args.explain or args.serve):
         parser.error("the following arguments are required: file")
+    if (args.port is not None or args.open) and not args.serve:
+        parser.error("--port and --open go with --serve")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, not {args.port}")
     try:
         return run(args)
     except CompileError as exc:
@@ -117,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.explain:
         return _explain(args.explain)
+    if args.serve:
+        return _serve(args)
     if args.format:
         return _format_file(Path(args.file))
     source_path = Path(args.file)
@@ -191,6 +206,18 @@ def _explain(code: str) -> int:
         )
         raise UsageError(f"no diagnostic code `{code}`; {hint}") from None
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The live playground (survae_dsl/playground), until Ctrl+C."""
+    from ...playground import ServeError, serve
+
+    try:
+        return serve(Path(args.file) if args.file else None, args.port, args.open)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        return 0
 
 
 def _format_file(path: Path) -> int:
