@@ -5,7 +5,8 @@
    5. input validation on vs off (bench_runtime.py);
 6. language server: change to published diagnostics, 7. its memory over 1,000 edits (bench_lsp.py);
 8. onnxruntime vs eager log_prob throughput of exported models (bench_export.py);
-9. data-parallel training: examples/s of 1 vs 2 CPU processes (bench_train_scaling.py).
+9. data-parallel training: examples/s of 1 vs 2 CPU processes (bench_train_scaling.py);
+10. the playground: keystroke to updated diagram in headless Chromium (bench_playground.py).
 
 Targets are printed as PASS or MISS, never asserted. Repetitions adapt to the machine so
 that the whole run takes a few minutes on two cores. `--results RESULTS.md` also writes the
@@ -21,6 +22,7 @@ from pathlib import Path
 import bench_compile
 import bench_export
 import bench_lsp
+import bench_playground
 import bench_runtime
 import bench_train_scaling
 from common import Row, machine_lines, print_summary, write_results_section
@@ -41,6 +43,7 @@ def main() -> None:
     bench_lsp.run(rows)
     bench_export.run(rows)
     bench_train_scaling.run(rows)
+    bench_playground.run(rows)
     seconds = time.perf_counter() - start
     print(f"\nsummary (whole run {seconds:.0f} s)")
     print_summary(rows)

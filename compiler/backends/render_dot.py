@@ -105,7 +105,7 @@ class _Drawing:
         if self.collapse:
             self._draw_groups(graph, model, prefix, nodes, scopes, culprits)
         else:
-            self._draw_clusters(graph, model, prefix, nodes, scopes, culprits, depth=0, path=())
+            self._draw_clusters(graph, model, prefix, nodes, scopes, culprits, depth=0)
         self._draw_edges(graph, model, prefix, scopes)
 
     def _node(self, graph: graphviz.Digraph, model: CheckedModel, node: str, prefix: str, culprits: Culprits) -> None:
@@ -125,23 +125,23 @@ class _Drawing:
         scopes: Scopes,
         culprits: Culprits,
         depth: int,
-        path: tuple[str, ...],
     ) -> None:
-        """The nodes directly in `path`, then one labelled cluster per scope one level deeper."""
-        children: dict[str, Scope] = {}
+        """`nodes`, all written inside the same `depth` scopes: those directly there, then one
+        labelled cluster per scope one level deeper, holding its own nodes (each node is
+        looked at once per level, so a deep multi-scale model draws in linear time)."""
+        inner: dict[str, list[str]] = {}
         for node in nodes:
             within = scopes[node]
-            if tuple(s.key for s in within[:depth]) != path:
-                continue
             if len(within) == depth:
                 self._node(graph, model, node, prefix, culprits)
             else:
-                children.setdefault(within[depth].key, within[depth])
-        for key, scope in children.items():
+                inner.setdefault(within[depth].key, []).append(node)
+        for key, members in inner.items():
+            scope = scopes[members[0]][depth]
             with graph.subgraph(name=_dot_id(f"cluster.{prefix}", key)) as sub:
                 kind = "repeat" if scope.kind == "repeat" else "block"
                 sub.attr(label=_escape(scope.label), style="rounded,dashed", color=_GROUP_COLORS[kind], fontsize="10")
-                self._draw_clusters(sub, model, prefix, nodes, scopes, culprits, depth + 1, (*path, key))
+                self._draw_clusters(sub, model, prefix, members, scopes, culprits, depth + 1)
 
     def _draw_groups(
         self,
@@ -247,9 +247,13 @@ def render(
 ) -> bytes:
     """The diagram in `fmt` (svg, png, pdf or dot); `lines` as in `build_graph`."""
     graph = build_graph(models, collapse, direction, lines)
-    if fmt == "dot":
-        source: str = graph.source  # graphviz is untyped
-        return source.encode("utf-8")
+    source: str = graph.source  # graphviz is untyped
+    return source.encode("utf-8") if fmt == "dot" else layout(source, fmt)
+
+
+def layout(source: str, fmt: str) -> bytes:
+    """Graphviz's `dot` run on DOT `source`, giving `fmt` (svg, png or pdf); RenderError if it
+    is missing or fails."""
     if shutil.which("dot") is None:
         raise RenderError(
             f"rendering to .{fmt} needs Graphviz's `dot` program, which is not installed; "
@@ -257,7 +261,7 @@ def render(
             "or render to a .dot file instead"
         )
     try:
-        image: bytes = graph.pipe(format=fmt)  # graphviz is untyped
+        image: bytes = graphviz.pipe("dot", fmt, source.encode("utf-8"))  # graphviz is untyped
         return image
     except graphviz.ExecutableNotFound as exc:  # dot vanished between the check and the call
         raise RenderError(str(exc)) from None

@@ -14,6 +14,7 @@ else; `Workspace.download(text, what)` builds `model.py`, the standalone module 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -33,6 +34,10 @@ DOWNLOADS = {
     "standalone": ("model_standalone.py", "text/x-python"),
     "svg": ("model.svg", "image/svg+xml"),
 }
+
+
+# One thread draws the diagrams, one at a time (a check waits for its own drawing).
+_LAYOUT = ThreadPoolExecutor(max_workers=1, thread_name_prefix="survae-layout")
 
 
 class SaveRefused(Exception):
@@ -71,6 +76,10 @@ class Workspace:
     path: Path | None
     display_name: str
     _previous: PartialCheck | None = field(default=None, repr=False)
+    # The last diagram drawn, by its DOT source: most keystrokes (in a comment, a half-typed
+    # name) leave the graph as it was, and Graphviz's layout is the slowest step of a check.
+    # Only the one layout thread (_LAYOUT) reads and writes it.
+    _drawn: tuple[str, str] = field(default=("", ""), repr=False)
     # One check at a time: the server runs requests on worker threads, and the incremental
     # parse reads the previous check.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -100,23 +109,40 @@ class Workspace:
             found = check_partial(text, self.display_name, self._previous)
             if found.module is not None:
                 self._previous = found
+        # Graphviz lays the diagram out in its own process while this thread writes the rest
+        # of the view: on a large model the two take about as long.
+        drawing: Future[str] | None = None
+        if found.models:
+            drawing = _LAYOUT.submit(self._diagram, found, collapse, direction)
         counts = file_parameter_counts(found.models)
         models = [model_info(m, counts.get(m.name, [])).model_dump(mode="json") for m in found.models]
+        diagnostics = _diagnostics(found.diagnostics)
         svg, svg_error = None, None
-        if found.models:
-            from ..compiler.backends.render_dot import RenderError, render
+        if drawing is not None:
+            from ..compiler.backends.render_dot import RenderError
 
             try:
-                svg = render(found.models, "svg", collapse, direction, lines=True).decode("utf-8")
-            except RenderError as exc:
+                svg = drawing.result()
+            except RenderError as exc:  # no `dot`, or it failed: the rest of the view stands
                 svg_error = str(exc)
         return {
             "ok": not any(d.is_error for d in found.diagnostics) and bool(found.models),
             "models": models,
-            "diagnostics": _diagnostics(found.diagnostics),
+            "diagnostics": diagnostics,
             "svg": svg,
             "svg_error": svg_error,
         }
+
+    def _diagram(self, found: PartialCheck, collapse: bool, direction: str) -> str:
+        """The SVG of the checked models, laid out again only when the graph changed."""
+        from ..compiler.backends.render_dot import build_graph, layout
+
+        source: str = build_graph(found.models, collapse, direction, lines=True).source
+        if self._drawn[0] == source:
+            return self._drawn[1]
+        svg = layout(source, "svg").decode("utf-8")
+        self._drawn = (source, svg)
+        return svg
 
     def save(self, text: str) -> Path:
         """Write `text` to the started file (atomically: a temporary file, then a rename)."""

@@ -52,9 +52,7 @@ def served(path: Path | None, *args: str, cwd: Path | None = None) -> Iterator[S
     command = [sys.executable, "-m", "survae_dsl.compiler.drivers.cli"]
     command += [str(path)] if path is not None else []
     command += ["--serve", "--port", "0", *args]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, bufsize=1
-    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, bufsize=1)
     try:
         assert process.stdout is not None
         banner = ""

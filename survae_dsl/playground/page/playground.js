@@ -9,7 +9,9 @@
 
 (() => {
   const TOKEN = document.querySelector('meta[name="survae-token"]').content;
-  const DEBOUNCE_MS = 120;
+  // A check starts this long after the last keystroke; while one is running, edits wait for
+  // it and the next check takes them all (so a fast typist never queues stale checks).
+  const DEBOUNCE_MS = 40;
   const $ = (id) => document.getElementById(id);
   const editor = $("editor");
   const highlight = $("highlight");
@@ -22,6 +24,10 @@
   let sentSeq = 0;             // the number of the latest check sent ...
   let shownSeq = 0;            // ... and of the latest one shown (older replies are dropped)
   let timer = null;
+  let inFlight = false;        // a check is running ...
+  let again = false;           // ... and the text (or a toggle) changed since it was sent
+  let shownSvg = null;         // the SVG text in #diagram now
+  let shownTables = null;      // the models' JSON behind the tables now
   let savedText = null;
   let canSave = false;
   let selectedLine = 0;
@@ -310,6 +316,9 @@
   }
 
   function showTables(view) {
+    const key = JSON.stringify(view.models);
+    if (key === shownTables) return;   // a keystroke in a comment: the tables stand
+    shownTables = key;
     const tensors = $("tensors");
     const params = $("params");
     tensors.replaceChildren();
@@ -330,18 +339,21 @@
 
   function showDiagram(view) {
     const scroll = [diagram.scrollTop, diagram.scrollLeft];
-    if (view.svg) {
+    if (view.svg && view.svg === shownSvg) {
+      // The same graph (the server drew it once): keep the drawing and its selection.
+    } else if (view.svg) {
       // Graphviz's own SVG (labels escaped by it); the page's policy runs no script in it.
-      diagram.innerHTML = view.svg.slice(view.svg.indexOf("<svg"));
+      // Without Graphviz's comments and <title>s (its ids: no help as tooltips here), the
+      // browser builds a third fewer elements for a large diagram.
+      diagram.innerHTML = view.svg.slice(view.svg.indexOf("<svg"))
+        .replace(/<!--[^]*?-->\n?/g, "").replace(/<title>[^<]*<\/title>\n?/g, "");
+      shownSvg = view.svg;
       const svg = diagram.querySelector("svg");
       svg.dataset.width = parseFloat(svg.getAttribute("width"));
       svg.dataset.height = parseFloat(svg.getAttribute("height"));
       applyZoom();
-      for (const node of diagram.querySelectorAll("g.sv-node")) {
-        const at = [...node.classList].find((c) => c.startsWith("sv-at-"));
-        if (at) node.addEventListener("click", () => selectLine(Number(at.slice(6))));
-      }
     } else {
+      shownSvg = null;
       const message = view.svg_error || (view.models.length ? "" : "The diagram appears when the file has a model without errors.");
       diagram.replaceChildren(el("div", { class: "message" }, message));
     }
@@ -371,17 +383,24 @@
   // ---- checking as you type ---------------------------------------------------------------
 
   async function check() {
+    if (inFlight) { again = true; return; }
+    inFlight = true;
+    again = false;
     const seq = ++sentSeq;
     setStatus("checking…", "busy");
     try {
       const view = await apiJson("/api/check", {
         text: editor.value, collapse: $("collapse").checked, direction: $("direction").value,
       });
-      if (seq < shownSeq) return;      // a later check was shown already
-      shownSeq = seq;
-      show(view);
+      if (seq > shownSeq && !again) {  // what the page shows now, unless it changed meanwhile
+        shownSeq = seq;
+        show(view);
+      }
     } catch (error) {
-      if (seq >= shownSeq) setStatus(`cannot check: ${error.message}`, "error");
+      setStatus(`cannot check: ${error.message}`, "error");
+    } finally {
+      inFlight = false;
+      if (again) check();
     }
   }
 
@@ -481,6 +500,12 @@
   for (const id of ["download-py", "download-standalone", "download-svg"]) {
     $(id).addEventListener("click", () => download($(id).dataset.what));
   }
+  // One listener for every node: a click on a node selects the line that wrote it.
+  diagram.addEventListener("click", (event) => {
+    const node = event.target.closest("g.sv-node");
+    const at = node && [...node.classList].find((c) => c.startsWith("sv-at-"));
+    if (at) selectLine(Number(at.slice(6)));
+  });
   $("zoom-in").addEventListener("click", () => { zoom *= 1.25; applyZoom(); });
   $("zoom-out").addEventListener("click", () => { zoom /= 1.25; applyZoom(); });
   $("zoom-fit").addEventListener("click", () => {
