@@ -209,8 +209,9 @@ def _explain(code: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """The live playground (survae_dsl/playground), until Ctrl+C."""
-    from ...playground import ServeError, serve
+    """The live playground, until Ctrl+C. It is an application built on the compiler (in
+    survae_dsl/playground, with its own dependencies), which only this flag starts."""
+    from survae_dsl.playground import ServeError, serve
 
     try:
         return serve(Path(args.file) if args.file else None, args.port, args.open)
