@@ -35,7 +35,8 @@ def build_graph(
     "generative" draws the sampling direction: arrows from the distributions to the data.
     `lines` tags each node with the source lines it stands for, as SVG classes (the
     playground links nodes and lines with them): `sv-at-L` the line that wrote it, `sv-line-L`
-    every line it comes from (that line, and the block calls or repeats it was written in).
+    every line it comes from (that line, and the lines of the block calls and `repeat`s it was
+    written in).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -90,13 +91,16 @@ class _Drawing:
         self.lines = lines
 
     def _tags(self, model: CheckedModel, nodes: list[str]) -> dict[str, str]:
-        """The `class` attribute naming the source lines of `nodes` (drawn as one), if asked."""
+        """The `class` attribute naming the source lines of `nodes` (drawn as one), if asked:
+        a collapsed group is at the line of its outermost `repeat` or block call."""
         if not self.lines:
             return {}
-        spans = [model.ir.payload(n).span for n in nodes]
-        at = spans[0].via[-1][1].line if len(nodes) > 1 and spans[0].via else spans[0].line
-        every = sorted({s.line for s in spans} | {call.line for s in spans for _block, call in s.via})
-        return {"class": " ".join(["sv-node", f"sv-at-{at}", *(f"sv-line-{n}" for n in every)])}
+        payloads = [model.ir.payload(n) for n in nodes]
+        scopes = [sc for p in payloads for sc in getattr(p, "scope", ())]
+        at = scopes[0].line if len(nodes) > 1 and scopes else payloads[0].span.line
+        every = {p.span.line for p in payloads} | {call.line for p in payloads for _block, call in p.span.via}
+        every |= {sc.line for sc in scopes}
+        return {"class": " ".join(["sv-node", f"sv-at-{at}", *(f"sv-line-{n}" for n in sorted(every))])}
 
     def draw(self, graph: graphviz.Digraph, model: CheckedModel, prefix: str) -> None:
         culprits = {(r.span.line, r.span.column) for r in model.reasons}

@@ -79,13 +79,15 @@ class Scope:
     """A `repeat` statement or a block call that nodes were written in (for diagrams).
 
     `key` is unique per instance (every iteration of one `repeat` shares it; each call of a
-    block has its own); `label` is what a diagram prints; `count` the repeat count (1 for calls).
+    block has its own); `label` is what a diagram prints; `count` the repeat count (1 for calls);
+    `line` the line of the `repeat` statement or of the block call.
     """
 
     kind: str  # "repeat" | "block"
     label: str
     key: str
     count: int = 1
+    line: int = 0
 
 
 @dataclass(frozen=True)

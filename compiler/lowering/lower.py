@@ -717,7 +717,8 @@ class _ModelLowering:
         self.via = ((name, call.span), *self.via)
         self.calls += 1
         parent = self.scope[-1].key if self.scope else ""
-        self.scope = (*self.scope, Scope("block", f"{name} (line {call.span.line})", f"{parent}/b{self.calls}"))
+        line = call.span.line
+        self.scope = (*self.scope, Scope("block", f"{name} (line {line})", f"{parent}/b{self.calls}", 1, line))
         body = self.relocated.get((name, self.via))
         if body is None:
             body = self.relocated[name, self.via] = relocate(block.body, self.via)
@@ -866,9 +867,10 @@ class _ModelLowering:
         # once is enough, and `repeat 10**12 { }` must not spin (E502 counts only ops).
         times = count if count_ops(stmt.body, self.constants) else 1
         parent = outer_scope[-1].key if outer_scope else ""
+        line = stmt.span.line
         self.scope = (
             *outer_scope,
-            Scope("repeat", f"repeat {count} (line {stmt.span.line})", f"{parent}/r{stmt.span.line}", count),
+            Scope("repeat", f"repeat {count} (line {line})", f"{parent}/r{line}", count, line),
         )
         for iteration in range(times):
             self.repeat = (*outer, (stmt.span.line, iteration))

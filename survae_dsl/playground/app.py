@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -127,11 +127,13 @@ def create_app(workspace: Workspace, text: str, port: int, token: str) -> ASGIAp
         return _json(view)
 
     async def save(request: Request) -> Response:
-        text = _text(await _body(request))
+        text = _storable(_text(await _body(request)))
         try:
             path = await run_in_threadpool(workspace.save, text)
         except SaveRefused as exc:
             return _error(403, str(exc))
+        except ValueError as exc:  # over the file limit: refused, the file stays as it was
+            return _error(413, f"{codes.E501}: {exc}; nothing was saved")
         except OSError as exc:
             return _error(500, f"cannot write {workspace.display_name}: {exc.strerror or exc}")
         state["text"] = text
@@ -146,7 +148,7 @@ def create_app(workspace: Workspace, text: str, port: int, token: str) -> ASGIAp
 
         try:
             data = await run_in_threadpool(
-                workspace.download, _text(body), what, bool(body.get("collapse")), _direction(body)
+                workspace.download, _storable(_text(body)), what, bool(body.get("collapse")), _direction(body)
             )
         except NotCompiled as exc:
             return _json({"error": "the model has errors; fix them to download", "diagnostics": exc.diagnostics}, 422)
@@ -214,6 +216,20 @@ def _text(body: dict[str, Any]) -> str:
     return text
 
 
+def _storable(text: str) -> str:
+    """`text`, if UTF-8 can hold it: a lone surrogate (JSON's `\\ud800`, which a browser's text
+    area can hold) cannot be written to a file, so saving and downloading refuse it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise _BadRequest(
+            f"line {line} holds a lone surrogate (U+{ord(text[exc.start]):04X}), which a UTF-8 file cannot hold; "
+            "delete that character"
+        ) from None
+    return text
+
+
 def _direction(body: dict[str, Any]) -> str:
     direction = body.get("direction", "inference")
     if direction not in DIRECTIONS:
@@ -222,11 +238,14 @@ def _direction(body: dict[str, Any]) -> str:
 
 
 def _json(data: object, status: int = 200) -> Response:
-    return JSONResponse(data, status_code=status, headers=SECURITY_HEADERS)
+    # ASCII JSON: a diagnostic may quote a lone surrogate of the text, which UTF-8 cannot
+    # encode but a `\\ud800` escape can.
+    body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return Response(body, status_code=status, media_type="application/json", headers=SECURITY_HEADERS)
 
 
 def _error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=SECURITY_HEADERS)
+    return _json({"error": message}, status)
 
 
 def _page(token: str) -> str:

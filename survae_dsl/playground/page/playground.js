@@ -12,6 +12,8 @@
   // A check starts this long after the last keystroke; while one is running, edits wait for
   // it and the next check takes them all (so a fast typist never queues stale checks).
   const DEBOUNCE_MS = 40;
+  // The file limit of E501: a larger text is not sent (the server would refuse its body).
+  const MAX_SOURCE_BYTES = 1000000;
   const $ = (id) => document.getElementById(id);
   const editor = $("editor");
   const highlight = $("highlight");
@@ -384,6 +386,12 @@
 
   async function check() {
     if (inFlight) { again = true; return; }
+    const size = new TextEncoder().encode(editor.value).length;
+    if (size > MAX_SOURCE_BYTES) {
+      setStatus(`E501: the text is ${size.toLocaleString("en-US")} bytes, over the limit of ` +
+                `${MAX_SOURCE_BYTES.toLocaleString("en-US")}; split it`, "error");
+      return;
+    }
     inFlight = true;
     again = false;
     const seq = ++sentSeq;
