@@ -30,7 +30,8 @@ def serve(path: Path | None, port: int | None = None, open_browser: bool = False
 
         from .app import create_app
     except ImportError as exc:
-        raise ServeError(f"{INSTALL_HINT} ({exc.name} is missing)") from None
+        missing = (exc.name or "a module").split(".")[0]
+        raise ServeError(f"{INSTALL_HINT} ({missing} is missing)") from None
     if path is not None and not path.parent.is_dir():
         raise ServeError(f"cannot serve {path}: the folder {path.parent} does not exist")
     try:
