@@ -15,8 +15,9 @@ def test_an_mlp_embedding_is_its_net_reshaped() -> None:
     for p in embed.parameters():
         torch.nn.init.normal_(p)
     assert torch.allclose(embed(c), embed.net(c).reshape(5, 2, 3))
-    # a deterministic map of the context: the same rows give the same features
-    assert torch.equal(embed(c[:2]), embed(c)[:2])
+    # a map of each row alone: the same rows give the same features in any batch (to rounding:
+    # the matrix product's kernel, and so its summation order, may depend on the batch size)
+    torch.testing.assert_close(embed(c[:2]), embed(c)[:2], rtol=0, atol=1e-12)
 
 
 def test_a_convolutional_embedding_keeps_space() -> None:
