@@ -10,7 +10,7 @@
       repeat and block drawn (`collapse` off); the collapsed diagram is timed too;
     - one in a comment (typing and deleting a `#` on a last line): the text is checked again
       but the graph is the same, so the server keeps its drawing and the page its SVG.
-    Each figure includes the page's debounce (60 ms after the last keystroke), the request,
+    Each figure includes the page's debounce (40 ms after the last keystroke), the request,
     the check, the layout, the JSON reply and the browser's drawing. Beside them, the
     server's part measured in this process (check after an edit, `dot`'s SVG).
 
@@ -26,12 +26,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import EXAMPLES, ROOT, Row, machine_lines, print_summary, verdict
 
 sys.path.insert(0, str(ROOT / "tests"))
 from playground.browser import find_chromium  # noqa: E402 - the tests' helpers, after the path
 from playground.server import served  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 GLOW = EXAMPLES / "zoo" / "glow_cifar10.survae"
 KEYSTROKES = 21  # the first is left out (the browser's first large SVG)
@@ -72,12 +76,12 @@ def browser_latencies(collapse: bool, relayout: bool) -> list[float]:
     return samples[1:]
 
 
-def _revision(page: object) -> int:
-    return int(page.get_attribute("#diagram", "data-revision") or 0)  # type: ignore[attr-defined]
+def _revision(page: Page) -> int:
+    return int(page.get_attribute("#diagram", "data-revision") or 0)
 
 
-def _wait(page: object, revision: int) -> None:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def _wait(page: Page, revision: int) -> None:
+    page.wait_for_function(
         "(r) => Number(document.getElementById('diagram').dataset.revision) > r", arg=revision, polling=5
     )
 
@@ -107,7 +111,7 @@ def server_side() -> tuple[float, float]:
 
 
 def run(rows: list[Row]) -> None:
-    print("10. playground: keystroke → updated page in headless Chromium (Glow CIFAR-10, 60 ms debounce included)")
+    print("10. playground: keystroke → updated page in headless Chromium (Glow CIFAR-10, 40 ms debounce included)")
     try:
         import playwright  # noqa: F401
     except ImportError:

@@ -23,6 +23,10 @@ from .impl_modules import missing_impl_warnings
 FORMATS = ("svg", "png", "pdf", "dot")
 
 
+# What --serve cannot be combined with (the page itself checks, writes and draws).
+_ACTIONS = ("--output", "--check", "--render", "--info", "--emit", "--format", "--standalone", "--model")
+
+
 class UsageError(Exception):
     """A problem with the command line or the files named on it."""
 
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the following arguments are required: file")
     if (args.port is not None or args.open) and not args.serve:
         parser.error("--port and --open go with --serve")
+    if args.serve and (others := [f for f in _ACTIONS if getattr(args, f.lstrip("-").replace("-", "_"))]):
+        parser.error(f"--serve starts the playground and does nothing else; drop {', '.join(others)}")
     if args.port is not None and not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, not {args.port}")
     try:

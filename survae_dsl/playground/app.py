@@ -74,8 +74,11 @@ class Guard:
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket: the playground has none, so none gets past
+            await send({"type": "websocket.close", "code": 1008})
             return
         request = Request(scope)
         refusal = self.refusal(request)
@@ -122,7 +125,7 @@ def create_app(workspace: Workspace, text: str, port: int, token: str) -> ASGIAp
 
     async def check(request: Request) -> Response:
         body = await _body(request)
-        text, collapse, direction = _text(body), bool(body.get("collapse")), _direction(body)
+        text, collapse, direction = _text(body), _collapse(body), _direction(body)
         view = await run_in_threadpool(workspace.check, text, collapse, direction)
         return _json(view)
 
@@ -136,7 +139,7 @@ def create_app(workspace: Workspace, text: str, port: int, token: str) -> ASGIAp
             return _error(413, f"{codes.E501}: {exc}; nothing was saved")
         except OSError as exc:
             return _error(500, f"cannot write {workspace.display_name}: {exc.strerror or exc}")
-        state["text"] = text
+        state["text"] = text.replace("\r\n", "\n")  # as a reload of the file would give it
         return _json({"saved": path.name})
 
     async def download(request: Request) -> Response:
@@ -148,7 +151,7 @@ def create_app(workspace: Workspace, text: str, port: int, token: str) -> ASGIAp
 
         try:
             data = await run_in_threadpool(
-                workspace.download, _storable(_text(body)), what, bool(body.get("collapse")), _direction(body)
+                workspace.download, _storable(_text(body)), what, _collapse(body), _direction(body)
             )
         except NotCompiled as exc:
             return _json({"error": "the model has errors; fix them to download", "diagnostics": exc.diagnostics}, 422)
@@ -210,6 +213,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _text(body: dict[str, Any]) -> str:
+    """The model text of a request (400 unless a string)."""
     text = body.get("text")
     if not isinstance(text, str):
         raise _BadRequest("`text` must be a string")
@@ -230,7 +234,16 @@ def _storable(text: str) -> str:
     return text
 
 
+def _collapse(body: dict[str, Any]) -> bool:
+    """Whether the diagram draws each repeat and block call as one node (400 unless a boolean)."""
+    collapse = body.get("collapse", False)
+    if not isinstance(collapse, bool):
+        raise _BadRequest("`collapse` must be true or false")
+    return collapse
+
+
 def _direction(body: dict[str, Any]) -> str:
+    """The diagram's direction (400 unless one of DIRECTIONS)."""
     direction = body.get("direction", "inference")
     if direction not in DIRECTIONS:
         raise _BadRequest(f"`direction` must be one of {', '.join(DIRECTIONS)}")
@@ -238,6 +251,7 @@ def _direction(body: dict[str, Any]) -> str:
 
 
 def _json(data: object, status: int = 200) -> Response:
+    """`data` as a JSON reply with the page's security headers."""
     # ASCII JSON: a diagnostic may quote a lone surrogate of the text, which UTF-8 cannot
     # encode but a `\\ud800` escape can.
     body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
@@ -245,6 +259,7 @@ def _json(data: object, status: int = 200) -> Response:
 
 
 def _error(status: int, message: str) -> Response:
+    """A refusal or failure as JSON: {"error": message}."""
     return _json({"error": message}, status)
 
 

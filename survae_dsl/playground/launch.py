@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import secrets
 import socket
 import sys
@@ -63,7 +64,8 @@ def serve(path: Path | None, port: int | None = None, open_browser: bool = False
 def _listen(port: int | None) -> socket.socket:
     """A socket bound to 127.0.0.1 (loopback only, never all interfaces) on the chosen port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if os.name == "posix":  # restart at once after a stop; on Windows it would share a busy port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", DEFAULT_PORT if port is None else port))
     except OSError as exc:

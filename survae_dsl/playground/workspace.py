@@ -75,6 +75,8 @@ class Workspace:
 
     path: Path | None
     display_name: str
+    # The file's line ending: a text area gives "\n" only, so a CRLF file is saved as CRLF again.
+    newline: str = "\n"
     _previous: PartialCheck | None = field(default=None, repr=False)
     # The last diagram drawn, by its DOT source: most keystrokes (in a comment, a half-typed
     # name) leave the graph as it was, and Graphviz's layout is the slowest step of a check.
@@ -90,8 +92,13 @@ class Workspace:
         file's, or the starter model for a file that does not exist yet or no file."""
         if path is None:
             return cls(None, "starter.survae"), starter_text()
-        text = path.read_text(encoding="utf-8") if path.exists() else starter_text()
-        return cls(path, path.name), text
+        if not path.exists():
+            return cls(path.resolve(), path.name), starter_text()
+        with path.open(encoding="utf-8", newline="") as handle:
+            text = handle.read()
+        newline = "\r\n" if "\r\n" in text else "\n"
+        # Saved through a symbolic link's target: replacing the link itself would cut it.
+        return cls(path.resolve(), path.name, newline), text.replace("\r\n", "\n")
 
     @property
     def can_save(self) -> bool:
@@ -148,7 +155,7 @@ class Workspace:
         """Write `text` to the started file (atomically: a temporary file, then a rename)."""
         if self.path is None:
             raise SaveRefused("this playground was started without a file, so it saves nothing; use the downloads")
-        data = text.encode("utf-8")
+        data = text.replace("\r\n", "\n").replace("\n", self.newline).encode("utf-8")
         if len(data) > MAX_SOURCE_BYTES:
             raise ValueError(f"the text is larger than the limit of {MAX_SOURCE_BYTES:,} bytes")
         write_atomic(self.path, data)

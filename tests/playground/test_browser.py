@@ -242,3 +242,46 @@ def test_another_site_cannot_read_or_drive_it(browser: Browser, model_file: Path
         page.wait_for_url(f"{target}/api/save")  # the form was submitted ...
         assert "token" in page.inner_text("body") or "other sites" in page.inner_text("body")  # ... and refused
         assert model_file.read_text(encoding="utf-8") == original
+
+
+def test_highlighting_and_underlines_follow_the_characters(browser: Browser, model_file: Path) -> None:
+    """Strings with escapes, an unclosed string, and an underline after a character outside the
+    BMP (the checker counts code points, JavaScript UTF-16 units)."""
+    with served(model_file) as server:
+        page = _open(browser, server)
+        text = (
+            "model M {\n"
+            '    doc "a \\"quoted\\" word"\n'
+            "    input x: real[2]\n"
+            '    # 😀 then an op: h = frobnicate(x) "unclosed\n'
+            "    h = frobnicate(x)  # 😀\n"
+            "    h ~ standard_normal()\n"
+            "}\n"
+        )
+        page.fill("#editor", text)
+        page.wait_for_selector("#diagnostics li[data-code='E201'][data-line='5']")
+        strings = page.locator("#highlight .tm-string").all_inner_texts()
+        assert strings == ['"a \\"quoted\\" word"']
+        assert page.locator("#highlight .tm-comment").all_inner_texts() == [
+            '# 😀 then an op: h = frobnicate(x) "unclosed',
+            "# 😀",
+        ]
+        assert page.locator("#highlight .sq-error").all_inner_texts() == ["frobnicate"]
+
+        # E101 at the emoji (one code point, two UTF-16 units): the underline covers it whole.
+        page.fill("#editor", text.replace("    h = frobnicate(x)  # 😀", "    😀 = frobnicate(x)"))
+        page.wait_for_selector("#diagnostics li[data-code='E101'][data-line='5']")
+        assert page.locator("#highlight .sq-error").all_inner_texts() == ["😀"]
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_enter_keeps_the_indentation_and_indents_after_a_brace(browser: Browser, model_file: Path) -> None:
+    with served(model_file) as server:
+        page = _open(browser, server)
+        page.fill("#editor", "")
+        page.click("#editor")
+        page.keyboard.type("model M {")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")
+        page.keyboard.type("input x: real[2]")
+        assert page.input_value("#editor") == "model M {\n    \n    input x: real[2]"

@@ -41,7 +41,9 @@ CLI = [sys.executable, "-m", "survae_dsl.compiler.drivers.cli"]
 SOFTPLUS_LINE = "h = softplus_inv(h)"
 # A model the tests save and download: the starter with non-ASCII text and Windows line ends, which a
 # save must keep byte for byte.
+# Sent with CRLF (a client other than a browser may), saved with the file's own line ending: LF here.
 SAVED_TEXT = starter_text().replace("\n", "\r\n").replace("# The playground", "# Été: the playground", 1)
+SAVED_BYTES = SAVED_TEXT.replace("\r\n", "\n").encode("utf-8")
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed: no SVG to check")
 
@@ -347,6 +349,8 @@ def test_a_bad_model_is_200_with_its_diagnostic(scratch: Served, old: str, new: 
         ("/api/download", b'{"text": "", "what": ["svg"]}', "what"),
         ("/api/download", b'{"text": "", "what": "svg", "direction": "up"}', "direction"),
         ("/api/save", b'{"text": ["a"]}', "text"),
+        ("/api/check", b'{"text": "", "collapse": "false"}', "collapse"),
+        ("/api/download", b'{"text": "", "what": "svg", "collapse": 1}', "collapse"),
     ],
 )
 def test_a_bad_request_is_400_json(scratch: Served, endpoint: str, body: bytes, reason: str) -> None:
@@ -394,12 +398,12 @@ def test_save_writes_exactly_the_text_and_nothing_else(filed: tuple[Served, Path
     status, reply = _api(server, "/api/save", {"text": SAVED_TEXT, "path": str(other), "name": "elsewhere.survae"})
     assert status == 200
     assert reply == {"saved": path.name}
-    assert path.read_bytes() == SAVED_TEXT.encode("utf-8")
+    assert path.read_bytes() == SAVED_BYTES
     # Atomic: the temporary file was renamed over the file; the extra fields were ignored.
     assert sorted(os.listdir(path.parent)) == [path.name]
     status, view = _api(server, "/api/file", {})
     assert status == 200
-    assert view["text"] == SAVED_TEXT
+    assert view["text"] == SAVED_TEXT.replace("\r\n", "\n")
 
 
 def test_a_cross_site_save_writes_nothing(filed: tuple[Served, Path, dict[str, Any]]) -> None:
@@ -447,7 +451,7 @@ def test_a_new_file_starts_from_the_starter_and_save_creates_it(tmp_path: Path) 
         assert not path.exists()  # opening writes nothing
         status, _ = _api(server, "/api/save", {"text": SAVED_TEXT})
         assert status == 200
-    assert path.read_bytes() == SAVED_TEXT.encode("utf-8")
+    assert path.read_bytes() == SAVED_BYTES
     assert sorted(os.listdir(tmp_path)) == [path.name]
 
 
@@ -654,6 +658,40 @@ def test_a_busy_port_is_an_error_suggesting_port_0(tmp_path: Path) -> None:
     assert str(port) in result.stderr
 
 
+@pytest.mark.parametrize("action", [["--check"], ["-o", "out.py"], ["--render", "m.svg"], ["--format"]])
+def test_serve_with_another_action_is_a_usage_error(cli: Callable[..., Any], action: list[str]) -> None:
+    result = cli("model.survae", "--serve", *action)
+    assert result.status == 2
+    assert "--serve starts the playground and does nothing else" in result.err
+
+
 def test_the_banner_names_the_loopback_address_and_says_nothing_is_saved(scratch: Served) -> None:
     assert f"http://127.0.0.1:{scratch.port}/?token={scratch.token}" in scratch.banner
     assert "nothing is saved" in scratch.banner
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The file as it is kept: line endings and links
+
+
+def test_a_crlf_file_is_edited_with_lf_and_saved_with_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "windows.survae"
+    path.write_bytes(starter_text().replace("\n", "\r\n").encode("utf-8"))
+    workspace, text = Workspace.open(path)
+    assert "\r" not in text
+    workspace.save(text + "# edited\n")
+    saved = path.read_bytes()
+    assert saved.endswith(b"# edited\r\n")
+    assert b"\n" not in saved.replace(b"\r\n", b"")
+
+
+def test_saving_through_a_symbolic_link_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.survae"
+    target.write_text(starter_text(), encoding="utf-8")
+    link = tmp_path / "link.survae"
+    link.symlink_to(target)
+    workspace, text = Workspace.open(link)
+    assert workspace.display_name == "link.survae"
+    workspace.save(text + "# edited\n")
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8").endswith("# edited\n")

@@ -23,8 +23,6 @@
 
   let grammar = [];            // compiled patterns of the TextMate grammar
   let lastView = null;         // the last /api/check reply shown
-  let sentSeq = 0;             // the number of the latest check sent ...
-  let shownSeq = 0;            // ... and of the latest one shown (older replies are dropped)
   let timer = null;
   let inFlight = false;        // a check is running ...
   let again = false;           // ... and the text (or a toggle) changed since it was sent
@@ -37,19 +35,18 @@
 
   // ---- the server -------------------------------------------------------------------------
 
-  async function api(path, body) {
-    const response = await fetch(path, {
+  function api(path, body) {
+    return fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Survae-Token": TOKEN },
       body: JSON.stringify(body || {}),
     });
-    return response;
   }
 
   async function apiJson(path, body) {
     const response = await api(path, body);
     let data = null;
-    try { data = await response.json(); } catch (_) { data = { error: `the server answered ${response.status}` }; }
+    try { data = await response.json(); } catch (_) { throw new Error(`the server answered ${response.status}, not JSON`); }
     if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
     return data;
   }
@@ -69,7 +66,7 @@
       if (p.match) {
         compiled.push({ re: new RegExp(p.match, "yd"), name: p.name, captures: p.captures });
       } else if (p.begin) {
-        compiled.push({ re: new RegExp(p.begin, "y"), end: new RegExp(p.end, "g"), name: p.name,
+        compiled.push({ re: new RegExp(p.begin, "y"), end: new RegExp(p.end, "y"), name: p.name,
                         inner: (p.patterns || []).map((q) => new RegExp(q.match, "y")) });
       }
     }
@@ -101,15 +98,15 @@
         if (!m || m[0].length === 0) continue;
         let end = pos + m[0].length;
         if (p.end) {                       // a begin/end region: a string up to its closing quote
+          // One step per character: an escape (skipped whole), the end, or a plain character.
           let search = end;
           for (;;) {
-            const escape = p.inner.find((q) => { q.lastIndex = search; return q.test(line); });
+            const escape = p.inner.find((q) => { q.lastIndex = search; return q.test(line) && q.lastIndex > search; });
             if (escape) { search = escape.lastIndex; continue; }
             p.end.lastIndex = search;
-            const close = p.end.exec(line);
-            if (!close || close.index !== search) { if (search >= line.length) break; search += 1; continue; }
-            search = close.index + close[0].length;
-            break;
+            if (p.end.test(line)) { search = Math.max(p.end.lastIndex, search); break; }
+            if (search >= line.length) break;
+            search += 1;
           }
           end = Math.min(search, line.length);
           paint(pos, end, scopeClass(p.name));
@@ -139,6 +136,16 @@
     return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
+  // The checker counts columns in code points (from 1); a JavaScript string index counts UTF-16
+  // units, two for a character beyond the BMP (an emoji): the string index of `column` in `line`.
+  function unitIndex(line, column) {
+    let index = 0;
+    for (let c = 1; c < column && index < line.length; c++) {
+      index += line.codePointAt(index) > 0xffff ? 2 : 1;
+    }
+    return index + Math.max(0, column - 1 - Array.from(line).length);
+  }
+
   // The highlighted copy of the text, with the diagnostics' ranges underlined.
   function paintText() {
     const text = editor.value;
@@ -146,10 +153,11 @@
     const squiggles = lines.map(() => null);
     for (const d of (lastView && lastView.diagnostics) || []) {
       const p = d.position;
-      for (let l = p.line; l <= p.end_line && l <= lines.length; l++) {
-        const row = squiggles[l - 1] || (squiggles[l - 1] = new Array(lines[l - 1].length + 1).fill(""));
-        const from = l === p.line ? p.column - 1 : 0;
-        let to = l === p.end_line ? p.end_column - 1 : lines[l - 1].length;
+      for (let l = Math.max(1, p.line); l <= p.end_line && l <= lines.length; l++) {
+        const text = lines[l - 1];
+        const row = squiggles[l - 1] || (squiggles[l - 1] = new Array(text.length + 1).fill(""));
+        const from = l === p.line ? unitIndex(text, p.column) : 0;
+        let to = l === p.end_line ? unitIndex(text, p.end_column) : text.length;
         if (to <= from) to = from + 1;    // a point: underline one character
         for (let i = Math.max(0, from); i < Math.min(to, row.length); i++) {
           if (row[i] !== "sq-error") row[i] = d.severity === "error" ? "sq-error" : "sq-warning";
@@ -394,16 +402,12 @@
     }
     inFlight = true;
     again = false;
-    const seq = ++sentSeq;
     setStatus("checking…", "busy");
     try {
       const view = await apiJson("/api/check", {
         text: editor.value, collapse: $("collapse").checked, direction: $("direction").value,
       });
-      if (seq > shownSeq && !again) {  // what the page shows now, unless it changed meanwhile
-        shownSeq = seq;
-        show(view);
-      }
+      if (!again) show(view);          // unless the text changed meanwhile: then the next one
     } catch (error) {
       setStatus(`cannot check: ${error.message}`, "error");
     } finally {
@@ -425,7 +429,7 @@
 
   // Tab indents by four spaces; Enter keeps the line's indentation; Ctrl+S saves.
   function onKey(event) {
-    if ((event.ctrlKey || event.metaKey) && event.key === "s") {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
       event.preventDefault();
       save();
     } else if (event.key === "Tab" && !event.ctrlKey && !event.altKey) {
@@ -433,8 +437,9 @@
       document.execCommand("insertText", false, "    ");
     } else if (event.key === "Enter" && !event.ctrlKey && !event.altKey && !event.metaKey) {
       const before = editor.value.slice(0, editor.selectionStart);
-      const indent = before.slice(before.lastIndexOf("\n") + 1).match(/^[ \t]*/)[0];
-      const opens = /\{\s*$/.test(before) ? "    " : "";
+      const current = before.slice(before.lastIndexOf("\n") + 1);
+      const indent = current.match(/^[ \t]*/)[0];
+      const opens = /\{[ \t]*$/.test(current) ? "    " : "";
       if (indent || opens) {
         event.preventDefault();
         document.execCommand("insertText", false, "\n" + indent + opens);
@@ -458,9 +463,15 @@
   }
 
   async function download(what) {
-    const response = await api("/api/download", {
-      text: editor.value, what, collapse: $("collapse").checked, direction: $("direction").value,
-    });
+    let response;
+    try {
+      response = await api("/api/download", {
+        text: editor.value, what, collapse: $("collapse").checked, direction: $("direction").value,
+      });
+    } catch (error) {
+      setStatus(`no download: ${error.message}`, "error");
+      return;
+    }
     if (!response.ok) {
       let message = `the server answered ${response.status}`;
       try { message = (await response.json()).error || message; } catch (_) { /* keep the status */ }
@@ -522,8 +533,9 @@
     zoom = Math.min(4, (diagram.clientWidth - 4) / (svg.dataset.width * 4 / 3));   // pt → px
     applyZoom();
   });
+  // Changes not saved (or, without a file, any change: it cannot be saved) are lost on closing.
   window.addEventListener("beforeunload", (event) => {
-    if (canSave && editor.value !== savedText) event.preventDefault();
+    if (savedText !== null && editor.value !== savedText) event.preventDefault();
   });
   start();
 })();
