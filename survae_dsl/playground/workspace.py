@@ -82,8 +82,8 @@ class Workspace:
     # name) leave the graph as it was, and Graphviz's layout is the slowest step of a check.
     # Only the one layout thread (_LAYOUT) reads and writes it.
     _drawn: tuple[str, str] = field(default=("", ""), repr=False)
-    # One check at a time: the server runs requests on worker threads, and the incremental
-    # parse reads the previous check.
+    # Guards `_previous`: the server runs requests on worker threads, and each incremental
+    # parse reads the check before it and replaces it.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
