@@ -643,12 +643,35 @@ def _densenet_parameters(k: CountKwargs, _nested: Nested) -> Count:
     growth: int = k.get("growth", 32)
     kernel: int = k.get("kernel", 3)
     spatial: int = k.get("spatial_dims", 2)
-    gated = k.get("transition", "plain") == "gated"  # a gated transition gives 3·hidden channels (a, b, c)
-    block = conv(hidden + layers * growth, (3 if gated else 1) * hidden, 1, spatial)  # the 1×1 transition
-    for index in range(layers):
-        channels = hidden + index * growth
-        block += conv(channels, channels, 1, spatial) + conv(channels, growth, kernel, spatial)
+    block = _dense_block_count(hidden, hidden, layers, growth, kernel, spatial, k.get("transition", "plain"))
     return conv(k["in_channels"], hidden, 1, spatial) + blocks * block + conv(hidden, k["out_channels"], 1, spatial)
+
+
+def _dense_block_count(
+    channels: int, out_channels: int, layers: int, growth: int, kernel: int, spatial: int, transition: str
+) -> int:
+    """One dense block's parameters (densenet's blocks, dense_block): `layers` dense layers from
+    `channels`, each a 1×1 and a k-wide convolution adding `growth` channels, then the 1×1
+    transition to `out_channels` (a gated one gives 3·out channels: a, b, c)."""
+    gated = transition == "gated"
+    count = conv(channels + layers * growth, (3 if gated else 1) * out_channels, 1, spatial)
+    for index in range(layers):
+        width = channels + index * growth
+        count += conv(width, width, 1, spatial) + conv(width, growth, kernel, spatial)
+    return count
+
+
+def _dense_keywords(p: DensenetParams | DenseBlockParams, spatial_dims: int) -> Kwargs:
+    """The keywords densenet and dense_block pass alike to their runtime class."""
+    return (
+        ("layers", p.layers),
+        ("growth", p.growth),
+        ("kernel", p.kernel),
+        ("spatial_dims", spatial_dims),
+        ("activation", p.activation),
+        ("dropout", p.dropout),
+        *_optional(p, {"transition": "plain", "residual": False}),
+    )
 
 
 DENSENET = NetEntry(
@@ -661,13 +684,7 @@ DENSENET = NetEntry(
         ("out_channels", o[0]),
         ("hidden", p.hidden),
         ("blocks", p.blocks),
-        ("layers", p.layers),
-        ("growth", p.growth),
-        ("kernel", p.kernel),
-        ("spatial_dims", len(i) - 1),
-        ("activation", p.activation),
-        ("dropout", p.dropout),
-        *_optional(p, {"transition": "plain", "residual": False}),
+        *_dense_keywords(p, len(i) - 1),
     ),
     check=lambda p, i, o: _same_space("densenet", i, o, (2, 3), "`[C, L]` or `[C, H, W]` tensors"),
     keeps_space=True,
@@ -708,17 +725,15 @@ class DenseBlockParams(Params):
 
 
 def _dense_block_parameters(k: CountKwargs, _nested: Nested) -> Count:
-    layers: int = k.get("layers", 4)
-    growth: int = k.get("growth", 32)
-    kernel: int = k.get("kernel", 3)
-    spatial: int = k.get("spatial_dims", 2)
-    channels: int = k["in_channels"]
-    gated = k.get("transition", "plain") == "gated"  # a gated transition gives 3·out channels (a, b, c)
-    count = conv(channels + layers * growth, (3 if gated else 1) * k["out_channels"], 1, spatial)
-    for index in range(layers):
-        width = channels + index * growth
-        count += conv(width, width, 1, spatial) + conv(width, growth, kernel, spatial)
-    return count
+    return _dense_block_count(
+        k["in_channels"],
+        k["out_channels"],
+        k.get("layers", 4),
+        k.get("growth", 32),
+        k.get("kernel", 3),
+        k.get("spatial_dims", 2),
+        k.get("transition", "plain"),
+    )
 
 
 def _dense_block_check(p: DenseBlockParams, in_shape: Shape, out_shape: Shape) -> None:
@@ -741,13 +756,7 @@ DENSE_BLOCK = NetEntry(
     emit=lambda p, i, o, c: (
         ("in_channels", _channels(i, c)),
         ("out_channels", o[0]),
-        ("layers", p.layers),
-        ("growth", p.growth),
-        ("kernel", p.kernel),
-        ("spatial_dims", len(i) - 1),
-        ("activation", p.activation),
-        ("dropout", p.dropout),
-        *_optional(p, {"transition": "plain", "residual": False}),
+        *_dense_keywords(p, len(i) - 1),
     ),
     check=_dense_block_check,
     keeps_space=True,

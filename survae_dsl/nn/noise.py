@@ -89,22 +89,32 @@ def torch_draw(
     return torch.randint(0, high, size, generator=generator, dtype=dtype, device=device)
 
 
+def _draw(
+    kind: DrawKind,
+    size: tuple[int, ...],
+    dtype: torch.dtype,
+    high: int | None,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> Tensor:
+    """A draw from the source set, else from torch."""
+    if _source is not None:
+        return _source.draw(kind, size, dtype, high, generator, device)
+    return torch_draw(kind, size, dtype, high, generator, device)
+
+
 def draw_uniform(
     size: Sequence[int], *, generator: torch.Generator | None, dtype: torch.dtype, device: torch.device
 ) -> Tensor:
     """``size`` entries from U[0, 1), as ``torch.rand``."""
-    if _source is not None:
-        return _source.draw("uniform", tuple(size), dtype, None, generator, device)
-    return torch_draw("uniform", tuple(size), dtype, None, generator, device)
+    return _draw("uniform", tuple(size), dtype, None, generator, device)
 
 
 def draw_normal(
     size: Sequence[int], *, generator: torch.Generator | None, dtype: torch.dtype, device: torch.device
 ) -> Tensor:
     """``size`` entries from N(0, 1), as ``torch.randn``."""
-    if _source is not None:
-        return _source.draw("normal", tuple(size), dtype, None, generator, device)
-    return torch_draw("normal", tuple(size), dtype, None, generator, device)
+    return _draw("normal", tuple(size), dtype, None, generator, device)
 
 
 def draw_integers(
@@ -116,6 +126,4 @@ def draw_integers(
     device: torch.device,
 ) -> Tensor:
     """``size`` uniform integers in {0, …, high − 1} stored as ``dtype``, as ``torch.randint``."""
-    if _source is not None:
-        return _source.draw("integers", tuple(size), dtype, high, generator, device)
-    return torch_draw("integers", tuple(size), dtype, high, generator, device)
+    return _draw("integers", tuple(size), dtype, high, generator, device)
